@@ -1,0 +1,264 @@
+// Package kafkawire is kafkaedge's own Kafka client: a pool of multiplexed
+// broker connections, metadata-driven routing to partition leaders, and the
+// ListOffsets and Fetch requests the edge serves.
+// It speaks the protocol through its sub-packages wire (request and response
+// codec) and record (record batches), with TLS and SASL, and no Kafka client
+// library.
+package kafkawire
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire/record"
+	"github.com/kafkaedge/kafkaedge/kafkawire/wire"
+)
+
+// Client is a connection to one Kafka cluster, shared by any number of
+// goroutines. It keeps a small fixed pool of connections per broker, routes
+// every request to the partition leader from cached metadata, and retries
+// once when a leader moved or its connection broke.
+type Client struct {
+	cfg Config
+	tls *tls.Config
+	dec record.Decoder
+
+	ctx    context.Context // canceled by Close
+	cancel context.CancelFunc
+	closed atomic.Bool
+	bg     sync.WaitGroup
+
+	poolsMu sync.Mutex
+	pools   map[string]*brokerPool
+
+	meta     atomic.Pointer[snapshot]
+	snapMu   sync.Mutex // serializes metadata installs
+	metaMu   sync.Mutex // guards the flights
+	metaCur  *metaFlight
+	metaNext *metaFlight
+	rr       atomic.Uint32
+}
+
+// New validates cfg and returns a Client. It dials lazily, on the first
+// call, and starts the periodic metadata refresh.
+func New(cfg Config) (*Client, error) {
+	cfg = cfg.withDefaults()
+	// The Client keeps its own copies of what the caller could change.
+	cfg.Brokers = slices.Clone(cfg.Brokers)
+	if cfg.TLS != nil {
+		t := *cfg.TLS
+		cfg.TLS = &t
+	}
+	if cfg.SASL != nil {
+		s := *cfg.SASL
+		cfg.SASL = &s
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("kafkawire config: %w", err)
+	}
+	tc, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kafkawire config: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{
+		cfg:    cfg,
+		tls:    tc,
+		dec:    record.Decoder{MaxBatchBytes: cfg.MaxBatchBytes},
+		ctx:    ctx,
+		cancel: cancel,
+		pools:  make(map[string]*brokerPool),
+	}
+	c.meta.Store(&snapshot{brokers: map[int32]string{}, topics: map[string]*topicMeta{}, missing: map[string]time.Time{}})
+	c.bg.Add(1)
+	go c.refreshLoop()
+	return c, nil
+}
+
+// Close fails in-flight calls with ErrClosed, closes the connections and
+// stops the background refresh. Later calls fail with ErrClosed.
+func (c *Client) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	c.cancel()
+	c.poolsMu.Lock()
+	pools := c.pools
+	c.pools = map[string]*brokerPool{}
+	c.poolsMu.Unlock()
+	for _, p := range pools {
+		p.close(ErrClosed)
+	}
+	c.bg.Wait()
+	return nil
+}
+
+// Ready reports whether at least one broker answers (a Metadata round trip),
+// for /readyz.
+func (c *Client) Ready(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	ctx, cancel := c.opContext(ctx)
+	defer cancel()
+	return c.fetchMetadata(ctx, nil)
+}
+
+// refreshLoop refreshes the metadata of the cached topics every
+// MetadataRefresh. It does nothing before the first call has asked for a
+// topic, so an unused Client does not connect.
+func (c *Client) refreshLoop() {
+	defer c.bg.Done()
+	t := time.NewTicker(c.cfg.MetadataRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if len(c.meta.Load().topics) == 0 {
+			continue
+		}
+		if err := c.refresh(c.ctx, nil, time.Now()); err != nil && !c.closed.Load() {
+			c.cfg.Logger.Warn("kafkawire: metadata refresh failed", "brokers", c.cfg.Brokers, "err", err)
+		}
+	}
+}
+
+// pool returns the connection pool of addr, creating it on first use.
+func (c *Client) pool(addr string) *brokerPool {
+	c.poolsMu.Lock()
+	defer c.poolsMu.Unlock()
+	p, ok := c.pools[addr]
+	if !ok {
+		p = newBrokerPool(c, addr)
+		if c.closed.Load() {
+			p.closed = true
+		} else {
+			c.pools[addr] = p
+		}
+	}
+	return p
+}
+
+// prunePools closes the pools of addresses that are neither a broker of the
+// cluster any more nor a bootstrap address.
+func (c *Client) prunePools(brokers map[int32]string) {
+	keep := make(map[string]bool, len(brokers)+len(c.cfg.Brokers))
+	for _, a := range brokers {
+		keep[a] = true
+	}
+	for _, a := range c.cfg.Brokers {
+		keep[a] = true
+	}
+	var gone []*brokerPool
+	c.poolsMu.Lock()
+	for a, p := range c.pools {
+		if !keep[a] {
+			gone = append(gone, p)
+			delete(c.pools, a)
+		}
+	}
+	c.poolsMu.Unlock()
+	for _, p := range gone {
+		p.close(errBrokerGone)
+	}
+}
+
+// errBrokerGone fails the calls on a broker that left the cluster metadata.
+var errBrokerGone = errors.New("broker is no longer in the cluster metadata")
+
+// opContext bounds ctx by RequestTimeout unless it already ends sooner.
+func (c *Client) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= c.cfg.RequestTimeout {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.cfg.RequestTimeout)
+}
+
+// mayRetry reports whether a failed first attempt should be retried.
+func (c *Client) mayRetry(ctx context.Context, err error) bool {
+	return retriable(err) && ctx.Err() == nil && !c.closed.Load()
+}
+
+// opError builds the *Error of a failed call, reporting ErrClosed once the
+// Client is closed whatever the transport said.
+func (c *Client) opError(op, topic string, partition int32, offset int64, err error) *Error {
+	if c.closed.Load() {
+		err = fmt.Errorf("%w (%v)", ErrClosed, err)
+	}
+	return newError(op, topic, partition, offset, err)
+}
+
+// ListOffset returns an offset of topic/partition by timestamp: -1 asks for
+// the high watermark (the next offset to be written; the last stable offset
+// with read_committed), -2 for the log start offset, any other value for the
+// first offset whose record timestamp is >= timestamp in milliseconds, or -1
+// when there is none. Failures are *Error.
+func (c *Client) ListOffset(ctx context.Context, topic string, partition int32, timestamp int64) (int64, error) {
+	const op = "list offsets"
+	if c.closed.Load() {
+		return -1, newError(op, topic, partition, timestamp, ErrClosed)
+	}
+	ctx, cancel := c.opContext(ctx)
+	defer cancel()
+	var after time.Time
+	for attempt := 0; ; attempt++ {
+		off, err := c.listOffsetOnce(ctx, topic, partition, timestamp, after)
+		if err == nil {
+			return off, nil
+		}
+		if attempt == 0 && c.mayRetry(ctx, err) {
+			after = time.Now()
+			continue
+		}
+		return -1, c.opError(op, topic, partition, timestamp, err)
+	}
+}
+
+// listOffsetOnce sends one ListOffsets request to the partition leader.
+func (c *Client) listOffsetOnce(ctx context.Context, topic string, partition int32, timestamp int64, after time.Time) (int64, error) {
+	infos, errs := c.leaders(ctx, []topicPartition{{topic, partition}}, after)
+	if errs[0] != nil {
+		return -1, errs[0]
+	}
+	li := infos[0]
+	cn, err := c.pool(li.addr).get(ctx)
+	if err != nil {
+		return -1, err
+	}
+	req := &wire.ListOffsetsRequest{
+		ReplicaID:      -1,
+		IsolationLevel: c.cfg.IsolationLevel,
+		Topics: []wire.ListOffsetsTopic{{
+			Name:       topic,
+			Partitions: []wire.ListOffsetsPartition{{Partition: partition, CurrentLeaderEpoch: li.epoch, Timestamp: timestamp}},
+		}},
+	}
+	var resp wire.ListOffsetsResponse
+	if _, err := cn.do(ctx, req, &resp); err != nil {
+		return -1, err
+	}
+	for _, t := range resp.Topics {
+		if t.Name != topic {
+			continue
+		}
+		for _, p := range t.Partitions {
+			if p.Partition != partition {
+				continue
+			}
+			if p.ErrorCode != 0 {
+				return -1, fmt.Errorf("broker %d: %w", li.node, kafkaError{p.ErrorCode})
+			}
+			return p.Offset, nil
+		}
+	}
+	return -1, fmt.Errorf("broker %d (%s) left the partition out of its ListOffsets response", li.node, li.addr)
+}

@@ -1,0 +1,408 @@
+package kafkawire
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire/wire"
+)
+
+// request is a wire request body encoder.
+type request interface {
+	Key() int16
+	AppendTo(dst []byte, version int16) []byte
+}
+
+// response is a wire response body decoder.
+type response interface {
+	Decode(body []byte, version int16) error
+}
+
+// Limits of one connection.
+const (
+	// maxAbandoned is how many timed-out calls may await their late
+	// responses on one connection before it is considered wedged and closed.
+	maxAbandoned = 64
+	// readBufferSize is the bufio buffer in front of a connection's reads.
+	readBufferSize = 32 << 10
+	// softwareVersion is sent in ApiVersions v3.
+	softwareVersion = "1.0.0"
+)
+
+// apiName names the API keys this package sends, for error messages.
+func apiName(key int16) string {
+	switch key {
+	case wire.KeyFetch:
+		return "Fetch"
+	case wire.KeyListOffsets:
+		return "ListOffsets"
+	case wire.KeyMetadata:
+		return "Metadata"
+	case wire.KeySaslHandshake:
+		return "SaslHandshake"
+	case wire.KeyApiVersions:
+		return "ApiVersions"
+	case wire.KeySaslAuthenticate:
+		return "SaslAuthenticate"
+	}
+	return fmt.Sprintf("api key %d", key)
+}
+
+// conn is one multiplexed connection to a broker. Any number of goroutines
+// call do at once: each request gets a fresh correlation id and a pending
+// entry, its frame is written under wmu, and the single reader goroutine
+// hands every response to the call waiting for its correlation id.
+type conn struct {
+	addr     string
+	log      *slog.Logger
+	nc       net.Conn
+	clientID string
+	maxResp  int
+	versions map[int16]wire.VersionRange // set by the handshake, then read-only
+
+	wmu sync.Mutex // serializes frame writes
+
+	mu        sync.Mutex
+	pending   map[int32]*call
+	corr      int32
+	abandoned int        // pending calls whose caller gave up
+	err       *connError // why the connection died; nil while alive
+	dead      atomic.Bool
+}
+
+// call is one request awaiting its response.
+type call struct {
+	ch        chan callResult // buffered 1; receives exactly one result unless abandoned
+	abandoned bool            // guarded by conn.mu
+}
+
+// callResult is a response frame (raw starts after the correlation id) or
+// the error that ended the call.
+type callResult struct {
+	buf *respBuf
+	raw []byte
+	err error
+}
+
+// dialConn connects to addr and runs the handshake: TLS when configured,
+// ApiVersions, then SASL when configured. ctx bounds the whole setup.
+func dialConn(ctx context.Context, cl *Client, addr string) (*conn, error) {
+	cfg := &cl.cfg
+	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	d := net.Dialer{KeepAlive: 30 * time.Second}
+	nc, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return nil, &connError{addr: addr, err: err}
+	}
+	if cl.tls != nil {
+		tc := cl.tls.Clone()
+		if tc.ServerName == "" {
+			host, _, _ := net.SplitHostPort(addr)
+			tc.ServerName = host
+		}
+		tconn := tls.Client(nc, tc)
+		if err := tconn.HandshakeContext(dctx); err != nil {
+			nc.Close()
+			return nil, &connError{addr: addr, err: fmt.Errorf("TLS handshake: %w", err)}
+		}
+		nc = tconn
+	}
+	c := &conn{
+		addr:     addr,
+		log:      cfg.Logger,
+		nc:       nc,
+		clientID: cfg.ClientID,
+		maxResp:  cfg.maxResponse(),
+		pending:  make(map[int32]*call),
+	}
+	go c.readLoop()
+
+	hctx, hcancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+	defer hcancel()
+	err = c.negotiate(hctx)
+	if err == nil && cfg.SASL != nil {
+		err = c.authenticate(hctx, cfg.SASL)
+	}
+	if err != nil {
+		var ce *connError
+		if !errors.As(err, &ce) {
+			ce = &connError{addr: addr, err: err}
+		}
+		c.fail(ce)
+		return nil, ce
+	}
+	return c, nil
+}
+
+// negotiate asks the broker for its API versions: ApiVersions v3 first, and
+// if the broker answers UNSUPPORTED_VERSION, again at the version it lists.
+func (c *conn) negotiate(ctx context.Context) error {
+	version := wire.Implemented[wire.KeyApiVersions].Max
+	for range 3 {
+		var resp wire.ApiVersionsResponse
+		req := &wire.ApiVersionsRequest{ClientSoftwareName: defaultClientID, ClientSoftwareVersion: softwareVersion}
+		buf, err := c.doAt(ctx, req, version, &resp)
+		if err != nil {
+			return err
+		}
+		buf.release()
+		if resp.ErrorCode == wire.ErrUnsupportedVersion {
+			next := int16(0)
+			for _, a := range resp.APIs {
+				if a.Key == wire.KeyApiVersions {
+					next = min(a.Max, version-1)
+				}
+			}
+			if version == 0 || next < 0 {
+				return &connError{addr: c.addr, err: errors.New("ApiVersions: broker supports no ApiVersions version we implement")}
+			}
+			version = max(next, 0)
+			continue
+		}
+		if resp.ErrorCode != 0 {
+			return &connError{addr: c.addr, err: fmt.Errorf("ApiVersions v%d: %s", version, wire.ErrorName(resp.ErrorCode))}
+		}
+		vs := make(map[int16]wire.VersionRange, len(resp.APIs))
+		for _, a := range resp.APIs {
+			vs[a.Key] = wire.VersionRange{Min: a.Min, Max: a.Max}
+		}
+		c.versions = vs
+		return nil
+	}
+	return &connError{addr: c.addr, err: errors.New("ApiVersions: broker keeps answering UNSUPPORTED_VERSION")}
+}
+
+// version returns the version to encode key at on this connection: the
+// highest both sides support, at most limit (-1 for no limit).
+func (c *conn) version(key, limit int16) (int16, error) {
+	br, ok := c.versions[key]
+	if !ok {
+		return 0, fmt.Errorf("broker %s does not support %s", c.addr, apiName(key))
+	}
+	if limit >= 0 && br.Max > limit {
+		br.Max = limit
+	}
+	v, ok := wire.Negotiate(key, br)
+	if !ok {
+		ours := wire.Implemented[key]
+		return 0, fmt.Errorf("no common %s version with broker %s: it supports v%d-v%d, we implement v%d-v%d",
+			apiName(key), c.addr, br.Min, br.Max, ours.Min, ours.Max)
+	}
+	return v, nil
+}
+
+// do sends req at the negotiated version and decodes the answer into resp.
+// The response buffer is released before returning.
+func (c *conn) do(ctx context.Context, req request, resp response) (int16, error) {
+	v, err := c.version(req.Key(), -1)
+	if err != nil {
+		return 0, err
+	}
+	buf, err := c.doAt(ctx, req, v, resp)
+	if buf != nil {
+		buf.release()
+	}
+	return v, err
+}
+
+// doAt sends req at version and decodes the answer into resp. On success it
+// returns the response buffer, which resp may alias; the caller releases it.
+func (c *conn) doAt(ctx context.Context, req request, version int16, resp response) (*respBuf, error) {
+	key := req.Key()
+	res := c.roundTrip(ctx, req, version)
+	if res.err != nil {
+		return nil, res.err
+	}
+	body, err := wire.ResponseBody(res.raw, key, version)
+	if err == nil {
+		err = resp.Decode(body, version)
+	}
+	if err != nil {
+		res.buf.release()
+		ce := &connError{addr: c.addr, err: fmt.Errorf("%s v%d response: %w", apiName(key), version, err)}
+		// A well-framed response we cannot decode means the broker speaks
+		// something else than we think: do not trust the connection.
+		c.fail(ce)
+		return nil, ce
+	}
+	return res.buf, nil
+}
+
+// roundTrip writes one request frame and waits for its response frame.
+func (c *conn) roundTrip(ctx context.Context, req request, version int16) callResult {
+	key := req.Key()
+	cl := &call{ch: make(chan callResult, 1)}
+
+	if ctx.Err() != nil {
+		return callResult{err: ctxError(ctx, fmt.Sprintf("%s v%d to broker %s", apiName(key), version, c.addr))}
+	}
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return callResult{err: err}
+	}
+	c.corr++
+	corr := c.corr
+	c.pending[corr] = cl
+	c.mu.Unlock()
+
+	frame := make([]byte, 4, 256)
+	frame = wire.AppendRequestHeader(frame, key, version, corr, c.clientID)
+	frame = req.AppendTo(frame, version)
+	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+
+	c.wmu.Lock()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.nc.SetWriteDeadline(dl)
+	} else {
+		_ = c.nc.SetWriteDeadline(time.Time{})
+	}
+	n, werr := c.nc.Write(frame)
+	c.wmu.Unlock()
+	if werr != nil {
+		var ne net.Error
+		if _, isTLS := c.nc.(*tls.Conn); !isTLS && n == 0 && errors.As(werr, &ne) && ne.Timeout() {
+			// Nothing went out: the stream is intact, only this call ends.
+			// (A TLS connection is unusable after any write timeout.)
+			c.mu.Lock()
+			delete(c.pending, corr)
+			c.mu.Unlock()
+			return callResult{err: fmt.Errorf("%w: writing %s v%d to broker %s (%w)", ErrTimeout, apiName(key), version, c.addr, werr)}
+		}
+		// A partly written frame leaves the stream unusable.
+		c.fail(&connError{addr: c.addr, err: fmt.Errorf("write %s: %w", apiName(key), werr)})
+	}
+
+	select {
+	case res := <-cl.ch:
+		return res
+	case <-ctx.Done():
+	}
+	c.mu.Lock()
+	if _, ok := c.pending[corr]; ok {
+		cl.abandoned = true
+		c.abandoned++
+		wedged := c.abandoned > maxAbandoned
+		c.mu.Unlock()
+		if wedged {
+			c.fail(&connError{addr: c.addr, err: fmt.Errorf("%d requests unanswered", maxAbandoned)})
+		}
+		return callResult{err: ctxError(ctx, fmt.Sprintf("%s v%d to broker %s", apiName(key), version, c.addr))}
+	}
+	c.mu.Unlock()
+	// The response (or the connection's failure) arrived as the deadline
+	// passed; it is ours to consume.
+	return <-cl.ch
+}
+
+// readLoop reads response frames until the connection fails.
+func (c *conn) readLoop() {
+	br := bufio.NewReaderSize(c.nc, readBufferSize)
+	var size [4]byte
+	for {
+		if _, err := io.ReadFull(br, size[:]); err != nil {
+			c.fail(&connError{addr: c.addr, err: readError(err)})
+			return
+		}
+		n := int(int32(binary.BigEndian.Uint32(size[:])))
+		if n < 4 || n > c.maxResp {
+			c.fail(&connError{addr: c.addr, err: fmt.Errorf("response frame of %d bytes outside 4..%d", n, c.maxResp)})
+			return
+		}
+		rb := getRespBuf(n)
+		if _, err := io.ReadFull(br, rb.b); err != nil {
+			rb.release()
+			c.fail(&connError{addr: c.addr, err: readError(err)})
+			return
+		}
+		corr := int32(binary.BigEndian.Uint32(rb.b))
+		c.mu.Lock()
+		cl, ok := c.pending[corr]
+		if ok {
+			delete(c.pending, corr)
+			if cl.abandoned {
+				c.abandoned--
+			}
+		}
+		c.mu.Unlock()
+		switch {
+		case !ok:
+			rb.release()
+			c.fail(&connError{addr: c.addr, err: fmt.Errorf("response with unknown correlation id %d", corr)})
+			return
+		case cl.abandoned:
+			rb.release() // a late answer to a call that timed out
+		default:
+			cl.ch <- callResult{buf: rb, raw: rb.b[4:]}
+		}
+	}
+}
+
+// readError turns the end of a response stream into a clear cause.
+func readError(err error) error {
+	switch {
+	case errors.Is(err, io.EOF):
+		return errors.New("connection closed by broker")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("connection closed by broker in the middle of a response")
+	case errors.Is(err, net.ErrClosed):
+		return errors.New("connection closed")
+	}
+	return fmt.Errorf("read: %w", err)
+}
+
+// fail marks the connection dead with err, closes it and fails every pending
+// call. Only the first failure counts.
+func (c *conn) fail(err *connError) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	c.dead.Store(true)
+	calls := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	c.nc.Close()
+	c.log.Debug("kafkawire: connection closed", "broker", c.addr, "pending", len(calls), "err", err.err)
+	for _, cl := range calls {
+		if !cl.abandoned {
+			cl.ch <- callResult{err: err}
+		}
+	}
+}
+
+// alive reports whether the connection can take requests.
+func (c *conn) alive() bool { return !c.dead.Load() }
+
+// load is the number of requests awaiting a response, for least-pending
+// selection; calls abandoned by their callers still occupy the broker.
+func (c *conn) load() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
+}
+
+// ctxError describes why ctx ended while doing what: a passed deadline is
+// ErrTimeout (and context.DeadlineExceeded), a cancellation is
+// context.Canceled.
+func ctxError(ctx context.Context, what string) error {
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %s (%w)", ErrTimeout, what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

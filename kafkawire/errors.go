@@ -1,0 +1,129 @@
+package kafkawire
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire/wire"
+)
+
+// Sentinel errors that callers branch on with errors.Is.
+var (
+	// ErrUnknownTopic reports that the topic or the partition does not exist
+	// in the cluster's metadata.
+	ErrUnknownTopic = errors.New("unknown topic or partition")
+	// ErrClosed reports that the Client was closed before or during the call.
+	ErrClosed = errors.New("kafkawire: client closed")
+	// ErrTimeout reports that a call's deadline (its context's, or
+	// Config.RequestTimeout) passed before the broker answered.
+	ErrTimeout = errors.New("request timed out")
+)
+
+// Error is every failure of ListOffset, Fetch and the per-partition results of
+// FetchMany. Its text names the operation, the partition and the offset:
+// "fetch topic/3@120: OFFSET_OUT_OF_RANGE".
+type Error struct {
+	Op        string // "fetch" or "list offsets"
+	Topic     string
+	Partition int32
+	Offset    int64 // fetch offset, or the timestamp asked of ListOffsets
+	Code      int16 // Kafka error code, 0 if the failure is not one
+	Err       error // cause; nil when Code says everything
+}
+
+// Error returns "op topic/partition@offset: cause".
+func (e *Error) Error() string {
+	cause := ""
+	switch {
+	case e.Err != nil:
+		cause = e.Err.Error()
+	default:
+		cause = wire.ErrorName(e.Code)
+	}
+	return fmt.Sprintf("%s %s/%d@%d: %s", e.Op, e.Topic, e.Partition, e.Offset, cause)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Reason is the <reason> of PROTOCOL.md: "not found topic" for an unknown
+// topic or partition, else the Kafka error name (wire.ErrorName), else a
+// short text of the transport error.
+func (e *Error) Reason() string {
+	switch {
+	case errors.Is(e.Err, ErrUnknownTopic) || e.Code == wire.ErrUnknownTopicOrPartition:
+		return "not found topic"
+	case e.Code != 0:
+		return wire.ErrorName(e.Code)
+	case errors.Is(e.Err, ErrTimeout):
+		return "timeout"
+	case errors.Is(e.Err, ErrClosed):
+		return "client closed"
+	case e.Err != nil:
+		return e.Err.Error()
+	}
+	return "unknown error"
+}
+
+// kafkaError is a non-zero Kafka error code seen in a response, kept as an
+// error value inside the client so that retry decisions can inspect it.
+type kafkaError struct{ code int16 }
+
+func (k kafkaError) Error() string { return wire.ErrorName(k.code) }
+
+// connError marks a transport failure (dial, TLS, write, read, a connection
+// closed under a call): the call may be retried on a fresh connection.
+type connError struct {
+	addr string
+	err  error
+}
+
+func (c *connError) Error() string { return fmt.Sprintf("broker %s: %v", c.addr, c.err) }
+func (c *connError) Unwrap() error { return c.err }
+
+// isConnError reports whether err is a transport failure of a connection.
+func isConnError(err error) bool {
+	var ce *connError
+	return errors.As(err, &ce)
+}
+
+// codeOf returns the Kafka error code carried by err, or 0.
+func codeOf(err error) int16 {
+	var ke kafkaError
+	if errors.As(err, &ke) {
+		return ke.code
+	}
+	return 0
+}
+
+// retriable reports whether a failed attempt is worth one retry after a
+// metadata refresh: the leader moved or a connection to it broke.
+func retriable(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch codeOf(err) {
+	case wire.ErrNotLeaderOrFollower, wire.ErrFencedLeaderEpoch, wire.ErrUnknownLeaderEpoch,
+		wire.ErrUnknownTopicID, wire.ErrLeaderNotAvailable, wire.ErrUnknownTopicOrPartition:
+		return true
+	}
+	return isConnError(err)
+}
+
+// newError builds the *Error returned to callers from an internal failure.
+// A Kafka error code becomes Code (with Err nil, so the text is the code's
+// name); an unknown topic or partition becomes Code
+// UNKNOWN_TOPIC_OR_PARTITION with Err ErrUnknownTopic.
+func newError(op, topic string, partition int32, offset int64, err error) *Error {
+	e := &Error{Op: op, Topic: topic, Partition: partition, Offset: offset}
+	code := codeOf(err)
+	switch {
+	case errors.Is(err, ErrUnknownTopic) || code == wire.ErrUnknownTopicOrPartition:
+		e.Code, e.Err = wire.ErrUnknownTopicOrPartition, ErrUnknownTopic
+	case code != 0:
+		e.Code = code
+	default:
+		e.Err = err
+	}
+	return e
+}

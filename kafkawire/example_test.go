@@ -1,0 +1,82 @@
+package kafkawire_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire"
+)
+
+// Example lists the offsets of a partition and fetches from it, against an
+// in-process fake cluster that kgo writes three records to.
+func Example() {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(1, "events"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cluster.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic("events"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = producer.ProduceSync(ctx,
+		&kgo.Record{Key: []byte("a"), Value: []byte("first")},
+		&kgo.Record{Value: []byte("second")},
+		&kgo.Record{Key: []byte("c"), Value: []byte("third")},
+	).FirstErr()
+	producer.Close()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	client, err := kafkawire.New(kafkawire.Config{
+		Brokers: cluster.ListenAddrs()[:1],
+		Logger:  slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+
+	first, _ := client.ListOffset(ctx, "events", 0, -2)
+	next, _ := client.ListOffset(ctx, "events", 0, -1)
+	fmt.Println("offsets", first, "to", next)
+
+	res, err := client.Fetch(ctx, "events", 0, 1)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, r := range res.Records {
+		fmt.Printf("%d key=%q value=%q\n", r.Offset, r.Key, r.Value)
+	}
+	res.Release() // the records' bytes are not used after this
+
+	_, err = client.Fetch(ctx, "events", 0, 10)
+	var e *kafkawire.Error
+	if errors.As(err, &e) {
+		fmt.Println(e, "| reason:", e.Reason())
+	}
+	_, err = client.Fetch(ctx, "nope", 0, 0)
+	if errors.As(err, &e) {
+		fmt.Println(e, "| reason:", e.Reason())
+	}
+	// Output:
+	// offsets 0 to 3
+	// 1 key="" value="second"
+	// 2 key="c" value="third"
+	// fetch events/0@10: OFFSET_OUT_OF_RANGE | reason: OFFSET_OUT_OF_RANGE
+	// fetch nope/0@0: unknown topic or partition | reason: not found topic
+}

@@ -1,0 +1,174 @@
+package kafkawire
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Redial backoff after failed dials to one address.
+const (
+	backoffBase = 100 * time.Millisecond
+	backoffMax  = 5 * time.Second
+)
+
+// brokerPool holds the connections to one broker address: up to
+// ConnsPerBroker multiplexed connections shared by every caller. A call takes
+// the live connection with the fewest pending requests; when that one is
+// busy and a slot is free, another connection is dialed in the background.
+// Connections are dialed on first use and redialed on next use after they
+// die; consecutive failed dials back off exponentially.
+type brokerPool struct {
+	cl   *Client
+	addr string
+
+	mu       sync.Mutex
+	slots    []poolSlot
+	failures int       // consecutive failed dials
+	retryAt  time.Time // no dial before this after a failure
+	lastErr  error
+	closed   bool
+}
+
+// poolSlot is one connection of a pool, or the dial that will fill it.
+type poolSlot struct {
+	c       *conn
+	dialing chan struct{} // closed when the dial in progress ends
+}
+
+func newBrokerPool(cl *Client, addr string) *brokerPool {
+	return &brokerPool{cl: cl, addr: addr, slots: make([]poolSlot, cl.cfg.ConnsPerBroker)}
+}
+
+// get returns a live connection, dialing one if none is. It fails at once
+// with the last dial error while the pool backs off.
+func (p *brokerPool) get(ctx context.Context) (*conn, error) {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, &connError{addr: p.addr, err: ErrClosed}
+		}
+		var (
+			best     *conn
+			bestLoad int
+			free     = -1
+			wait     chan struct{}
+		)
+		for i := range p.slots {
+			s := &p.slots[i]
+			switch {
+			case s.c != nil && s.c.alive():
+				if l := s.c.load(); best == nil || l < bestLoad {
+					best, bestLoad = s.c, l
+				}
+			case s.dialing != nil:
+				wait = s.dialing
+			case free < 0:
+				free = i
+			}
+		}
+		backingOff := time.Now().Before(p.retryAt)
+		if best != nil {
+			if bestLoad > 0 && free >= 0 && wait == nil && !backingOff {
+				p.dial(free)
+			}
+			p.mu.Unlock()
+			return best, nil
+		}
+		if wait == nil {
+			if backingOff {
+				err := p.lastErr
+				p.mu.Unlock()
+				return nil, err
+			}
+			wait = p.dial(free)
+		}
+		p.mu.Unlock()
+
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctxError(ctx, "connecting to broker "+p.addr)
+		}
+	}
+}
+
+// dial starts filling slot i; p.mu is held.
+func (p *brokerPool) dial(i int) chan struct{} {
+	done := make(chan struct{})
+	p.slots[i] = poolSlot{dialing: done}
+	go func() {
+		c, err := dialConn(p.cl.ctx, p.cl, p.addr)
+		p.mu.Lock()
+		defer close(done)
+		defer p.mu.Unlock()
+		if p.closed {
+			if c != nil {
+				c.fail(&connError{addr: p.addr, err: ErrClosed})
+			}
+			p.slots[i] = poolSlot{}
+			return
+		}
+		if err != nil {
+			p.slots[i] = poolSlot{}
+			p.failures++
+			p.retryAt = time.Now().Add(backoff(p.failures))
+			p.lastErr = err
+			p.cl.cfg.Logger.Debug("kafkawire: dial failed", "broker", p.addr, "failures", p.failures, "err", err)
+			return
+		}
+		p.slots[i] = poolSlot{c: c}
+		p.failures = 0
+		p.retryAt = time.Time{}
+		p.lastErr = nil
+		p.cl.cfg.Logger.Debug("kafkawire: connected", "broker", p.addr, "slot", i)
+	}()
+	return done
+}
+
+// backoff is the wait after n consecutive failed dials: 100ms doubling up to
+// 5s, with up to 20% jitter.
+func backoff(n int) time.Duration {
+	d := backoffMax
+	if n < 7 {
+		d = min(backoffBase<<(n-1), backoffMax)
+	}
+	return d - time.Duration(rand.Int64N(int64(d/5)+1))
+}
+
+// hasLive reports whether the pool has a live connection.
+func (p *brokerPool) hasLive() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.slots {
+		if s.c != nil && s.c.alive() {
+			return true
+		}
+	}
+	return false
+}
+
+// backingOff reports whether dials to the address are on hold.
+func (p *brokerPool) backingOff() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Now().Before(p.retryAt)
+}
+
+// close fails every connection with cause; the pool accepts no calls.
+func (p *brokerPool) close(cause error) {
+	p.mu.Lock()
+	p.closed = true
+	var conns []*conn
+	for _, s := range p.slots {
+		if s.c != nil {
+			conns = append(conns, s.c)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.fail(&connError{addr: p.addr, err: cause})
+	}
+}

@@ -1,0 +1,172 @@
+// Package record decodes the Records bytes of a Kafka fetch response: record
+// batches (magic 2) and legacy message sets (magic 0 and 1), compressed with
+// gzip, snappy, lz4 or zstd.
+// It checks CRCs, trims to the requested offset, skips control batches, drops
+// aborted transactions for read_committed, and bounds every allocation by the
+// bytes it was given or by Decoder.MaxBatchBytes.
+package record
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// DefaultMaxBatchBytes is the decompressed size allowed per batch when
+// Decoder.MaxBatchBytes is zero.
+const DefaultMaxBatchBytes = 64 << 20
+
+// Sentinel errors, wrapped with context by Append; test with errors.Is.
+var (
+	// ErrCorrupt reports bytes that are not a valid record batch or message
+	// set: a CRC mismatch, a length or count that disagrees with the content,
+	// an unknown magic, or compressed data that does not decompress.
+	ErrCorrupt = errors.New("corrupt record data")
+	// ErrTooLarge reports a batch that decompresses to more than
+	// MaxBatchBytes (see Decoder.MaxBatchBytes for what else it caps).
+	ErrTooLarge = errors.New("decompressed batch too large")
+	// ErrUnsupportedCodec reports a compression codec this package does not
+	// know (attribute values 5 to 7).
+	ErrUnsupportedCodec = errors.New("unsupported compression codec")
+)
+
+// Header is one record header. A null header value is a nil Value.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Record is one decoded Kafka record. Timestamp is in milliseconds since the
+// epoch (-1 for magic 0 messages, which carry none); Key and Value are nil
+// when null.
+type Record struct {
+	Offset, Timestamp int64
+	Key, Value        []byte
+	Headers           []Header
+}
+
+// AbortedTransaction is one entry of a fetch response's aborted transactions:
+// the producer and the first offset of a transaction it aborted.
+type AbortedTransaction struct {
+	ProducerID, FirstOffset int64
+}
+
+// Decoder decodes the Records bytes of one fetched partition. The zero value
+// is usable (MaxBatchBytes 0 means DefaultMaxBatchBytes). A Decoder is safe
+// for concurrent use; the decompressors are pooled inside the package.
+type Decoder struct {
+	// MaxBatchBytes caps the decompressed size of one batch (or one legacy
+	// compressed wrapper message); a batch over it fails with ErrTooLarge,
+	// and so do a zstd frame that declares a window larger than it and a
+	// batch whose decoded Record values alone would take more.
+	MaxBatchBytes int
+}
+
+// Codec numbers of the attributes' low three bits.
+const (
+	codecNone   = 0
+	codecGzip   = 1
+	codecSnappy = 2
+	codecLz4    = 3
+	codecZstd   = 4
+)
+
+// Offsets inside the common prefix of a batch or legacy message.
+const (
+	lengthEnd = 12 // baseOffset int64 + length int32
+	magicAt   = 16 // after the partition leader epoch (v2) or crc (v0/v1)
+)
+
+// Minimum values of the length field (the bytes after it) per magic.
+const (
+	minV0Size = 4 + 1 + 1 + 4 + 4 // crc, magic, attributes, key, value
+	minV1Size = minV0Size + 8     // + timestamp
+	minV2Size = batchHeaderSize - lengthEnd
+)
+
+// Append decodes src (magic 0, 1 and 2; gzip, snappy raw+xerial, lz4 frame,
+// zstd), appending to dst every record with Offset >= from; control batches
+// are skipped; CRCs are checked (CRC-32C for v2, CRC-32 IEEE for v0/v1); a
+// truncated trailing batch ends decoding without error.
+// If aborted != nil (read_committed), records of aborted transactions are
+// dropped.
+//
+// Ownership: Key/Value/Header values of uncompressed batches are sub-slices of
+// src (valid as long as src is); of compressed batches, fresh memory owned by
+// the records.
+//
+// On error the returned slice holds dst plus the records of the batches that
+// decoded before the failing one.
+func (d *Decoder) Append(dst []Record, src []byte, from int64, aborted []AbortedTransaction) ([]Record, error) {
+	limit := d.MaxBatchBytes
+	if limit <= 0 {
+		limit = DefaultMaxBatchBytes
+	}
+	st := state{limit: limit, from: from}
+	if aborted != nil {
+		st.aborts = newAborter(aborted)
+	}
+	for len(src) >= lengthEnd {
+		base := int64(binary.BigEndian.Uint64(src))
+		size := int64(int32(binary.BigEndian.Uint32(src[8:])))
+		if size < minV0Size {
+			return dst, fmt.Errorf("decode batch at offset %d: %w: length %d below the minimum %d", base, ErrCorrupt, size, minV0Size)
+		}
+		if len(src) <= magicAt {
+			break // truncated trailing batch
+		}
+		magic := src[magicAt]
+		var minSize int64
+		switch magic {
+		case 0:
+			minSize = minV0Size
+		case 1:
+			minSize = minV1Size
+		case 2:
+			minSize = minV2Size
+		default:
+			return dst, fmt.Errorf("decode batch at offset %d: %w: unknown magic %d", base, ErrCorrupt, magic)
+		}
+		if size < minSize {
+			return dst, fmt.Errorf("decode magic %d batch at offset %d: %w: length %d below the minimum %d", magic, base, ErrCorrupt, size, minSize)
+		}
+		end := lengthEnd + size
+		if int64(len(src)) < end {
+			break // truncated trailing batch: normal at the end of a fetch
+		}
+		batch := src[:end]
+		src = src[end:]
+		n := len(dst)
+		var err error
+		if magic == 2 {
+			dst, err = st.appendBatch(dst, batch)
+		} else {
+			dst, err = st.appendLegacy(dst, batch)
+		}
+		if err != nil {
+			return dst[:n], fmt.Errorf("decode magic %d batch at offset %d: %w", magic, base, err)
+		}
+	}
+	return dst, nil
+}
+
+// state is what one Append call carries from batch to batch.
+type state struct {
+	limit  int // decompressed bytes per batch
+	from   int64
+	aborts aborter // nil for read_uncommitted
+}
+
+// corrupt returns ErrCorrupt wrapped with a description.
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+}
+
+// wrapf prefixes err with a description, keeping it for errors.Is.
+func wrapf(err error, format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)
+}
+
+// itoa formats v in base 10.
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

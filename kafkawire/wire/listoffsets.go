@@ -1,0 +1,112 @@
+package wire
+
+import "fmt"
+
+// ListOffsetsRequest asks for the offset of a timestamp in partitions
+// (ListOffsets v1-v8). Consumers set ReplicaID to -1.
+type ListOffsetsRequest struct {
+	ReplicaID      int32
+	IsolationLevel int8 // v2+: 0 read_uncommitted, 1 read_committed
+	Topics         []ListOffsetsTopic
+}
+
+// ListOffsetsTopic holds the partitions of one topic to look up.
+type ListOffsetsTopic struct {
+	Name       string
+	Partitions []ListOffsetsPartition
+}
+
+// ListOffsetsPartition is one partition to look up. Timestamp -1 asks for the
+// latest offset, -2 for the earliest; CurrentLeaderEpoch (v4+) is -1 when unknown.
+type ListOffsetsPartition struct {
+	Partition, CurrentLeaderEpoch int32
+	Timestamp                     int64
+}
+
+// Key returns KeyListOffsets.
+func (*ListOffsetsRequest) Key() int16 { return KeyListOffsets }
+
+// AppendTo appends the request body at version to dst.
+func (r *ListOffsetsRequest) AppendTo(dst []byte, version int16) []byte {
+	flex := version >= 6
+	dst = AppendInt32(dst, r.ReplicaID)
+	if version >= 2 {
+		dst = AppendInt8(dst, r.IsolationLevel)
+	}
+	dst = appendArrayLen(dst, len(r.Topics), flex)
+	for i := range r.Topics {
+		t := &r.Topics[i]
+		dst = appendStr(dst, t.Name, flex)
+		dst = appendArrayLen(dst, len(t.Partitions), flex)
+		for _, p := range t.Partitions {
+			dst = AppendInt32(dst, p.Partition)
+			if version >= 4 {
+				dst = AppendInt32(dst, p.CurrentLeaderEpoch)
+			}
+			dst = AppendInt64(dst, p.Timestamp)
+			dst = appendTags(dst, flex)
+		}
+		dst = appendTags(dst, flex)
+	}
+	return appendTags(dst, flex)
+}
+
+// ListOffsetsResponse is a broker's answer to ListOffsetsRequest.
+type ListOffsetsResponse struct {
+	Topics []ListOffsetsTopicResponse
+}
+
+// ListOffsetsTopicResponse holds the answers for one topic.
+type ListOffsetsTopicResponse struct {
+	Name       string
+	Partitions []ListOffsetsPartitionResponse
+}
+
+// ListOffsetsPartitionResponse is the answer for one partition; LeaderEpoch
+// is -1 before v4.
+type ListOffsetsPartitionResponse struct {
+	Partition         int32
+	ErrorCode         int16
+	Timestamp, Offset int64
+	LeaderEpoch       int32
+}
+
+// Decode decodes a response body at version into r.
+func (r *ListOffsetsResponse) Decode(body []byte, version int16) error {
+	if err := checkVersion(KeyListOffsets, version); err != nil {
+		return fmt.Errorf("decode list offsets response: %w", err)
+	}
+	*r = ListOffsetsResponse{}
+	flex := version >= 6
+	rd := Reader{Src: body}
+	if version >= 2 {
+		rd.Int32() // ThrottleMillis
+	}
+	if n := rd.arrayLen(flex, 3); n >= 0 { // v6: empty name, empty partitions, tags
+		r.Topics = make([]ListOffsetsTopicResponse, 0, n)
+		for i := 0; i < n && rd.err == nil; i++ {
+			t := ListOffsetsTopicResponse{Name: rd.str(flex)}
+			if n := rd.arrayLen(flex, 22); n >= 0 { // v1: partition, error, timestamp, offset
+				t.Partitions = make([]ListOffsetsPartitionResponse, 0, n)
+				for j := 0; j < n && rd.err == nil; j++ {
+					p := ListOffsetsPartitionResponse{Partition: rd.Int32(), ErrorCode: rd.Int16()}
+					p.Timestamp = rd.Int64()
+					p.Offset = rd.Int64()
+					p.LeaderEpoch = -1
+					if version >= 4 {
+						p.LeaderEpoch = rd.Int32()
+					}
+					rd.tags(flex)
+					t.Partitions = append(t.Partitions, p)
+				}
+			}
+			rd.tags(flex)
+			r.Topics = append(r.Topics, t)
+		}
+	}
+	rd.tags(flex)
+	if err := rd.Complete(); err != nil {
+		return fmt.Errorf("decode list offsets response v%d: %w", version, err)
+	}
+	return nil
+}
