@@ -1,0 +1,360 @@
+package reactor
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kafkaedge/kafkaedge/proto/pubsub"
+	"github.com/kafkaedge/kafkaedge/wsframe"
+)
+
+// Connection phases.
+const (
+	phaseHandshake uint8 = iota // waiting for the HTTP upgrade
+	phaseOpen                   // WebSocket frames flow
+	phaseClosing                // a close was decided; input is dropped
+	phaseClosed                 // gnet closed the connection
+)
+
+// inboundSlack is how many bytes beyond one maximum message a paused
+// connection may leave in gnet's inbound buffer before it is closed: a
+// client pipelining small requests stays far below it.
+const inboundSlack = 256 << 10
+
+// connState is the state of one connection, kept in gnet's Conn.Context().
+// Every field but pending is touched only on the connection's event loop
+// (gnet callbacks, AsyncWritev callbacks and tasks run there).
+type connState struct {
+	s    *Server
+	c    gnet.Conn
+	loop *loopState
+
+	phase uint8
+	dec   wsframe.Decoder
+	route *route // set at the upgrade
+
+	inflight   int   // requests answered by a Kafka goroutine, not yet written
+	fetches    int   // the Fetch requests among them, each reserving maxBody of MaxOutbound
+	openedAt   int64 // Server.now() at accept
+	lastActive int64 // Server.now() at the last input or completed response
+	overSince  int64 // Server.now() when the queued bytes passed MaxOutbound; 0 if not
+	paused     bool  // input left unread because of a cap
+	wakeQueued bool  // a Wake is on its way
+	held       heldReq
+	hasHeld    bool // held waits for a node-wide slot
+
+	slotQueued bool // in Server.slots' waiters; guarded by the limiter's mutex
+
+	pending atomic.Int64 // bytes handed to AsyncWritev whose callback has not run
+}
+
+// heldReq is a decoded Kafka request waiting for a node-wide slot.
+type heldReq struct {
+	kind      uint8
+	seq       int64
+	topic     string
+	partition int32
+	arg       int64 // offset or timestamp
+}
+
+// queued returns the bytes waiting to go to the client: gnet's outbound
+// buffer plus asynchronous writes not yet executed.
+func (st *connState) queued() int {
+	return st.c.OutboundBuffered() + int(st.pending.Load())
+}
+
+// onTraffic consumes what the connection's inbound buffer holds, as far as
+// the caps allow, and returns gnet's action.
+func (st *connState) onTraffic() gnet.Action {
+	s := st.s
+	st.wakeQueued = false
+	c := st.c
+	switch st.phase {
+	case phaseClosing, phaseClosed:
+		_, _ = c.Discard(-1)
+		return gnet.None
+	case phaseHandshake:
+		if act, done := st.handshake(); !done {
+			return act
+		}
+	}
+	st.lastActive = s.now()
+	if st.hasHeld && !s.draining.Load() {
+		if st.queued() > s.cfg.MaxOutbound {
+			st.markOver()
+			st.paused = true
+			return st.checkInbound()
+		}
+		if !st.dispatchKafka(st.held) {
+			st.paused = true
+			return st.checkInbound()
+		}
+		st.hasHeld = false
+		st.held = heldReq{}
+	}
+	buf, _ := c.Peek(-1)
+	ls := st.loop
+	ls.out = ls.out[:0]
+	off := 0
+	act := gnet.None
+	st.paused = false
+	for off < len(buf) && st.phase == phaseOpen {
+		if !st.canConsume() {
+			st.paused = true
+			break
+		}
+		m, n, err := st.dec.Next(buf[off:])
+		if err != nil {
+			act = st.protocolError(err)
+			break
+		}
+		if n == 0 {
+			break
+		}
+		off += n
+		st.onMessage(m)
+	}
+	if st.hasHeld {
+		st.paused = true // resumed by a write callback or a freed slot
+	}
+	if len(ls.out) > 0 {
+		_, _ = c.Write(ls.out)
+		ls.out = ls.out[:0]
+	}
+	if off > 0 {
+		_, _ = c.Discard(off)
+	}
+	if act != gnet.None {
+		return act
+	}
+	if st.phase == phaseClosing {
+		return gnet.Close
+	}
+	if st.paused {
+		return st.checkInbound()
+	}
+	return gnet.None
+}
+
+// checkInbound closes a paused connection whose unread input grows past
+// what one message and some pipelining need.
+func (st *connState) checkInbound() gnet.Action {
+	if st.c.InboundBuffered() > st.s.cfg.MaxMessage+inboundSlack {
+		st.s.log.Warn("closing a client that sends past its pause",
+			"remote", st.c.RemoteAddr(), "unread", st.c.InboundBuffered())
+		st.closeFrame(ws.StatusPolicyViolation, "too many requests in flight")
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// canConsume reports whether another request may be read: the connection is
+// below MaxInflight and MaxOutbound, no request waits for a slot and the
+// server is not draining.
+func (st *connState) canConsume() bool {
+	s := st.s
+	if st.hasHeld || st.inflight >= s.cfg.MaxInflight || s.draining.Load() {
+		return false
+	}
+	if st.queued() > s.cfg.MaxOutbound {
+		st.markOver()
+		return false
+	}
+	return true
+}
+
+// markOver records that the queued bytes passed MaxOutbound, for the sweep
+// that resumes or closes the connection.
+func (st *connState) markOver() {
+	if st.overSince == 0 {
+		st.overSince = max(st.s.now(), 1)
+		st.loop.over[st] = struct{}{}
+		st.loop.overN.Add(1)
+	}
+}
+
+// resume makes gnet call OnTraffic again for a paused connection, which
+// reads the input left in gnet's buffer. Called on the loop.
+func (st *connState) resume() {
+	if !st.paused || st.wakeQueued || st.phase != phaseOpen {
+		return
+	}
+	st.wakeQueued = true
+	_ = st.c.Wake(nil)
+}
+
+// handshake parses the HTTP upgrade. done is true once the connection is a
+// WebSocket and frames may follow in the same buffer.
+func (st *connState) handshake() (act gnet.Action, done bool) {
+	s := st.s
+	c := st.c
+	buf, _ := c.Peek(-1)
+	req, n, err := wsframe.ParseRequest(buf, s.cfg.MaxHeader)
+	if errors.Is(err, wsframe.ErrIncomplete) {
+		return gnet.None, false
+	}
+	if err != nil {
+		status, reason := 400, "bad request"
+		var he *wsframe.HTTPError
+		if errors.As(err, &he) {
+			status, reason = he.Status, he.Reason
+		}
+		return st.reject(status, reason), false
+	}
+	path := req.Path
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	rt := s.routes.Load().byURI[path]
+	switch {
+	case rt == nil:
+		return st.reject(404, "no route for "+path), false
+	case !req.Upgrade:
+		reason := "this URI speaks WebSocket only"
+		if req.UpgradeErr != "" {
+			reason = "bad WebSocket upgrade: " + req.UpgradeErr
+		}
+		return st.reject(400, reason), false
+	}
+	ls := st.loop
+	ls.out = wsframe.AppendUpgradeResponse(ls.out[:0], req.Key)
+	_, _ = c.Write(ls.out)
+	ls.out = ls.out[:0]
+	_, _ = c.Discard(n)
+	st.route = rt
+	st.phase = phaseOpen
+	return gnet.None, true
+}
+
+// reject answers a failed upgrade with a plain HTTP response and closes the
+// connection once it is written.
+func (st *connState) reject(status int, reason string) gnet.Action {
+	ls := st.loop
+	ls.out = wsframe.AppendHTTPResponse(ls.out[:0], status, reason)
+	_, _ = st.c.Write(ls.out)
+	ls.out = ls.out[:0]
+	st.phase = phaseClosing
+	return gnet.Close
+}
+
+// protocolError answers a frame-level violation with its close code.
+func (st *connState) protocolError(err error) gnet.Action {
+	code, reason := ws.StatusProtocolError, "protocol error"
+	var ce *wsframe.CloseError
+	if errors.As(err, &ce) {
+		code, reason = ce.Code, ce.Reason
+	}
+	st.loop.out = wsframe.AppendClose(st.loop.out, code, reason)
+	st.phase = phaseClosing
+	return gnet.Close
+}
+
+// closeFrame writes a close frame now and marks the connection closing.
+// The caller closes the connection.
+func (st *connState) closeFrame(code ws.StatusCode, reason string) {
+	ls := st.loop
+	frame := wsframe.AppendClose(ls.body[:0], code, reason)
+	_, _ = st.c.Write(frame)
+	ls.body = frame[:0]
+	st.phase = phaseClosing
+}
+
+// goAway sends a close frame and closes the connection from outside
+// OnTraffic (a sweep or a route change). Called on the loop.
+func (st *connState) goAway(code ws.StatusCode, reason string) {
+	if st.phase == phaseClosing || st.phase == phaseClosed {
+		return
+	}
+	if st.phase == phaseOpen {
+		st.closeFrame(code, reason)
+	}
+	st.phase = phaseClosing
+	_ = st.c.Close()
+}
+
+// onMessage handles one complete message. Responses produced on the loop go
+// to st.loop.out.
+func (st *connState) onMessage(m wsframe.Message) {
+	ls := st.loop
+	switch m.Op {
+	case ws.OpPing:
+		ls.out = wsframe.AppendHeader(ls.out, ws.OpPong, len(m.Payload))
+		ls.out = append(ls.out, m.Payload...)
+	case ws.OpClose:
+		code := ws.StatusNormalClosure
+		if len(m.Payload) >= 2 {
+			code = ws.StatusCode(uint16(m.Payload[0])<<8 | uint16(m.Payload[1]))
+		}
+		if !sendableCode(code) {
+			code = ws.StatusNormalClosure
+		}
+		ls.out = wsframe.AppendClose(ls.out, code, "")
+		st.phase = phaseClosing
+	case ws.OpBinary:
+		st.onRequest(m.Payload)
+	}
+	// Text frames and unsolicited pongs are skipped.
+}
+
+// Kinds of Kafka requests.
+const (
+	kindListOffset uint8 = iota + 1
+	kindFetch
+)
+
+// onRequest decodes one PubSubReq and answers it on the loop (ping, errors)
+// or hands it to Kafka.
+func (st *connState) onRequest(payload []byte) {
+	ls := st.loop
+	req := &ls.req
+	if err := proto.Unmarshal(payload, req); err != nil {
+		ls.out = appendErrorResp(ls.out, &ls.body, 0, 0, "wrong command")
+		return
+	}
+	seq := req.GetSequence()
+	switch r := req.GetReq().(type) {
+	case nil:
+		// A request without a command is skipped.
+	case *pubsub.PubSubReq_CmdEmpty:
+		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, "unknown command")
+	case *pubsub.PubSubReq_CmdPing:
+		ls.body = appendPongBody(ls.body[:0], r.CmdPing.GetState())
+		ls.out = appendResp(ls.out, seq, pubsub.FieldPongResp, ls.body)
+	case *pubsub.PubSubReq_CmdKafkaListOffset:
+		cmd := r.CmdKafkaListOffset
+		st.startKafka(heldReq{kind: kindListOffset, seq: seq, topic: cmd.GetTopic(),
+			partition: cmd.GetPartition(), arg: cmd.GetTimestamp()})
+	case *pubsub.PubSubReq_CmdKafkaFetch:
+		cmd := r.CmdKafkaFetch
+		st.startKafka(heldReq{kind: kindFetch, seq: seq, topic: cmd.GetTopic(),
+			partition: cmd.GetPartition(), arg: cmd.GetOffset()})
+	default:
+		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, "unknown command")
+	}
+}
+
+// startKafka dispatches a Kafka request, or holds it (pausing the
+// connection) when the node has no free slot or the connection's outbound
+// budget is taken by the fetches in flight.
+func (st *connState) startKafka(r heldReq) {
+	if !st.dispatchKafka(r) {
+		st.held = r
+		st.hasHeld = true
+	}
+}
+
+// sendableCode reports whether code may appear in a close frame (RFC 6455
+// section 7.4): 1000-1003, 1007-1011 and the 3000-4999 ranges.
+func sendableCode(code ws.StatusCode) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011:
+		return true
+	default:
+		return code >= 3000 && code <= 4999
+	}
+}

@@ -1,0 +1,355 @@
+package reactor
+
+import (
+	"errors"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire"
+	"github.com/kafkaedge/kafkaedge/proto/pubsub"
+)
+
+// errNoResult stands for a Fetch that returned neither a result nor an
+// error.
+var errNoResult = errors.New("no fetch result")
+
+// maxPooledBody is the largest response buffer kept for reuse.
+const maxPooledBody = 16 << 20
+
+// limiter caps the Kafka calls running on the node. A connection that finds
+// no free slot holds its request, pauses, and is woken when slots free up.
+type limiter struct {
+	mu      sync.Mutex
+	used    int
+	max     int
+	waiters []*connState
+}
+
+// acquire takes a slot, or queues st to be woken when one frees up.
+func (l *limiter) acquire(st *connState) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.used < l.max {
+		l.used++
+		return true
+	}
+	if !st.slotQueued {
+		st.slotQueued = true
+		l.waiters = append(l.waiters, st)
+	}
+	return false
+}
+
+// release frees a slot and wakes a waiting connection.
+func (l *limiter) release() {
+	l.mu.Lock()
+	l.used--
+	l.mu.Unlock()
+	l.wakeIfFree()
+}
+
+// wakeIfFree wakes as many waiting connections as there are free slots. A
+// woken connection that no longer needs its slot leaves it free, so the
+// periodic sweep calls this too.
+func (l *limiter) wakeIfFree() {
+	l.mu.Lock()
+	n := min(l.max-l.used, len(l.waiters))
+	if n <= 0 {
+		l.mu.Unlock()
+		return
+	}
+	woken := make([]*connState, n)
+	copy(woken, l.waiters)
+	rest := copy(l.waiters, l.waiters[n:])
+	clear(l.waiters[rest:])
+	l.waiters = l.waiters[:rest]
+	for _, st := range woken {
+		st.slotQueued = false
+	}
+	l.mu.Unlock()
+	for _, st := range woken {
+		_ = st.c.Wake(nil)
+	}
+}
+
+// forget drops a closed connection from the waiters.
+func (l *limiter) forget(st *connState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !st.slotQueued {
+		return
+	}
+	st.slotQueued = false
+	for i, w := range l.waiters {
+		if w == st {
+			l.waiters = slices.Delete(l.waiters, i, i+1)
+			break
+		}
+	}
+}
+
+// fetchKey identifies identical fetches. Clients are shared per cluster
+// key, so the client pointer stands for the cluster.
+type fetchKey struct {
+	client    *kafkawire.Client
+	topic     string
+	partition int32
+	offset    int64
+}
+
+// fetchCall is one Kafka fetch and the requests waiting for its answer.
+type fetchCall struct {
+	key     fetchKey
+	waiters []waiter // appended under Server.fanMu until the call is removed from Server.fan
+}
+
+type waiter struct {
+	st  *connState
+	seq int64
+}
+
+var fetchCallPool = sync.Pool{New: func() any { return new(fetchCall) }}
+
+// dispatchKafka starts r on a goroutine, or joins an identical fetch in
+// flight. It returns false, without side effects, when the node has no free
+// slot or, for a fetch, when the bytes queued to the connection plus maxBody
+// for each of its fetches in flight would pass MaxOutbound; a write callback
+// or a freed slot resumes the connection. Called on the loop.
+func (st *connState) dispatchKafka(r heldReq) bool {
+	s := st.s
+	client := st.route.cl.client
+	switch r.kind {
+	case kindFetch:
+		if st.fetches > 0 && st.queued()+(st.fetches+1)*s.maxBody > s.cfg.MaxOutbound {
+			return false
+		}
+		key := fetchKey{client: client, topic: r.topic, partition: r.partition, offset: r.arg}
+		s.fanMu.Lock()
+		if f := s.fan[key]; f != nil {
+			f.waiters = append(f.waiters, waiter{st, r.seq})
+			s.fanMu.Unlock()
+			st.inflight++
+			st.fetches++
+			s.stats.coalesced.Add(1)
+			return true
+		}
+		if !s.slots.acquire(st) {
+			s.fanMu.Unlock()
+			s.stats.slotWaits.Add(1)
+			return false
+		}
+		f := fetchCallPool.Get().(*fetchCall)
+		f.key = key
+		f.waiters = append(f.waiters[:0], waiter{st, r.seq})
+		s.fan[key] = f
+		s.fanMu.Unlock()
+		st.inflight++
+		st.fetches++
+		s.calls.Add(1)
+		s.stats.fetches.Add(1)
+		go s.runFetch(f)
+	case kindListOffset:
+		if !s.slots.acquire(st) {
+			s.stats.slotWaits.Add(1)
+			return false
+		}
+		st.inflight++
+		s.calls.Add(1)
+		s.stats.listOffsets.Add(1)
+		go s.runListOffset(st, client, r)
+	}
+	return true
+}
+
+// runListOffset makes one ListOffset call and writes its answer.
+func (s *Server) runListOffset(st *connState, client *kafkawire.Client, r heldReq) {
+	defer s.calls.Add(-1)
+	defer s.slots.release()
+	off, err := client.ListOffset(s.baseCtx, r.topic, r.partition, r.arg)
+	j := newJob(st)
+	if err != nil {
+		code, reason := errorCode(err)
+		msg := "failed to list offset, topic: " + r.topic + ", partition: " +
+			strconv.FormatInt(int64(r.partition), 10) + ", err: " + reason
+		j.own = appendErrorResp(j.own[:0], &j.scratch, r.seq, code, msg)
+	} else {
+		j.scratch = appendListOffsetBody(j.scratch[:0], off)
+		j.own = appendResp(j.own[:0], r.seq, pubsub.FieldKafkaListOffsetResp, j.scratch)
+	}
+	s.send(j)
+}
+
+// runFetch makes one Fetch call and writes its answer to every request that
+// joined it. The encoded KafkaFetchResp is shared: each connection gets its
+// own small header and the same body bytes.
+func (s *Server) runFetch(f *fetchCall) {
+	defer s.calls.Add(-1)
+	// The slot is held until the answer is queued to every connection, so
+	// the node-wide cap also bounds the Kafka responses and encoded bodies
+	// in memory.
+	defer s.slots.release()
+	k := f.key
+	res, err := k.client.Fetch(s.baseCtx, k.topic, k.partition, k.offset)
+	s.fanMu.Lock()
+	delete(s.fan, k)
+	s.fanMu.Unlock()
+	// From here on nobody appends to f.waiters.
+	switch {
+	case err != nil:
+	case res == nil:
+		err = errNoResult
+	case res.Err != nil:
+		err = res.Err
+	}
+	if err != nil {
+		if res != nil {
+			res.Release()
+		}
+		code, reason := errorCode(err)
+		msg := "failed to fetch message, topic: " + k.topic + ", partition: " +
+			strconv.FormatInt(int64(k.partition), 10) + ", err: " + reason
+		for _, w := range f.waiters {
+			j := newJob(w.st)
+			j.fetch = true
+			j.own = appendErrorResp(j.own[:0], &j.scratch, w.seq, code, msg)
+			s.send(j)
+		}
+	} else {
+		body := sharedPool.Get().(*sharedBody)
+		body.buf = appendFetchBody(body.buf[:0], res.Records, k.offset, s.maxBody)
+		res.Release()
+		body.refs.Store(int32(len(f.waiters)))
+		for _, w := range f.waiters {
+			j := newJob(w.st)
+			j.fetch = true
+			j.shared = body
+			j.own = appendRespHeaderFrame(j.own[:0], w.seq, pubsub.FieldKafkaFetchResp, len(body.buf))
+			s.send(j)
+		}
+	}
+	clear(f.waiters)
+	f.waiters = f.waiters[:0]
+	if cap(f.waiters) <= 1024 {
+		fetchCallPool.Put(f)
+	}
+}
+
+// errorCode returns the ErrorResp code (the Kafka error code, 0 if none) and
+// the <reason> text of PROTOCOL.md for a kafkawire failure.
+func errorCode(err error) (int32, string) {
+	var ke *kafkawire.Error
+	if errors.As(err, &ke) {
+		return int32(ke.Code), ke.Reason()
+	}
+	return 0, err.Error()
+}
+
+// sharedBody is an encoded KafkaFetchResp written to several connections.
+// The last write callback returns it to the pool.
+type sharedBody struct {
+	buf  []byte
+	refs atomic.Int32
+}
+
+var sharedPool = sync.Pool{New: func() any { return new(sharedBody) }}
+
+func (b *sharedBody) unref() {
+	if b.refs.Add(-1) != 0 {
+		return
+	}
+	if cap(b.buf) > maxPooledBody {
+		b.buf = nil
+	}
+	sharedPool.Put(b)
+}
+
+// writeJob is one response on its way to a connection. Jobs are pooled; cb
+// is bound once per job so a write allocates no closure.
+type writeJob struct {
+	st      *connState
+	own     []byte      // a whole frame, or the frame and PubSubResp headers of shared
+	shared  *sharedBody // body written after own, nil if none
+	scratch []byte
+	iov     [2][]byte
+	n       int
+	fetch   bool // answers a Fetch: frees the connection's fetch reservation
+	cb      gnet.AsyncCallback
+}
+
+var jobPool sync.Pool
+
+func newJob(st *connState) *writeJob {
+	j, _ := jobPool.Get().(*writeJob)
+	if j == nil {
+		j = &writeJob{own: make([]byte, 0, 64), scratch: make([]byte, 0, 64)}
+		j.cb = j.written
+	}
+	j.st = st
+	return j
+}
+
+// free returns j (and its share of a shared body) to the pools.
+func (j *writeJob) free() {
+	if j.shared != nil {
+		j.shared.unref()
+		j.shared = nil
+	}
+	j.st = nil
+	j.fetch = false
+	j.iov = [2][]byte{}
+	if cap(j.own) > 4096 {
+		j.own = make([]byte, 0, 64)
+	}
+	if cap(j.scratch) > 4096 {
+		j.scratch = make([]byte, 0, 64)
+	}
+	jobPool.Put(j)
+}
+
+// send hands j to gnet. The bytes count as queued for the connection until
+// the write callback runs on its loop.
+func (s *Server) send(j *writeJob) {
+	st := j.st
+	j.iov[0] = j.own
+	iov := j.iov[:1]
+	j.n = len(j.own)
+	if j.shared != nil {
+		j.iov[1] = j.shared.buf
+		iov = j.iov[:2]
+		j.n += len(j.shared.buf)
+	}
+	st.pending.Add(int64(j.n))
+	if err := st.c.AsyncWritev(iov, j.cb); err != nil {
+		// The engine is stopping; the callback will not run.
+		st.pending.Add(-int64(j.n))
+		j.free()
+	}
+}
+
+// written is the AsyncWritev callback; gnet runs it on the connection's
+// loop after the bytes went to the socket or to its outbound buffer (which
+// copies them), or failed because the connection is closed.
+func (j *writeJob) written(_ gnet.Conn, err error) error {
+	st := j.st
+	st.pending.Add(-int64(j.n))
+	st.inflight--
+	if j.fetch {
+		st.fetches--
+	}
+	j.free()
+	if err != nil || st.phase != phaseOpen {
+		return nil
+	}
+	s := st.s
+	st.lastActive = s.now()
+	if st.queued() > s.cfg.MaxOutbound {
+		st.markOver()
+	} else if st.inflight < s.cfg.MaxInflight {
+		st.resume()
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package reactor
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/gobwas/ws"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire/record"
+	"github.com/kafkaedge/kafkaedge/proto/pubsub"
+)
+
+// framePayload strips the server frame header from one binary frame.
+func framePayload(t testing.TB, frame []byte) []byte {
+	t.Helper()
+	f, err := ws.ReadFrame(bytes.NewReader(frame))
+	if err != nil || f.Header.OpCode != ws.OpBinary || int(f.Header.Length) != len(f.Payload) {
+		t.Fatalf("frame: %v %+v", err, f.Header)
+	}
+	return f.Payload
+}
+
+func marshal(t testing.TB, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestEncodersMatchProtoMarshal(t *testing.T) {
+	for _, seq := range []int64{0, 1, -1, math.MaxInt64, math.MinInt64} {
+		var scratch []byte
+		got := framePayload(t, appendErrorResp(nil, &scratch, seq, -1, "failed to fetch message, topic: t, partition: 0, err: X"))
+		want := marshal(t, &pubsub.PubSubResp{Sequence: seq, Resp: &pubsub.PubSubResp_ErrorResp{
+			ErrorResp: &pubsub.ErrorResp{Code: -1, Message: "failed to fetch message, topic: t, partition: 0, err: X"}}})
+		if !bytes.Equal(got, want) {
+			t.Fatalf("error resp seq %d:\n got %x\nwant %x", seq, got, want)
+		}
+		for _, off := range []int64{0, -1, 12345} {
+			got = framePayload(t, appendResp(nil, seq, pubsub.FieldKafkaListOffsetResp, appendListOffsetBody(nil, off)))
+			want = marshal(t, &pubsub.PubSubResp{Sequence: seq, Resp: &pubsub.PubSubResp_KafkaListOffsetResp{
+				KafkaListOffsetResp: &pubsub.KafkaListOffsetResp{Offset: off}}})
+			if !bytes.Equal(got, want) {
+				t.Fatalf("list offset %d:\n got %x\nwant %x", off, got, want)
+			}
+		}
+		for _, state := range [][]byte{nil, []byte("s")} {
+			got = framePayload(t, appendResp(nil, seq, pubsub.FieldPongResp, appendPongBody(nil, state)))
+			want = marshal(t, &pubsub.PubSubResp{Sequence: seq, Resp: &pubsub.PubSubResp_PongResp{
+				PongResp: &pubsub.PongResp{State: state}}})
+			if !bytes.Equal(got, want) {
+				t.Fatalf("pong:\n got %x\nwant %x", got, want)
+			}
+		}
+	}
+}
+
+func testRecords(n, size int) []record.Record {
+	recs := make([]record.Record, n)
+	for i := range recs {
+		recs[i] = record.Record{Offset: int64(100 + i), Timestamp: tsBase + int64(i)}
+		if i%3 != 0 {
+			recs[i].Key = fmt.Appendf(nil, "key-%d", i)
+		}
+		recs[i].Value = bytes.Repeat([]byte{byte('a' + i%26)}, size)
+	}
+	return recs
+}
+
+// generatedFetch encodes a fetch response the generic way, for comparison.
+func generatedFetch(seq int64, recs []record.Record) *pubsub.PubSubResp {
+	fr := &pubsub.KafkaFetchResp{Messages: make([]*pubsub.KafkaMessage, len(recs))}
+	for i, r := range recs {
+		fr.Messages[i] = &pubsub.KafkaMessage{Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value}
+	}
+	return &pubsub.PubSubResp{Sequence: seq, Resp: &pubsub.PubSubResp_KafkaFetchResp{KafkaFetchResp: fr}}
+}
+
+func TestFetchBody(t *testing.T) {
+	recs := testRecords(20, 100)
+	body := appendFetchBody(nil, recs, 0, 1<<20)
+	frame := append(appendRespHeaderFrame(nil, -5, pubsub.FieldKafkaFetchResp, len(body)), body...)
+	if got, want := framePayload(t, frame), marshal(t, generatedFetch(-5, recs)); !bytes.Equal(got, want) {
+		t.Fatalf("fetch body differs from proto.Marshal:\n got %x\nwant %x", got, want)
+	}
+
+	// Records before from are trimmed.
+	var fr pubsub.KafkaFetchResp
+	if err := proto.Unmarshal(appendFetchBody(nil, recs, 105, 1<<20), &fr); err != nil {
+		t.Fatal(err)
+	}
+	if len(fr.Messages) != 15 || fr.Messages[0].Offset != 105 {
+		t.Fatalf("trim: %d messages from %d", len(fr.Messages), fr.Messages[0].Offset)
+	}
+
+	// The limit stops before the message that would pass it, but the
+	// first message always goes.
+	body = appendFetchBody(nil, recs, 0, 1000)
+	if len(body) > 1000 {
+		t.Fatalf("body of %d bytes over the 1000-byte limit", len(body))
+	}
+	if err := proto.Unmarshal(body, &fr); err != nil || len(fr.Messages) == 0 || len(fr.Messages) >= 20 {
+		t.Fatalf("limited: %d messages, %v", len(fr.Messages), err)
+	}
+	if err := proto.Unmarshal(appendFetchBody(nil, recs, 0, 10), &fr); err != nil || len(fr.Messages) != 1 {
+		t.Fatalf("tiny limit: %d messages, %v", len(fr.Messages), err)
+	}
+}

@@ -1,0 +1,509 @@
+// Package reactor is kafkaedge's WebSocket pub/sub server: gnet event loops
+// accept connections, parse the upgrade and frames in place, and dispatch the
+// APISIX pub/sub requests to Kafka. The loops only parse and dispatch; every
+// Kafka call runs on its own goroutine and its answer is written back with
+// gnet's asynchronous writes, with per-connection backpressure and fan-out of
+// identical fetches.
+package reactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire"
+	"github.com/kafkaedge/kafkaedge/proto/pubsub"
+)
+
+// Sentinel errors of Server methods.
+var (
+	// ErrStarted is returned by Start on a server that was already started.
+	ErrStarted = errors.New("reactor: server already started")
+	// ErrShutdown is returned by Start and PutRoute after Shutdown.
+	ErrShutdown = errors.New("reactor: server shut down")
+)
+
+// A connection may have fetchesPerOutbound fetches in flight while its
+// queue is empty: each reserves an eighth of MaxOutbound for its answer,
+// which is encoded up to that size (at least minBody; a single message
+// larger than that is still sent whole).
+const (
+	fetchesPerOutbound = 8
+	minBody            = 16 << 10
+)
+
+// tickMax is the longest pause between two OnTick calls; connections paused
+// on a full outbound queue are re-checked this often.
+const tickMax = 25 * time.Millisecond
+
+// Server is a WebSocket pub/sub server. Create it with New, add routes with
+// PutRoute, start it with Start and stop it with Shutdown.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	epoch time.Time // base of the monotonic now()
+
+	started  atomic.Bool
+	booted   chan struct{} // closed by OnBoot
+	runDone  chan struct{} // closed when gnet.Run returned
+	runErr   error         // gnet.Run's result, read after runDone
+	addr     string        // bound address, set before booted is closed
+	draining atomic.Bool   // Shutdown began: refuse connections and new requests
+	stopping atomic.Bool   // onTick asks gnet to stop the engine
+
+	baseCtx    context.Context // parent of every Kafka call
+	cancelBase context.CancelFunc
+
+	conns atomic.Int64 // open connections
+	calls atomic.Int64 // Kafka calls running (goroutines)
+	slots limiter      // node-wide cap of Kafka calls
+
+	loopsMu sync.Mutex
+	loops   map[gnet.EventLoop]*loopState
+
+	routesMu sync.Mutex                 // serializes route changes; never taken on a loop
+	routes   atomic.Pointer[routeTable] // read on the loops without locks
+	clusters map[string]*cluster        // by kafkawire.Config.Key(), guarded by routesMu
+
+	fanMu sync.Mutex // guards fan; held only for map operations
+	fan   map[fetchKey]*fetchCall
+
+	maxBody    int // cap of one encoded fetch body, an eighth of MaxOutbound
+	sweepEvery time.Duration
+	lastSweep  atomic.Int64
+
+	stats counters
+}
+
+// New validates cfg, applies its defaults and returns a server that is not
+// yet listening.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "reactor"),
+		epoch:    time.Now(),
+		booted:   make(chan struct{}),
+		runDone:  make(chan struct{}),
+		loops:    make(map[gnet.EventLoop]*loopState),
+		clusters: make(map[string]*cluster),
+		fan:      make(map[fetchKey]*fetchCall),
+	}
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.slots.max = cfg.MaxInflightTotal
+	s.routes.Store(&routeTable{})
+	s.maxBody = max(cfg.MaxOutbound/fetchesPerOutbound, minBody)
+	s.sweepEvery = min(cfg.HandshakeTimeout, cfg.IdleTimeout, cfg.SlowTimeout) / 4
+	s.sweepEvery = max(s.sweepEvery, 5*time.Millisecond)
+	s.sweepEvery = min(s.sweepEvery, time.Second)
+	return s, nil
+}
+
+// Start binds the listening socket and starts the event loops in the
+// background. It returns once the server accepts connections, or the error
+// that prevented it.
+func (s *Server) Start() error {
+	if s.draining.Load() {
+		return ErrShutdown
+	}
+	if !s.started.CompareAndSwap(false, true) {
+		return ErrStarted
+	}
+	opts := []gnet.Option{
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(s.cfg.Loops),
+		gnet.WithTicker(true),
+		gnet.WithTCPKeepAlive(time.Minute),
+		gnet.WithReuseAddr(true),
+		gnet.WithLogger(gnetLogger{s.log}),
+	}
+	go func() {
+		s.runErr = gnet.Run(&events{s: s}, "tcp://"+s.cfg.Addr, opts...)
+		close(s.runDone)
+	}()
+	select {
+	case <-s.booted:
+		s.log.Info("listening", "addr", s.addr, "loops", s.cfg.Loops)
+		return nil
+	case <-s.runDone:
+		if s.runErr == nil {
+			return fmt.Errorf("reactor: listen on %s: engine stopped before it booted", s.cfg.Addr)
+		}
+		return fmt.Errorf("reactor: listen on %s: %w", s.cfg.Addr, s.runErr)
+	}
+}
+
+// Addr returns the address the server listens on ("127.0.0.1:40123" when the
+// configured port was 0), or the configured address before Start.
+func (s *Server) Addr() string {
+	select {
+	case <-s.booted:
+		return s.addr
+	default:
+		return s.cfg.Addr
+	}
+}
+
+// Shutdown stops the server: it refuses new connections and new requests,
+// waits for the Kafka requests in flight to be answered, closes every
+// connection with 1001 (going away), stops the event loops and closes the
+// Kafka clients. If ctx ends first, the remaining Kafka calls are cancelled,
+// the rest of the shutdown still happens and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.draining.CompareAndSwap(false, true) {
+		select {
+		case <-s.runDoneOrNil():
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("reactor: shutdown: %w", ctx.Err())
+		}
+	}
+	var ctxErr error
+	if s.started.Load() {
+		ctxErr = s.waitCalls(ctx)
+		if ctxErr != nil {
+			s.cancelBase()
+		}
+		s.closeAllConns(ctx)
+		s.stopping.Store(true)
+		select {
+		case <-s.runDone:
+		case <-ctx.Done():
+			ctxErr = ctx.Err()
+		}
+	}
+	s.cancelBase()
+	s.routesMu.Lock()
+	s.routes.Store(&routeTable{})
+	clusters := s.clusters
+	s.clusters = make(map[string]*cluster)
+	s.routesMu.Unlock()
+	for _, cl := range clusters {
+		if err := cl.client.Close(); err != nil {
+			s.log.Warn("closing kafka client", "cluster", cl.key, "err", err)
+		}
+	}
+	if ctxErr != nil {
+		return fmt.Errorf("reactor: shutdown: %w", ctxErr)
+	}
+	return nil
+}
+
+// runDoneOrNil returns runDone for a started server and a closed channel
+// otherwise.
+func (s *Server) runDoneOrNil() <-chan struct{} {
+	if s.started.Load() {
+		return s.runDone
+	}
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// waitCalls waits until no Kafka call is running or ctx ends.
+func (s *Server) waitCalls(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.calls.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// closeAllConns closes every connection with 1001 on its loop and waits
+// until each loop has done so or ctx ends.
+func (s *Server) closeAllConns(ctx context.Context) {
+	s.onLoops(ctx, func(ls *loopState) {
+		for st := range ls.conns {
+			st.goAway(ws.StatusGoingAway, "server shutting down")
+		}
+	})
+}
+
+// onLoops runs fn on every event loop that has had a connection and waits
+// for all of them, or until ctx ends.
+func (s *Server) onLoops(ctx context.Context, fn func(*loopState)) {
+	s.loopsMu.Lock()
+	loops := make([]*loopState, 0, len(s.loops))
+	for _, ls := range s.loops {
+		loops = append(loops, ls)
+	}
+	s.loopsMu.Unlock()
+	var wg sync.WaitGroup
+	for _, ls := range loops {
+		wg.Add(1)
+		err := ls.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
+			defer wg.Done()
+			fn(ls)
+			return nil
+		}))
+		if err != nil {
+			wg.Done() // the engine is stopping; its loops close every connection
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	Conns          int64  // open connections
+	KafkaCalls     int64  // Kafka calls running now
+	ListOffsets    uint64 // ListOffset calls made to Kafka
+	Fetches        uint64 // Fetch calls made to Kafka
+	FetchCoalesced uint64 // Fetch requests answered by another request's Kafka call
+	SlotWaits      uint64 // times a connection paused because the node-wide Kafka call cap was reached
+	SlowClosed     uint64 // connections closed because they did not read their responses
+	Rejected       uint64 // connections refused at MaxConns or during shutdown
+}
+
+type counters struct {
+	listOffsets, fetches, coalesced, slotWaits, slowClosed, rejected atomic.Uint64
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Conns:          s.conns.Load(),
+		KafkaCalls:     s.calls.Load(),
+		ListOffsets:    s.stats.listOffsets.Load(),
+		Fetches:        s.stats.fetches.Load(),
+		FetchCoalesced: s.stats.coalesced.Load(),
+		SlotWaits:      s.stats.slotWaits.Load(),
+		SlowClosed:     s.stats.slowClosed.Load(),
+		Rejected:       s.stats.rejected.Load(),
+	}
+}
+
+// now is the monotonic time since the server was created, in nanoseconds.
+func (s *Server) now() int64 { return int64(time.Since(s.epoch)) }
+
+// loopState is what one event loop owns. Every field but el is touched only
+// on that loop.
+type loopState struct {
+	el    gnet.EventLoop
+	conns map[*connState]struct{}
+	over  map[*connState]struct{} // connections whose queued bytes passed MaxOutbound
+	overN atomic.Int32            // len(over), read by OnTick to skip idle loops
+	req   pubsub.PubSubReq        // reused by proto.Unmarshal
+	out   []byte                  // responses produced on the loop, written once per event
+	body  []byte                  // scratch for one response body
+}
+
+// dropOver removes st from the over set.
+func (ls *loopState) dropOver(st *connState) {
+	if _, ok := ls.over[st]; ok {
+		delete(ls.over, st)
+		ls.overN.Add(-1)
+	}
+}
+
+// loopOf returns the state of c's event loop, creating it on first use.
+// Called on the loop (OnOpen); the mutex is never held by Kafka goroutines.
+func (s *Server) loopOf(c gnet.Conn) *loopState {
+	el := c.EventLoop()
+	s.loopsMu.Lock()
+	defer s.loopsMu.Unlock()
+	ls := s.loops[el]
+	if ls == nil {
+		ls = &loopState{
+			el:    el,
+			conns: make(map[*connState]struct{}),
+			over:  make(map[*connState]struct{}),
+		}
+		s.loops[el] = ls
+	}
+	return ls
+}
+
+// onBoot records the engine and the bound address and releases Start.
+func (s *Server) onBoot(eng gnet.Engine) gnet.Action {
+	s.addr = s.cfg.Addr
+	if a, err := boundAddr(eng); err != nil {
+		s.log.Warn("reading the bound address", "err", err)
+	} else {
+		s.addr = a
+	}
+	close(s.booted)
+	return gnet.None
+}
+
+// boundAddr returns the listener's address, which tells the port the kernel
+// chose for port 0.
+func boundAddr(eng gnet.Engine) (string, error) {
+	fd, err := eng.Dup()
+	if err != nil {
+		return "", fmt.Errorf("dup listener: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "listener")
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return "", fmt.Errorf("listener from fd: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// onOpen sets up a new connection's state, or refuses it during shutdown or
+// at MaxConns.
+func (s *Server) onOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if s.draining.Load() || s.conns.Load() >= int64(s.cfg.MaxConns) {
+		s.stats.rejected.Add(1)
+		return nil, gnet.Close
+	}
+	s.conns.Add(1)
+	ls := s.loopOf(c)
+	now := s.now()
+	st := &connState{s: s, c: c, loop: ls, openedAt: now, lastActive: now}
+	st.dec.MaxMessage = s.cfg.MaxMessage
+	ls.conns[st] = struct{}{}
+	c.SetContext(st)
+	return nil, gnet.None
+}
+
+// onClose forgets a closed connection. Responses still in flight for it are
+// dropped by gnet (their write callbacks see the closed connection).
+func (s *Server) onClose(c gnet.Conn, err error) gnet.Action {
+	st, ok := c.Context().(*connState)
+	if !ok {
+		return gnet.None
+	}
+	st.phase = phaseClosed
+	delete(st.loop.conns, st)
+	st.loop.dropOver(st)
+	s.slots.forget(st)
+	s.conns.Add(-1)
+	if err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("connection closed", "remote", c.RemoteAddr(), "err", err)
+	}
+	return gnet.None
+}
+
+// onTraffic handles what arrived on c: the upgrade, then frames.
+func (s *Server) onTraffic(c gnet.Conn) gnet.Action {
+	st, ok := c.Context().(*connState)
+	if !ok {
+		return gnet.Close
+	}
+	return st.onTraffic()
+}
+
+// onTick runs on gnet's ticker goroutine. It schedules the sweeps on the
+// loops (timeouts, slow clients, drained queues) and stops the engine once
+// Shutdown asks for it.
+func (s *Server) onTick() (time.Duration, gnet.Action) {
+	if s.stopping.Load() {
+		return tickMax, gnet.Shutdown
+	}
+	now := s.now()
+	full := now-s.lastSweep.Load() >= int64(s.sweepEvery)
+	if full {
+		s.lastSweep.Store(now)
+		s.slots.wakeIfFree()
+	}
+	s.loopsMu.Lock()
+	for _, ls := range s.loops {
+		if !full && ls.overN.Load() == 0 {
+			continue
+		}
+		_ = ls.el.Execute(s.baseCtx, gnet.RunnableFunc(func(context.Context) error {
+			s.sweep(ls, full)
+			return nil
+		}))
+	}
+	s.loopsMu.Unlock()
+	return min(tickMax, s.sweepEvery), gnet.None
+}
+
+// sweep runs on ls's loop. It resumes connections whose outbound queue has
+// drained, closes the ones stuck past SlowTimeout and, on a full sweep, the
+// ones past the handshake or idle timeout.
+func (s *Server) sweep(ls *loopState, full bool) {
+	now := s.now()
+	for st := range ls.over {
+		if st.phase != phaseOpen {
+			ls.dropOver(st)
+			continue
+		}
+		if st.queued() <= s.cfg.MaxOutbound {
+			ls.dropOver(st)
+			st.overSince = 0
+			st.resume()
+			continue
+		}
+		if now-st.overSince >= int64(s.cfg.SlowTimeout) {
+			ls.dropOver(st)
+			s.stats.slowClosed.Add(1)
+			s.log.Warn("closing a client that does not read its responses",
+				"remote", st.c.RemoteAddr(), "queued", st.queued(), "for", time.Duration(now-st.overSince))
+			st.goAway(ws.StatusPolicyViolation, "client too slow")
+		}
+	}
+	if !full {
+		return
+	}
+	for st := range ls.conns {
+		switch st.phase {
+		case phaseHandshake:
+			if now-st.openedAt >= int64(s.cfg.HandshakeTimeout) {
+				st.phase = phaseClosing
+				_ = st.c.Close()
+			}
+		case phaseOpen:
+			if st.inflight == 0 && now-st.lastActive >= int64(s.cfg.IdleTimeout) {
+				st.goAway(ws.StatusGoingAway, "idle timeout")
+			}
+		}
+	}
+}
+
+// gnetLogger sends gnet's log lines to slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(format string, args ...any) { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Infof(format string, args ...any)  { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Warnf(format string, args ...any)  { g.l.Warn(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Errorf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Fatalf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
+
+// cluster is one kafkawire Client shared by the routes with the same
+// cluster key.
+type cluster struct {
+	key    string
+	client *kafkawire.Client
+	refs   int
+}
+
+// events is the gnet.EventHandler of a Server, kept apart so that gnet's
+// callbacks are not part of the Server's API.
+type events struct {
+	gnet.BuiltinEventEngine
+	s *Server
+}
+
+func (e *events) OnBoot(eng gnet.Engine) gnet.Action             { return e.s.onBoot(eng) }
+func (e *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action)       { return e.s.onOpen(c) }
+func (e *events) OnClose(c gnet.Conn, err error) gnet.Action     { return e.s.onClose(c, err) }
+func (e *events) OnTraffic(c gnet.Conn) gnet.Action              { return e.s.onTraffic(c) }
+func (e *events) OnTick() (delay time.Duration, act gnet.Action) { return e.s.onTick() }
