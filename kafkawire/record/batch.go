@@ -60,7 +60,7 @@ func (st *state) appendBatch(dst []Record, b []byte) ([]Record, error) {
 		if attrs&attrTransactional != 0 && st.aborts.aborts(producerID, base) {
 			if codec != codecNone {
 				var err error
-				if raw, err = decompress(codec, raw, st.limit); err != nil {
+				if raw, err = st.decompress(codec, raw); err != nil {
 					return dst, err
 				}
 			}
@@ -84,16 +84,17 @@ func (st *state) appendBatch(dst []Record, b []byte) ([]Record, error) {
 	}
 	if codec != codecNone {
 		var err error
-		if raw, err = decompress(codec, raw, st.limit); err != nil {
+		if raw, err = st.decompress(codec, raw); err != nil {
 			return dst, err
 		}
 	}
 	if count*minRecordSize > int64(len(raw)) {
 		return dst, corrupt("record count %d does not fit in %d record bytes", count, len(raw))
 	}
-	if count > int64(st.limit/recordSize) {
-		return dst, fmt.Errorf("%w: %d records take more than %d bytes", ErrTooLarge, count, st.limit)
+	if room := st.room(); count > int64(room/recordSize) {
+		return dst, fmt.Errorf("%w: %d records take more than %d bytes", ErrTooLarge, count, room)
 	}
+	st.left -= int(count) * recordSize
 	dst = slices.Grow(dst, int(count))
 
 	h := batchHeader{

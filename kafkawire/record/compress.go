@@ -18,8 +18,10 @@ import (
 )
 
 // decompress returns the decompressed form of src in fresh memory, failing
-// with ErrTooLarge as soon as it would exceed limit bytes.
-func decompress(codec int, src []byte, limit int) ([]byte, error) {
+// with ErrTooLarge as soon as it would exceed limit bytes. window is the
+// Decoder's per-batch cap (limit is at most that), which sizes the pooled
+// zstd decoders: a fixed value per Decoder, so their pools stay few.
+func decompress(codec int, src []byte, window, limit int) ([]byte, error) {
 	switch codec {
 	case codecGzip:
 		return gunzip(src, limit)
@@ -28,7 +30,7 @@ func decompress(codec int, src []byte, limit int) ([]byte, error) {
 	case codecLz4:
 		return unlz4(src, limit)
 	case codecZstd:
-		return unzstd(src, limit)
+		return unzstd(src, window, limit)
 	default:
 		return nil, fmt.Errorf("%w %d", ErrUnsupportedCodec, codec)
 	}
@@ -251,8 +253,8 @@ func zstdPool(limit int) *sync.Pool {
 // (several frames, which DecodeAll would grow frame by frame; a bound over
 // the limit; input whose frame structure does not walk) streams through
 // readBounded instead, which stops at the limit.
-func unzstd(src []byte, limit int) ([]byte, error) {
-	pool := zstdPool(limit)
+func unzstd(src []byte, window, limit int) ([]byte, error) {
+	pool := zstdPool(window)
 	zd := pool.Get().(*zstdDecoder)
 	if zd.err != nil {
 		return nil, fmt.Errorf("unzstd: new decoder: %w", zd.err)

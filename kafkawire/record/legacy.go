@@ -87,7 +87,7 @@ func (st *state) appendLegacy(dst []Record, b []byte) ([]Record, error) {
 	if m.value == nil {
 		return dst, corrupt("compressed wrapper message without a value")
 	}
-	inner, err := decompress(codec, m.value, st.limit)
+	inner, err := st.decompress(codec, m.value)
 	if err != nil {
 		return dst, err
 	}
@@ -105,8 +105,8 @@ func (st *state) appendLegacy(dst []Record, b []byte) ([]Record, error) {
 			return dst[:start], wrapf(err, "inner message %d", len(dst)-start)
 		}
 		inner = inner[lengthEnd+size:]
-		if len(dst)-start >= st.limit/recordSize {
-			return dst[:start], fmt.Errorf("%w: inner messages take more than %d bytes", ErrTooLarge, st.limit)
+		if len(dst)-start >= st.room()/recordSize {
+			return dst[:start], fmt.Errorf("%w: inner messages take more than %d bytes", ErrTooLarge, st.room())
 		}
 		if im.attrs&attrCodecMask != codecNone {
 			return dst[:start], corrupt("compressed message nested in a compressed message")

@@ -59,7 +59,8 @@ type Decoder struct {
 	// MaxBatchBytes caps the decompressed size of one batch (or one legacy
 	// compressed wrapper message); a batch over it fails with ErrTooLarge,
 	// and so do a zstd frame that declares a window larger than it and a
-	// batch whose decoded Record values alone would take more.
+	// batch whose decoded Record values alone would take more. One Append
+	// call may decode to at most 4 times MaxBatchBytes in all.
 	MaxBatchBytes int
 }
 
@@ -103,7 +104,7 @@ func (d *Decoder) Append(dst []Record, src []byte, from int64, aborted []Aborted
 	if limit <= 0 {
 		limit = DefaultMaxBatchBytes
 	}
-	st := state{limit: limit, from: from}
+	st := state{limit: limit, left: totalBatches * limit, from: from}
 	if aborted != nil {
 		st.aborts = newAborter(aborted)
 	}
@@ -154,8 +155,26 @@ func (d *Decoder) Append(dst []Record, src []byte, from int64, aborted []Aborted
 // state is what one Append call carries from batch to batch.
 type state struct {
 	limit  int // decompressed bytes per batch
+	left   int // decoded bytes the rest of this Append call may take
 	from   int64
 	aborts aborter // nil for read_uncommitted
+}
+
+// totalBatches is how many full batches' worth of decoded memory one Append
+// call may take, so a response packed with many batches just under the
+// per-batch cap still cannot grow without bound.
+const totalBatches = 4
+
+// room is what the next batch may decode to: the per-batch cap, or less when
+// the call's total budget is nearly spent.
+func (st *state) room() int { return max(0, min(st.limit, st.left)) }
+
+// decompress inflates one batch (or legacy wrapper) within room and charges
+// the result to the call's budget.
+func (st *state) decompress(codec int, src []byte) ([]byte, error) {
+	out, err := decompress(codec, src, st.limit, st.room())
+	st.left -= len(out)
+	return out, err
 }
 
 // corrupt returns ErrCorrupt wrapped with a description.

@@ -50,9 +50,34 @@ func TestZstdSingleFrameBomb(t *testing.T) {
 	// The same frames within the cap decode.
 	for _, declare := range []bool{true, false} {
 		z := rleZstdFrame(1<<20, declare)
-		out, err := unzstd(z, 1<<20)
+		out, err := unzstd(z, 1<<20, 1<<20)
 		if err != nil || len(out) != 1<<20 {
 			t.Fatalf("declared size %v: %d bytes, %v", declare, len(out), err)
 		}
+	}
+}
+
+// TestTotalBudget: batches that each fit the per-batch cap still cannot make
+// one Append call take more than totalBatches caps of decoded memory.
+func TestTotalBudget(t *testing.T) {
+	const limit = 256 << 10
+	rec := testRecords(0, 1, limit-4096)
+	var src []byte
+	for i := range 3 * totalBatches {
+		r := rec[0]
+		r.Offset = int64(i)
+		src = append(src, encodeBatch(t, batchSpec{base: int64(i), codec: codecZstd, records: []Record{r}})...)
+	}
+	d := &Decoder{MaxBatchBytes: limit}
+	got, err := d.Append(nil, src, 0, nil)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Append of %d near-cap batches: %v, want ErrTooLarge", 3*totalBatches, err)
+	}
+	if len(got) >= 3*totalBatches || len(got) < totalBatches-1 {
+		t.Fatalf("decoded %d batches before the budget ran out, want about %d", len(got), totalBatches)
+	}
+	// The same batches one call each decode: the budget is per call.
+	if _, err := d.Append(nil, encodeBatch(t, batchSpec{codec: codecZstd, records: rec}), 0, nil); err != nil {
+		t.Fatalf("single near-cap batch: %v", err)
 	}
 }
