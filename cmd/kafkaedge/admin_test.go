@@ -1,0 +1,239 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+)
+
+// seedBody is the route of APISIX's "Connect to Apache Kafka" example, as written.
+const seedBody = `{"uri": "/kafka","upstream": {"nodes": {"kafka-server1:9092": 1,"kafka-server2:9092": 1},"type": "none","scheme": "kafka"}}`
+
+func TestAdminAuth(t *testing.T) {
+	t.Parallel()
+	p := start(t)
+	for _, key := range []string{"", "wrong-key", testKey + "x", testKey[:len(testKey)-1]} {
+		status, b := p.do(t, "PUT", "/apisix/admin/routes/kafka", seedBody, key)
+		if status != http.StatusUnauthorized {
+			t.Fatalf("key %q: status %d, want 401", key, status)
+		}
+		if msg := decode(t, b)["error_msg"]; msg == nil || msg == "" {
+			t.Fatalf("key %q: no error_msg in %s", key, b)
+		}
+	}
+	if status, _ := p.do(t, "GET", "/apisix/admin/routes", "", "nope"); status != http.StatusUnauthorized {
+		t.Fatalf("GET with a wrong key: %d", status)
+	}
+	// SIGINT stops it as cleanly as SIGTERM.
+	p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit within 20s of SIGINT")
+	}
+	if p.code != 0 {
+		t.Fatalf("SIGINT: exit %d; stderr:\n%s", p.code, p.stderr)
+	}
+}
+
+func TestAdminKeySources(t *testing.T) {
+	t.Parallel()
+	// Without a key anywhere, one is generated and printed once.
+	p := startEnv(t, []string{adminKeyEnv + "="}, false)
+	keyLine := regexp.MustCompile(`(?m)^kafkaedge: admin API key \(generated[^)]*\): ([0-9a-f]{32})$`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := keyLine.FindStringSubmatch(p.stderr.String()); m != nil {
+			p.key = m[1]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no generated key line in stderr:\n%s", p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.waitReady(t)
+	if n := strings.Count(p.stderr.String(), p.key); n != 1 {
+		t.Fatalf("the generated key appears %d times in stderr, want once", n)
+	}
+	p.mustDo(t, "PUT", "/apisix/admin/routes/kafka", seedBody, http.StatusCreated)
+
+	// $KAFKAEDGE_ADMIN_KEY is used when no flag sets the key, and never printed.
+	q := startEnv(t, []string{adminKeyEnv + "=from-env-key"}, false)
+	q.key = "from-env-key"
+	q.waitReady(t)
+	if strings.Contains(q.stderr.String(), "from-env-key") || strings.Contains(q.stderr.String(), "generated") {
+		t.Fatalf("stderr shows the key or a generated one:\n%s", q.stderr)
+	}
+}
+
+func TestAdminRoutes(t *testing.T) {
+	t.Parallel()
+	kc := newCluster(t, "live", 1)
+	kc.produce(t, "m0", "m1")
+	p := start(t)
+
+	// The APISIX documentation's example works as written; its hosts need not resolve.
+	b := p.mustDo(t, "PUT", "/apisix/admin/routes/kafka", seedBody, http.StatusCreated)
+	got := decode(t, b)
+	if got["key"] != "/apisix/routes/kafka" {
+		t.Fatalf("PUT response key: %v", got)
+	}
+	v := decode(t, p.mustDo(t, "GET", "/apisix/admin/routes/kafka", "", 200))
+	value := v["value"].(map[string]any)
+	if value["id"] != "kafka" || value["uri"] != "/kafka" || value["create_time"] == nil || value["update_time"] == nil {
+		t.Fatalf("GET value: %v", value)
+	}
+	up := value["upstream"].(map[string]any)
+	if n := up["nodes"].(map[string]any); n["kafka-server1:9092"] != float64(1) || n["kafka-server2:9092"] != float64(1) || up["scheme"] != "kafka" {
+		t.Fatalf("GET upstream: %v", up)
+	}
+	// The same PUT again is an update (200), keeping create_time.
+	b = p.mustDo(t, "PUT", "/apisix/admin/routes/kafka", seedBody, http.StatusOK)
+	if decode(t, b)["value"].(map[string]any)["create_time"] != value["create_time"] {
+		t.Fatalf("update changed create_time: %s", b)
+	}
+
+	// A route to a real cluster, nodes in APISIX's array form, plus harmless fields.
+	host, port, _ := strings.Cut(kc.addrs[0], ":")
+	live := fmt.Sprintf(`{"uri":"/live","name":"live","desc":"kfake","labels":{"env":"test"},"enable_websocket":true,
+		"upstream":{"type":"roundrobin","scheme":"kafka","nodes":[{"host":%q,"port":%s,"weight":1}]},
+		"plugins":{"kafka-proxy":{}}}`, host, port)
+	p.mustDo(t, "PUT", "/apisix/admin/routes/live", live, http.StatusCreated)
+	expectData(t, p, "/live", "live", "m0", "m1")
+
+	// POST creates with a generated id.
+	post := decode(t, p.mustDo(t, "POST", "/apisix/admin/routes", `{"uri":"/posted","upstream":{"scheme":"kafka","nodes":{"127.0.0.1:1":1}}}`, http.StatusCreated))
+	postedKey, _ := post["key"].(string)
+	postedID := strings.TrimPrefix(postedKey, "/apisix/routes/")
+	if postedID == "" || postedID == postedKey {
+		t.Fatalf("POST key: %v", post)
+	}
+
+	// PUT on the collection takes the id from the body (APISIX v2 style).
+	p.mustDo(t, "PUT", "/apisix/admin/routes", `{"id":"v2","uri":"/v2","upstream":{"scheme":"kafka","nodes":{"127.0.0.1:1":1}}}`, http.StatusCreated)
+	status, b := p.do(t, "PUT", "/apisix/admin/routes", `{"uri":"/v2b","upstream":{"scheme":"kafka","nodes":{"127.0.0.1:1":1}}}`, p.key)
+	if status != http.StatusBadRequest || !strings.Contains(string(b), "missing route id") {
+		t.Fatalf("PUT on the collection without an id: %d %s", status, b)
+	}
+	p.mustDo(t, "DELETE", "/apisix/admin/routes/v2", "", http.StatusOK)
+
+	list := decode(t, p.mustDo(t, "GET", "/apisix/admin/routes", "", 200))
+	if list["total"] != float64(3) || len(list["list"].([]any)) != 3 {
+		t.Fatalf("list: %v", list)
+	}
+
+	// DELETE closes the route's open connections with 1001 and removes it.
+	c := dial(t, p, "/live")
+	if hw := c.listOffset(t, "live", 0, -1); hw != 2 {
+		t.Fatalf("high watermark %d", hw)
+	}
+	del := decode(t, p.mustDo(t, "DELETE", "/apisix/admin/routes/live", "", 200))
+	if del["deleted"] != "1" || del["key"] != "/apisix/routes/live" {
+		t.Fatalf("DELETE response: %v", del)
+	}
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err := c.conn.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+		t.Fatalf("after DELETE the open connection got %v, want close 1001", err)
+	}
+	p.mustDo(t, "GET", "/apisix/admin/routes/live", "", http.StatusNotFound)
+	p.mustDo(t, "DELETE", "/apisix/admin/routes/live", "", http.StatusNotFound)
+	_, resp, err := websocket.DefaultDialer.Dial("ws://"+p.listen+"/live", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("upgrade on a deleted route: err %v, resp %v; want HTTP 404", err, resp)
+	}
+	p.mustDo(t, "DELETE", "/apisix/admin/routes/"+postedID, "", 200)
+}
+
+func TestAdminBadRequests(t *testing.T) {
+	t.Parallel()
+	p := start(t, "-route", "/static=127.0.0.1:1")
+	p.mustDo(t, "PUT", "/apisix/admin/routes/first", `{"uri":"/taken","upstream":{"scheme":"kafka","nodes":{"127.0.0.1:9092":1}}}`, http.StatusCreated)
+
+	up := `"upstream":{"scheme":"kafka","nodes":{"127.0.0.1:9092":1}}`
+	for _, c := range []struct {
+		name, id, body string
+		status         int
+		msg            string
+	}{
+		{"bad JSON", "r", `{"uri":`, 400, "invalid JSON"},
+		{"not an object", "r", `[1,2]`, 400, "route must be an object"},
+		{"unknown field", "r", `{"uri":"/u","hosts":["a"],` + up + `}`, 400, `unknown field "hosts"`},
+		{"unknown nested field", "r", `{"uri":"/u","upstream":{"scheme":"kafka","nodes":{"a:1":1},"retries":3}}`, 400, `unknown field "upstream.retries"`},
+		{"unknown tls field", "r", `{"uri":"/u","upstream":{"scheme":"kafka","nodes":{"a:1":1},"tls":{"verify":true,"client_cert":"x"}}}`, 400, `unknown field "upstream.tls.client_cert"`},
+		{"scheme not kafka", "r", `{"uri":"/u","upstream":{"scheme":"http","nodes":{"a:1":1}}}`, 400, `upstream.scheme must be "kafka"`},
+		{"scheme missing", "r", `{"uri":"/u","upstream":{"nodes":{"a:1":1}}}`, 400, `upstream.scheme must be "kafka"`},
+		{"no nodes", "r", `{"uri":"/u","upstream":{"scheme":"kafka"}}`, 400, "upstream.nodes is required"},
+		{"empty nodes", "r", `{"uri":"/u","upstream":{"scheme":"kafka","nodes":{}}}`, 400, "upstream.nodes is empty"},
+		{"node without port", "r", `{"uri":"/u","upstream":{"scheme":"kafka","nodes":{"kafka1":1}}}`, 400, `bad address "kafka1"`},
+		{"bad port", "r", `{"uri":"/u","upstream":{"scheme":"kafka","nodes":{"kafka1:99999":1}}}`, 400, `bad address "kafka1:99999"`},
+		{"bad host", "r", `{"uri":"/u","upstream":{"scheme":"kafka","nodes":[{"host":"a b","port":9092}]}}`, 400, `upstream.nodes[0].host`},
+		{"no upstream", "r", `{"uri":"/u"}`, 400, "upstream is required"},
+		{"no uri", "r", `{` + up + `}`, 400, "uri is required"},
+		{"relative uri", "r", `{"uri":"u",` + up + `}`, 400, `must start with /`},
+		{"unknown plugin", "r", `{"uri":"/u","plugins":{"limit-count":{}},` + up + `}`, 400, `plugin "limit-count" is not supported`},
+		{"sasl without password", "r", `{"uri":"/u","plugins":{"kafka-proxy":{"sasl":{"username":"u"}}},` + up + `}`, 400, "sasl.password is required"},
+		{"duplicate uri", "r", `{"uri":"/taken",` + up + `}`, 400, `uri "/taken" is already used by route "first"`},
+		{"static uri", "r", `{"uri":"/static",` + up + `}`, 400, `already used by static route "route-1"`},
+		{"static id", "route-1", `{"uri":"/other",` + up + `}`, 400, "is static"},
+		{"id mismatch", "r", `{"id":"other","uri":"/u",` + up + `}`, 400, "wrong route id"},
+		{"tls file missing", "r", `{"uri":"/u","upstream":{"scheme":"kafka","nodes":{"a:1":1},"tls":{"verify":true,"ca_file":"/nonexistent/ca.pem"}}}`, 400, "ca_file"},
+		{"weight not a number", "r", `{"uri":"/u","upstream":{"scheme":"kafka","nodes":{"a:1":"x"}}}`, 400, "must be an integer"},
+		{"body too large", "r", `{"uri":"/u","desc":"` + strings.Repeat("x", maxAdminBody) + `",` + up + `}`, 413, "larger than"},
+	} {
+		status, b := p.do(t, "PUT", "/apisix/admin/routes/"+c.id, c.body, p.key)
+		if status != c.status {
+			t.Errorf("%s: status %d, want %d; body %s", c.name, status, c.status, b)
+			continue
+		}
+		msg, _ := decode(t, b)["error_msg"].(string)
+		if !strings.Contains(msg, c.msg) {
+			t.Errorf("%s: error_msg %q, want it to contain %q", c.name, msg, c.msg)
+		}
+	}
+	// Nothing of the above was stored.
+	list := decode(t, p.mustDo(t, "GET", "/apisix/admin/routes", "", 200))
+	if list["total"] != float64(2) {
+		t.Fatalf("after bad requests: %v", list)
+	}
+}
+
+func TestAdminSASLRoute(t *testing.T) {
+	t.Parallel()
+	const user, pass = "edge-user", "s3cret-Pa55word"
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "secure"),
+		kfake.EnableSASL(), kfake.Superuser("PLAIN", user, pass))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("secure"),
+		kgo.SASL(plain.Auth{User: user, Pass: pass}.AsMechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	kc := &cluster{c: c, addrs: c.ListenAddrs(), cl: cl}
+	kc.produce(t, "s0", "s1")
+
+	p := start(t)
+	body := fmt.Sprintf(`{"uri":"/secure","plugins":{"kafka-proxy":{"sasl":{"username":%q,"password":%q}}},
+		"upstream":{"nodes":{%q:1},"type":"none","scheme":"kafka"}}`, user, pass, kc.addrs[0])
+	p.mustDo(t, "PUT", "/apisix/admin/routes/secure", body, http.StatusCreated)
+	expectData(t, p, "/secure", "secure", "s0", "s1")
+	if strings.Contains(p.stderr.String(), pass) {
+		t.Fatalf("the SASL password appears in the log:\n%s", p.stderr)
+	}
+}

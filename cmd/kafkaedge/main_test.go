@@ -1,0 +1,470 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kafkaedge/kafkaedge/proto/pubsub"
+)
+
+// kafkaedgeBin is the kafkaedge binary built once by TestMain.
+var kafkaedgeBin string
+
+// testKey is the admin key the tests pass unless a test says otherwise.
+const testKey = "test-admin-key"
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kafkaedge-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	kafkaedgeBin = filepath.Join(dir, "kafkaedge")
+	args := []string{"build", "-o", kafkaedgeBin}
+	if raceEnabled { // the packages are already compiled with -race for the test
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build kafkaedge:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer is a bytes.Buffer safe for the exec copier and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a running kafkaedge.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	listen string
+	admin  string
+	key    string
+	done   chan struct{}
+	code   int
+}
+
+// start runs kafkaedge with args plus -listen/-admin-listen on free ports and
+// -admin-key testKey (unless args set them), waits until the admin API
+// answers, and stops it (expecting exit 0) when the test ends.
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	return startEnv(t, nil, true, args...)
+}
+
+// startEnv is start with extra environment variables; without addKey no
+// -admin-key is added and the caller sets p.key before p.waitReady.
+func startEnv(t *testing.T, env []string, addKey bool, args ...string) *proc {
+	t.Helper()
+	p := &proc{stderr: &syncBuffer{}, done: make(chan struct{}), key: testKey}
+	has := func(name string) (string, bool) {
+		for i, a := range args {
+			if a == "-"+name && i+1 < len(args) {
+				return args[i+1], true
+			}
+			if v, ok := strings.CutPrefix(a, "-"+name+"="); ok {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	// Port 0 and the addresses read back from the start-up log: no port races.
+	if _, ok := has("listen"); !ok {
+		args = append(args, "-listen", "127.0.0.1:0")
+	}
+	if _, ok := has("admin-listen"); !ok {
+		args = append(args, "-admin-listen", "127.0.0.1:0")
+	}
+	if v, ok := has("admin-key"); ok {
+		p.key = v
+	} else if addKey {
+		args = append(args, "-admin-key", testKey)
+	}
+	p.cmd = exec.Command(kafkaedgeBin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stderr = p.stderr
+	p.cmd.Stdout = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if code := p.stop(t); code != 0 {
+			t.Errorf("kafkaedge exited %d after SIGTERM; stderr:\n%s", code, p.stderr)
+		}
+		if strings.Contains(p.stderr.String(), "DATA RACE") {
+			t.Errorf("data race in kafkaedge:\n%s", p.stderr)
+		}
+	})
+	if addKey {
+		p.waitReady(t)
+	}
+	return p
+}
+
+// startedLine is the start-up log line with the bound addresses.
+var startedLine = regexp.MustCompile(`msg="kafkaedge started" .*listen=(\S+) admin=(\S+)`)
+
+// waitReady reads the bound addresses from the log, then polls the admin API
+// until it answers.
+func (p *proc) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("kafkaedge exited %d before it was ready; stderr:\n%s", p.code, p.stderr)
+		default:
+		}
+		if p.listen == "" {
+			m := startedLine.FindStringSubmatch(p.stderr.String())
+			if m == nil {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			p.listen, p.admin = m[1], m[2]
+		}
+		if status, _ := p.do(t, "GET", "/apisix/admin/routes", "", p.key); status == http.StatusOK {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("kafkaedge not ready after 30s; stderr:\n%s", p.stderr)
+}
+
+// stop sends SIGTERM (once) and returns the exit code.
+func (p *proc) stop(t *testing.T) int {
+	select {
+	case <-p.done:
+		return p.code
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("kafkaedge did not exit within 20s of SIGTERM; stderr:\n%s", p.stderr)
+		return -1
+	}
+}
+
+// do calls the admin API and returns the status and body (errors: status 0).
+func (p *proc) do(t *testing.T, method, path, body, key string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+p.admin+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("X-API-KEY", key)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// mustDo is do that expects status want.
+func (p *proc) mustDo(t *testing.T, method, path, body string, want int) []byte {
+	t.Helper()
+	status, b := p.do(t, method, path, body, p.key)
+	if status != want {
+		t.Fatalf("%s %s: status %d, want %d; body %s", method, path, status, want, b)
+	}
+	return b
+}
+
+// runExit runs kafkaedge expecting it to exit by itself; it returns the exit
+// code and stderr.
+func runExit(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kafkaedgeBin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("run kafkaedge %v: %v", args, err)
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
+}
+
+// cluster is a kfake cluster with a producer.
+type cluster struct {
+	c     *kfake.Cluster
+	addrs []string
+	cl    *kgo.Client
+}
+
+// newCluster starts a one-broker kfake cluster with topic (partitions).
+func newCluster(t *testing.T, topic string, partitions int32) *cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &cluster{c: c, addrs: c.ListenAddrs(), cl: cl}
+}
+
+// produce writes values to partition 0.
+func (c *cluster) produce(t *testing.T, values ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, v := range values {
+		rec := &kgo.Record{Value: []byte(v), Key: []byte("k-" + v), Partition: 0}
+		if err := c.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+}
+
+// wsClient is a pub/sub client over gorilla/websocket.
+type wsClient struct {
+	conn *websocket.Conn
+	seq  int64
+}
+
+// dial opens a WebSocket to uri on p.
+func dial(t *testing.T, p *proc, uri string) *wsClient {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	conn, resp, err := d.Dial("ws://"+p.listen+uri, nil)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial %s: %v (HTTP %d); stderr:\n%s", uri, err, status, p.stderr)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &wsClient{conn: conn}
+}
+
+// call sends req and returns the response to it.
+func (c *wsClient) call(t *testing.T, req *pubsub.PubSubReq) *pubsub.PubSubResp {
+	t.Helper()
+	c.seq++
+	req.Sequence = c.seq
+	b, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := c.conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	c.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	op, data, err := c.conn.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if op != websocket.BinaryMessage {
+		t.Fatalf("response frame type %d, want binary", op)
+	}
+	var resp pubsub.PubSubResp
+	if err := proto.Unmarshal(data, &resp); err != nil {
+		t.Fatalf("decode response: %v", err)
+	}
+	if resp.Sequence != c.seq {
+		t.Fatalf("response sequence %d, want %d", resp.Sequence, c.seq)
+	}
+	return &resp
+}
+
+// listOffset returns the offset for timestamp (-1 = high watermark).
+func (c *wsClient) listOffset(t *testing.T, topic string, partition int32, ts int64) int64 {
+	t.Helper()
+	resp := c.call(t, &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaListOffset{
+		CmdKafkaListOffset: &pubsub.CmdKafkaListOffset{Topic: topic, Partition: partition, Timestamp: ts}}})
+	r, ok := resp.Resp.(*pubsub.PubSubResp_KafkaListOffsetResp)
+	if !ok {
+		t.Fatalf("list offset %s/%d: got %v", topic, partition, resp)
+	}
+	return r.KafkaListOffsetResp.Offset
+}
+
+// fetch returns the messages from offset.
+func (c *wsClient) fetch(t *testing.T, topic string, partition int32, offset int64) []*pubsub.KafkaMessage {
+	t.Helper()
+	resp := c.call(t, &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaFetch{
+		CmdKafkaFetch: &pubsub.CmdKafkaFetch{Topic: topic, Partition: partition, Offset: offset}}})
+	r, ok := resp.Resp.(*pubsub.PubSubResp_KafkaFetchResp)
+	if !ok {
+		t.Fatalf("fetch %s/%d@%d: got %v", topic, partition, offset, resp)
+	}
+	return r.KafkaFetchResp.Messages
+}
+
+// expectData checks that uri serves the values written to topic/0.
+func expectData(t *testing.T, p *proc, uri, topic string, values ...string) {
+	t.Helper()
+	c := dial(t, p, uri)
+	if hw := c.listOffset(t, topic, 0, -1); hw != int64(len(values)) {
+		t.Fatalf("list offset -1 on %s: %d, want %d", uri, hw, len(values))
+	}
+	msgs := c.fetch(t, topic, 0, 0)
+	if len(msgs) != len(values) {
+		t.Fatalf("fetch on %s: %d messages, want %d", uri, len(msgs), len(values))
+	}
+	for i, m := range msgs {
+		if m.Offset != int64(i) || string(m.Value) != values[i] || string(m.Key) != "k-"+values[i] {
+			t.Fatalf("message %d: offset %d key %q value %q, want offset %d value %q", i, m.Offset, m.Key, m.Value, i, values[i])
+		}
+	}
+}
+
+// decode unmarshals an admin API body.
+func decode(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("admin body %q: %v", b, err)
+	}
+	return m
+}
+
+func TestRouteFlag(t *testing.T) {
+	t.Parallel()
+	kc := newCluster(t, "orders", 1)
+	kc.produce(t, "a", "b", "c")
+	p := start(t, "-route", "/orders="+strings.Join(kc.addrs, ","))
+	expectData(t, p, "/orders", "orders", "a", "b", "c")
+
+	// The static route is listed by the admin API.
+	list := decode(t, p.mustDo(t, "GET", "/apisix/admin/routes", "", 200))
+	if list["total"] != float64(1) {
+		t.Fatalf("list: %v", list)
+	}
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("SIGTERM: exit %d, want 0; stderr:\n%s", code, p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), "kafkaedge stopped") {
+		t.Fatalf("no clean stop logged:\n%s", p.stderr)
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	t.Parallel()
+	kc := newCluster(t, "events", 1)
+	kc.produce(t, "x", "y")
+	host, port, _ := net.SplitHostPort(kc.addrs[0])
+	cfg := fmt.Sprintf(`# kafkaedge test config
+admin-key: file-key
+log-level: debug
+max-inflight: 16
+max-message: 4096
+fetch-max-wait: 50ms
+metadata-refresh: 30s
+isolation-level: read_committed
+routes:
+  - id: events
+    uri: /events
+    name: events route
+    upstream:
+      type: none
+      scheme: kafka
+      nodes:
+        %q: 1
+  - uri: /events-array
+    upstream:
+      scheme: kafka
+      nodes:
+        - host: %s
+          port: %s
+          weight: 1
+`, kc.addrs[0], host, port)
+	path := filepath.Join(t.TempDir(), "kafkaedge.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The -admin-key flag overrides the file's admin-key.
+	p := start(t, "-config", path, "-admin-key", "flag-key")
+	expectData(t, p, "/events", "events", "x", "y")
+	expectData(t, p, "/events-array", "events", "x", "y")
+	if status, _ := p.do(t, "GET", "/apisix/admin/routes", "", "file-key"); status != http.StatusUnauthorized {
+		t.Fatalf("file key after flag override: status %d, want 401", status)
+	}
+	got := decode(t, p.mustDo(t, "GET", "/apisix/admin/routes/config-2", "", 200))
+	nodes := got["value"].(map[string]any)["upstream"].(map[string]any)["nodes"].([]any)
+	if len(nodes) != 1 {
+		t.Fatalf("array nodes not echoed as an array: %v", got)
+	}
+	// The file's max-message applies: a larger client message closes the connection with 1009.
+	c := dial(t, p, "/events")
+	big, _ := proto.Marshal(&pubsub.PubSubReq{Sequence: 1, Req: &pubsub.PubSubReq_CmdPing{
+		CmdPing: &pubsub.CmdPing{State: make([]byte, 8192)}}})
+	c.conn.WriteMessage(websocket.BinaryMessage, big)
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err := c.conn.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
+		t.Fatalf("message over max-message: got %v, want close 1009", err)
+	}
+
+	// A static route cannot be changed or deleted through the admin API.
+	status, b := p.do(t, "DELETE", "/apisix/admin/routes/events", "", p.key)
+	if status != 400 || !strings.Contains(string(b), "static") {
+		t.Fatalf("DELETE static route: %d %s", status, b)
+	}
+}
