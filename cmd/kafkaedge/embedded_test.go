@@ -14,6 +14,10 @@ import (
 func TestEmbedded(t *testing.T) {
 	t.Parallel()
 	p := start(t, "-embedded")
+	// The banner follows the "started" line that start waits for.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.stderr.String(), "ws://"+p.listen+"/kafka") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if !strings.Contains(p.stderr.String(), "ws://"+p.listen+"/kafka") {
 		t.Fatalf("banner does not show the WebSocket URL ws://%s/kafka:\n%s", p.listen, p.stderr)
 	}
