@@ -75,6 +75,9 @@ func New(cfg Config) (*Client, error) {
 		cancel: cancel,
 		pools:  make(map[string]*brokerPool),
 	}
+	if cfg.Observer != nil {
+		c.dec.Observer = cfg.Observer
+	}
 	c.meta.Store(&snapshot{brokers: map[int32]string{}, topics: map[string]*topicMeta{}, missing: map[string]time.Time{}})
 	c.bg.Add(1)
 	go c.refreshLoop()

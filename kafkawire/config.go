@@ -63,6 +63,11 @@ type Config struct {
 	MaxBatchBytes          int           // decompressed cap per batch, default 64 MiB
 
 	Logger *slog.Logger // default slog.Default()
+
+	// Observer, when not nil, receives the Client's events for metrics
+	// (requests per broker, connection states, metadata refreshes,
+	// decompression). It is not part of Key.
+	Observer Observer
 }
 
 // TLSConfig enables TLS to the brokers.

@@ -69,6 +69,8 @@ type conn struct {
 	clientID string
 	maxResp  int
 	versions map[int16]wire.VersionRange // set by the handshake, then read-only
+	obs      Observer                    // nil: no events
+	up       atomic.Bool                 // reported as ConnUp and not yet as ConnClosed
 
 	wmu sync.Mutex // serializes frame writes
 
@@ -125,6 +127,7 @@ func dialConn(ctx context.Context, cl *Client, addr string) (*conn, error) {
 		clientID: cfg.ClientID,
 		maxResp:  cfg.maxResponse(),
 		pending:  make(map[int32]*call),
+		obs:      cfg.Observer,
 	}
 	go c.readLoop()
 
@@ -220,8 +223,13 @@ func (c *conn) do(ctx context.Context, req request, resp response) (int16, error
 // returns the response buffer, which resp may alias; the caller releases it.
 func (c *conn) doAt(ctx context.Context, req request, version int16, resp response) (*respBuf, error) {
 	key := req.Key()
+	var start time.Time
+	if c.obs != nil {
+		start = time.Now()
+	}
 	res := c.roundTrip(ctx, req, version)
 	if res.err != nil {
+		c.observe(key, resp, res.err, start)
 		return nil, res.err
 	}
 	body, err := wire.ResponseBody(res.raw, key, version)
@@ -234,9 +242,18 @@ func (c *conn) doAt(ctx context.Context, req request, version int16, resp respon
 		// A well-framed response we cannot decode means the broker speaks
 		// something else than we think: do not trust the connection.
 		c.fail(ce)
+		c.observe(key, resp, ce, start)
 		return nil, ce
 	}
+	c.observe(key, resp, nil, start)
 	return res.buf, nil
+}
+
+// observe reports a finished round trip to the Observer.
+func (c *conn) observe(key int16, resp response, err error, start time.Time) {
+	if c.obs != nil {
+		c.obs.KafkaRequest(apiName(key), c.addr, requestOutcome(resp, err), time.Since(start))
+	}
 }
 
 // roundTrip writes one request frame and waits for its response frame.
@@ -377,6 +394,9 @@ func (c *conn) fail(err *connError) {
 	c.pending = nil
 	c.mu.Unlock()
 	c.nc.Close()
+	if c.obs != nil && c.up.CompareAndSwap(true, false) {
+		c.obs.BrokerConn(c.addr, ConnClosed)
+	}
 	c.log.Debug("kafkawire: connection closed", "broker", c.addr, "pending", len(calls), "err", err.err)
 	for _, cl := range calls {
 		if !cl.abandoned {

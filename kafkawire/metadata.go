@@ -157,6 +157,9 @@ func (c *Client) runFlight(f *metaFlight) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
 	err := c.fetchMetadata(ctx, topics)
 	cancel()
+	if obs := c.cfg.Observer; obs != nil && !c.closed.Load() {
+		obs.MetadataRefresh(err)
+	}
 
 	c.metaMu.Lock()
 	f.err = err

@@ -99,8 +99,25 @@ func (p *brokerPool) get(ctx context.Context) (*conn, error) {
 func (p *brokerPool) dial(i int) chan struct{} {
 	done := make(chan struct{})
 	p.slots[i] = poolSlot{dialing: done}
+	obs := p.cl.cfg.Observer
+	if obs != nil {
+		obs.BrokerConn(p.addr, ConnDialing)
+	}
 	go func() {
 		c, err := dialConn(p.cl.ctx, p.cl, p.addr)
+		if obs != nil {
+			if err != nil {
+				obs.BrokerConn(p.addr, ConnDialFailed)
+			} else {
+				// Exactly one ConnClosed follows, from fail or from here
+				// if the connection died before it was marked up.
+				obs.BrokerConn(p.addr, ConnUp)
+				c.up.Store(true)
+				if !c.alive() && c.up.CompareAndSwap(true, false) {
+					obs.BrokerConn(p.addr, ConnClosed)
+				}
+			}
+		}
 		p.mu.Lock()
 		defer close(done)
 		defer p.mu.Unlock()

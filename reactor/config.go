@@ -44,6 +44,9 @@ type Config struct {
 	IdleTimeout      time.Duration // close a connection without traffic after this, default 5m
 	HandshakeTimeout time.Duration // close a connection that has not upgraded after this, default 10s
 	Logger           *slog.Logger  // default slog.Default()
+	// Observer receives the server's events for metrics; nil means none.
+	// It is handed to no route's kafkawire.Config (set that one there).
+	Observer Observer
 }
 
 // Route maps a WebSocket URI to the Kafka cluster its requests go to.
@@ -90,6 +93,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	setD(&cfg.HandshakeTimeout, defaultHandshakeTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	for name, v := range map[string]int{
 		"Loops": cfg.Loops, "MaxConns": cfg.MaxConns, "MaxInflight": cfg.MaxInflight,

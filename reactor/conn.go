@@ -50,6 +50,12 @@ type connState struct {
 
 	slotQueued bool // in Server.slots' waiters; guarded by the limiter's mutex
 
+	requests    int64         // requests read
+	bytesOut    int64         // bytes of frames handed to gnet after the upgrade
+	msgsOut     int64         // Kafka messages among them
+	closeCode   ws.StatusCode // close code sent or received; 0 until then
+	closeReason string
+
 	pending atomic.Int64 // bytes handed to AsyncWritev whose callback has not run
 }
 
@@ -60,6 +66,7 @@ type heldReq struct {
 	topic     string
 	partition int32
 	arg       int64 // offset or timestamp
+	start     int64 // Server.now() when the request was read
 }
 
 // queued returns the bytes waiting to go to the client: gnet's outbound
@@ -124,6 +131,8 @@ func (st *connState) onTraffic() gnet.Action {
 	}
 	if len(ls.out) > 0 {
 		_, _ = c.Write(ls.out)
+		st.bytesOut += int64(len(ls.out))
+		s.obs.Delivered(st.route.r.URI, "", len(ls.out), 0)
 		ls.out = ls.out[:0]
 	}
 	if off > 0 {
@@ -145,6 +154,7 @@ func (st *connState) onTraffic() gnet.Action {
 // what one message and some pipelining need.
 func (st *connState) checkInbound() gnet.Action {
 	if st.c.InboundBuffered() > st.s.cfg.MaxMessage+inboundSlack {
+		st.s.obs.Backpressure(BackpressureFloodClosed)
 		st.s.log.Warn("closing a client that sends past its pause",
 			"remote", st.c.RemoteAddr(), "unread", st.c.InboundBuffered())
 		st.closeFrame(ws.StatusPolicyViolation, "too many requests in flight")
@@ -158,7 +168,11 @@ func (st *connState) checkInbound() gnet.Action {
 // server is not draining.
 func (st *connState) canConsume() bool {
 	s := st.s
-	if st.hasHeld || st.inflight >= s.cfg.MaxInflight || s.draining.Load() {
+	if st.hasHeld || s.draining.Load() {
+		return false
+	}
+	if st.inflight >= s.cfg.MaxInflight {
+		s.obs.Backpressure(BackpressureInflightCap)
 		return false
 	}
 	if st.queued() > s.cfg.MaxOutbound {
@@ -172,6 +186,7 @@ func (st *connState) canConsume() bool {
 // that resumes or closes the connection.
 func (st *connState) markOver() {
 	if st.overSince == 0 {
+		st.s.obs.Backpressure(BackpressurePaused)
 		st.overSince = max(st.s.now(), 1)
 		st.loop.over[st] = struct{}{}
 		st.loop.overN.Add(1)
@@ -204,6 +219,7 @@ func (st *connState) handshake() (act gnet.Action, done bool) {
 		if errors.As(err, &he) {
 			status, reason = he.Status, he.Reason
 		}
+		s.obs.Upgrade("", status)
 		return st.reject(status, reason), false
 	}
 	path := req.Path
@@ -213,14 +229,17 @@ func (st *connState) handshake() (act gnet.Action, done bool) {
 	rt := s.routes.Load().byURI[path]
 	switch {
 	case rt == nil:
+		s.obs.Upgrade("", 404)
 		return st.reject(404, "no route for "+path), false
 	case !req.Upgrade:
 		reason := "this URI speaks WebSocket only"
 		if req.UpgradeErr != "" {
 			reason = "bad WebSocket upgrade: " + req.UpgradeErr
 		}
+		s.obs.Upgrade(rt.r.URI, 400)
 		return st.reject(400, reason), false
 	}
+	s.obs.Upgrade(rt.r.URI, 101)
 	ls := st.loop
 	ls.out = wsframe.AppendUpgradeResponse(ls.out[:0], req.Key)
 	_, _ = c.Write(ls.out)
@@ -249,7 +268,9 @@ func (st *connState) protocolError(err error) gnet.Action {
 	if errors.As(err, &ce) {
 		code, reason = ce.Code, ce.Reason
 	}
+	st.s.obs.FrameRejected(frameReason(code))
 	st.loop.out = wsframe.AppendClose(st.loop.out, code, reason)
+	st.closeCode, st.closeReason = code, reason
 	st.phase = phaseClosing
 	return gnet.Close
 }
@@ -260,7 +281,9 @@ func (st *connState) closeFrame(code ws.StatusCode, reason string) {
 	ls := st.loop
 	frame := wsframe.AppendClose(ls.body[:0], code, reason)
 	_, _ = st.c.Write(frame)
+	st.bytesOut += int64(len(frame))
 	ls.body = frame[:0]
+	st.closeCode, st.closeReason = code, reason
 	st.phase = phaseClosing
 }
 
@@ -294,9 +317,12 @@ func (st *connState) onMessage(m wsframe.Message) {
 			code = ws.StatusNormalClosure
 		}
 		ls.out = wsframe.AppendClose(ls.out, code, "")
+		st.closeCode, st.closeReason = code, "client closed"
 		st.phase = phaseClosing
 	case ws.OpBinary:
 		st.onRequest(m.Payload)
+	case ws.OpText:
+		st.s.obs.FrameRejected(FrameText)
 	}
 	// Text frames and unsolicited pongs are skipped.
 }
@@ -311,8 +337,12 @@ const (
 // or hands it to Kafka.
 func (st *connState) onRequest(payload []byte) {
 	ls := st.loop
+	obs := st.s.obs
+	st.requests++
 	req := &ls.req
 	if err := proto.Unmarshal(payload, req); err != nil {
+		obs.FrameRejected(FrameUndecodable)
+		obs.Request(CmdInvalid, false, 0)
 		ls.out = appendErrorResp(ls.out, &ls.body, 0, 0, "wrong command")
 		return
 	}
@@ -320,20 +350,24 @@ func (st *connState) onRequest(payload []byte) {
 	switch r := req.GetReq().(type) {
 	case nil:
 		// A request without a command is skipped.
+		obs.FrameRejected(FrameNoCommand)
 	case *pubsub.PubSubReq_CmdEmpty:
+		obs.Request(CmdUnknown, false, 0)
 		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, "unknown command")
 	case *pubsub.PubSubReq_CmdPing:
+		obs.Request(CmdPing, true, 0)
 		ls.body = appendPongBody(ls.body[:0], r.CmdPing.GetState())
 		ls.out = appendResp(ls.out, seq, pubsub.FieldPongResp, ls.body)
 	case *pubsub.PubSubReq_CmdKafkaListOffset:
 		cmd := r.CmdKafkaListOffset
 		st.startKafka(heldReq{kind: kindListOffset, seq: seq, topic: cmd.GetTopic(),
-			partition: cmd.GetPartition(), arg: cmd.GetTimestamp()})
+			partition: cmd.GetPartition(), arg: cmd.GetTimestamp(), start: st.s.now()})
 	case *pubsub.PubSubReq_CmdKafkaFetch:
 		cmd := r.CmdKafkaFetch
 		st.startKafka(heldReq{kind: kindFetch, seq: seq, topic: cmd.GetTopic(),
-			partition: cmd.GetPartition(), arg: cmd.GetOffset()})
+			partition: cmd.GetPartition(), arg: cmd.GetOffset(), start: st.s.now()})
 	default:
+		obs.Request(CmdUnknown, false, 0)
 		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, "unknown command")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -108,8 +109,9 @@ type fetchCall struct {
 }
 
 type waiter struct {
-	st  *connState
-	seq int64
+	st    *connState
+	seq   int64
+	start int64 // Server.now() when the request was read
 }
 
 var fetchCallPool = sync.Pool{New: func() any { return new(fetchCall) }}
@@ -130,21 +132,23 @@ func (st *connState) dispatchKafka(r heldReq) bool {
 		key := fetchKey{client: client, topic: r.topic, partition: r.partition, offset: r.arg}
 		s.fanMu.Lock()
 		if f := s.fan[key]; f != nil {
-			f.waiters = append(f.waiters, waiter{st, r.seq})
+			f.waiters = append(f.waiters, waiter{st, r.seq, r.start})
 			s.fanMu.Unlock()
 			st.inflight++
 			st.fetches++
 			s.stats.coalesced.Add(1)
+			s.obs.FetchCoalesced()
 			return true
 		}
 		if !s.slots.acquire(st) {
 			s.fanMu.Unlock()
 			s.stats.slotWaits.Add(1)
+			s.obs.Backpressure(BackpressureSlotWait)
 			return false
 		}
 		f := fetchCallPool.Get().(*fetchCall)
 		f.key = key
-		f.waiters = append(f.waiters[:0], waiter{st, r.seq})
+		f.waiters = append(f.waiters[:0], waiter{st, r.seq, r.start})
 		s.fan[key] = f
 		s.fanMu.Unlock()
 		st.inflight++
@@ -155,6 +159,7 @@ func (st *connState) dispatchKafka(r heldReq) bool {
 	case kindListOffset:
 		if !s.slots.acquire(st) {
 			s.stats.slotWaits.Add(1)
+			s.obs.Backpressure(BackpressureSlotWait)
 			return false
 		}
 		st.inflight++
@@ -171,6 +176,7 @@ func (s *Server) runListOffset(st *connState, client *kafkawire.Client, r heldRe
 	defer s.slots.release()
 	off, err := client.ListOffset(s.baseCtx, r.topic, r.partition, r.arg)
 	j := newJob(st)
+	j.cmd, j.ok, j.start = CmdListOffset, err == nil, r.start
 	if err != nil {
 		code, reason := errorCode(err)
 		msg := "failed to list offset, topic: " + r.topic + ", partition: " +
@@ -215,17 +221,21 @@ func (s *Server) runFetch(f *fetchCall) {
 		for _, w := range f.waiters {
 			j := newJob(w.st)
 			j.fetch = true
+			j.cmd, j.start = CmdFetch, w.start
 			j.own = appendErrorResp(j.own[:0], &j.scratch, w.seq, code, msg)
 			s.send(j)
 		}
 	} else {
 		body := sharedPool.Get().(*sharedBody)
-		body.buf = appendFetchBody(body.buf[:0], res.Records, k.offset, s.maxBody)
+		var msgs int
+		body.buf, msgs = appendFetchMessages(body.buf[:0], res.Records, k.offset, s.maxBody)
 		res.Release()
 		body.refs.Store(int32(len(f.waiters)))
 		for _, w := range f.waiters {
 			j := newJob(w.st)
 			j.fetch = true
+			j.cmd, j.ok, j.start = CmdFetch, true, w.start
+			j.topic, j.msgs = k.topic, msgs
 			j.shared = body
 			j.own = appendRespHeaderFrame(j.own[:0], w.seq, pubsub.FieldKafkaFetchResp, len(body.buf))
 			s.send(j)
@@ -278,6 +288,14 @@ type writeJob struct {
 	n       int
 	fetch   bool // answers a Fetch: frees the connection's fetch reservation
 	cb      gnet.AsyncCallback
+
+	// For the Observer: the request answered, whether the answer is not an
+	// error, when the request was read, the topic and messages of a fetch.
+	cmd   Command
+	ok    bool
+	start int64
+	topic string
+	msgs  int
 }
 
 var jobPool sync.Pool
@@ -300,6 +318,9 @@ func (j *writeJob) free() {
 	}
 	j.st = nil
 	j.fetch = false
+	j.ok = false
+	j.topic = ""
+	j.msgs = 0
 	j.iov = [2][]byte{}
 	if cap(j.own) > 4096 {
 		j.own = make([]byte, 0, 64)
@@ -335,16 +356,22 @@ func (s *Server) send(j *writeJob) {
 // copies them), or failed because the connection is closed.
 func (j *writeJob) written(_ gnet.Conn, err error) error {
 	st := j.st
+	s := st.s
 	st.pending.Add(-int64(j.n))
 	st.inflight--
 	if j.fetch {
 		st.fetches--
 	}
+	s.obs.Request(j.cmd, j.ok, time.Duration(s.now()-j.start))
+	if err == nil {
+		st.bytesOut += int64(j.n)
+		st.msgsOut += int64(j.msgs)
+		s.obs.Delivered(st.route.r.URI, j.topic, j.n, j.msgs)
+	}
 	j.free()
 	if err != nil || st.phase != phaseOpen {
 		return nil
 	}
-	s := st.s
 	st.lastActive = s.now()
 	if st.queued() > s.cfg.MaxOutbound {
 		st.markOver()

@@ -77,6 +77,13 @@ const messageOverhead = 2 + 10 + 2*(1+10) + 2*(1+10)
 // would take the body past limit (a client fetches the rest from the next
 // offset), but always includes the first message.
 func appendFetchBody(dst []byte, recs []record.Record, from int64, limit int) []byte {
+	dst, _ = appendFetchMessages(dst, recs, from, limit)
+	return dst
+}
+
+// appendFetchMessages is appendFetchBody that also returns the number of
+// messages appended.
+func appendFetchMessages(dst []byte, recs []record.Record, from int64, limit int) ([]byte, int) {
 	size := 0
 	for i := range recs {
 		size += messageOverhead + len(recs[i].Key) + len(recs[i].Value)
@@ -90,6 +97,7 @@ func appendFetchBody(dst []byte, recs []record.Record, from int64, limit int) []
 		dst = nb
 	}
 	start := len(dst)
+	n := 0
 	for i := range recs {
 		r := &recs[i]
 		if r.Offset < from {
@@ -99,6 +107,7 @@ func appendFetchBody(dst []byte, recs []record.Record, from int64, limit int) []
 			break
 		}
 		dst = pubsub.AppendKafkaMessage(dst, r.Offset, r.Timestamp, r.Key, r.Value)
+		n++
 	}
-	return dst
+	return dst, n
 }

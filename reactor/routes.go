@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -152,9 +153,49 @@ func (s *Server) closeRouteConns(rt *route) {
 	})
 }
 
-// sameRoute reports whether a and b are the same route. The loggers are
-// not part of a route's identity.
+// sameRoute reports whether a and b are the same route. The loggers and
+// observers are not part of a route's identity.
 func sameRoute(a, b Route) bool {
 	a.Cluster.Logger, b.Cluster.Logger = nil, nil
+	a.Cluster.Observer, b.Cluster.Observer = nil, nil
 	return reflect.DeepEqual(a, b)
+}
+
+// RouteHealth is the readiness of one route's cluster.
+type RouteHealth struct {
+	URI string
+	Err error // nil when a broker of the route's cluster answered
+}
+
+// CheckRoutes probes the cluster of every route with kafkawire.Client.Ready,
+// once per distinct cluster and all at once, and returns one entry per route
+// sorted by URI. ctx bounds the probes; a probe cut short reports ctx's error.
+// It never runs on an event loop.
+func (s *Server) CheckRoutes(ctx context.Context) []RouteHealth {
+	t := s.routes.Load()
+	results := make(map[*cluster]error)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, rt := range t.byURI {
+		cl := rt.cl
+		mu.Lock()
+		_, seen := results[cl]
+		results[cl] = nil
+		mu.Unlock()
+		if seen {
+			continue
+		}
+		wg.Go(func() {
+			err := cl.client.Ready(ctx)
+			mu.Lock()
+			results[cl] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	out := make([]RouteHealth, 0, len(t.byURI))
+	for _, uri := range slices.Sorted(maps.Keys(t.byURI)) {
+		out = append(out, RouteHealth{URI: uri, Err: results[t.byURI[uri].cl]})
+	}
+	return out
 }

@@ -41,6 +41,10 @@ const (
 	minBody            = 16 << 10
 )
 
+// shutdownReserve is the most of Shutdown's time kept for cancelling the
+// Kafka calls still running and closing the connections.
+const shutdownReserve = time.Second
+
 // tickMax is the longest pause between two OnTick calls; connections paused
 // on a full outbound queue are re-checked this often.
 const tickMax = 25 * time.Millisecond
@@ -50,6 +54,7 @@ const tickMax = 25 * time.Millisecond
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
+	obs   Observer
 	epoch time.Time // base of the monotonic now()
 
 	started  atomic.Bool
@@ -94,6 +99,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "reactor"),
+		obs:      cfg.Observer,
 		epoch:    time.Now(),
 		booted:   make(chan struct{}),
 		runDone:  make(chan struct{}),
@@ -156,11 +162,32 @@ func (s *Server) Addr() string {
 	}
 }
 
+// Serving reports whether the server is listening and accepting
+// connections: it was started and Shutdown has not begun.
+func (s *Server) Serving() bool {
+	if !s.started.Load() || s.draining.Load() {
+		return false
+	}
+	select {
+	case <-s.runDone:
+		return false
+	default:
+	}
+	select {
+	case <-s.booted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Shutdown stops the server: it refuses new connections and new requests,
 // waits for the Kafka requests in flight to be answered, closes every
 // connection with 1001 (going away), stops the event loops and closes the
-// Kafka clients. If ctx ends first, the remaining Kafka calls are cancelled,
-// the rest of the shutdown still happens and ctx's error is returned.
+// Kafka clients. If the calls are still running when only a tenth of ctx's
+// time (at most a second) is left, they are cancelled (their requests are
+// answered with an error), the rest of the shutdown still happens and ctx's
+// error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.draining.CompareAndSwap(false, true) {
 		select {
@@ -172,9 +199,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	var ctxErr error
 	if s.started.Load() {
-		ctxErr = s.waitCalls(ctx)
+		// Keep a little of ctx's time for the end: if the calls in flight
+		// are not done by then, they are cancelled, answer with an error,
+		// and every client still gets its close frame.
+		callsCtx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok {
+			reserve := min(time.Until(dl)/10, shutdownReserve)
+			callsCtx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
+		}
+		ctxErr = s.waitCalls(callsCtx)
+		cancel()
 		if ctxErr != nil {
 			s.cancelBase()
+			_ = s.waitCalls(ctx)
 		}
 		s.closeAllConns(ctx)
 		s.stopping.Store(true)
@@ -368,8 +405,14 @@ func boundAddr(eng gnet.Engine) (string, error) {
 // onOpen sets up a new connection's state, or refuses it during shutdown or
 // at MaxConns.
 func (s *Server) onOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if s.draining.Load() || s.conns.Load() >= int64(s.cfg.MaxConns) {
+	if s.draining.Load() {
 		s.stats.rejected.Add(1)
+		s.obs.ConnRejected(RejectDraining)
+		return nil, gnet.Close
+	}
+	if s.conns.Load() >= int64(s.cfg.MaxConns) {
+		s.stats.rejected.Add(1)
+		s.obs.ConnRejected(RejectMaxConns)
 		return nil, gnet.Close
 	}
 	s.conns.Add(1)
@@ -394,8 +437,36 @@ func (s *Server) onClose(c gnet.Conn, err error) gnet.Action {
 	st.loop.dropOver(st)
 	s.slots.forget(st)
 	s.conns.Add(-1)
-	if err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.log.Debug("connection closed", "remote", c.RemoteAddr(), "err", err)
+	if st.route == nil {
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.log.Debug("connection closed before the upgrade", "remote", c.RemoteAddr(), "err", err)
+		}
+		return gnet.None
+	}
+	info := CloseInfo{
+		Duration: time.Duration(s.now() - st.openedAt),
+		Requests: st.requests,
+		BytesOut: st.bytesOut,
+		Messages: st.msgsOut,
+		Code:     st.closeCode,
+		Reason:   st.closeReason,
+	}
+	if info.Code == 0 {
+		info.Code = ws.StatusAbnormalClosure
+		info.Reason = "connection lost"
+		if err != nil {
+			info.Reason = err.Error()
+		}
+	}
+	s.obs.ConnClosed(st.route.r.URI, info)
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		remote := ""
+		if a := c.RemoteAddr(); a != nil {
+			remote = a.String()
+		}
+		s.log.Info("connection closed", "remote", remote, "route", st.route.r.URI,
+			"duration", info.Duration, "requests", info.Requests, "bytes_out", info.BytesOut,
+			"messages", info.Messages, "code", int(info.Code), "reason", info.Reason)
 	}
 	return gnet.None
 }
@@ -449,12 +520,14 @@ func (s *Server) sweep(ls *loopState, full bool) {
 		if st.queued() <= s.cfg.MaxOutbound {
 			ls.dropOver(st)
 			st.overSince = 0
+			s.obs.Backpressure(BackpressureResumed)
 			st.resume()
 			continue
 		}
 		if now-st.overSince >= int64(s.cfg.SlowTimeout) {
 			ls.dropOver(st)
 			s.stats.slowClosed.Add(1)
+			s.obs.Backpressure(BackpressureSlowClosed)
 			s.log.Warn("closing a client that does not read its responses",
 				"remote", st.c.RemoteAddr(), "queued", st.queued(), "for", time.Duration(now-st.overSince))
 			st.goAway(ws.StatusPolicyViolation, "client too slow")

@@ -47,6 +47,9 @@ const (
 	// kindDemo is the -embedded route: static, but it yields its URI to a
 	// route created through the admin API (so APISIX's example works on make run).
 	kindDemo
+	// kindFile routes come from the -config file: static, and replaced by
+	// the file's routes when SIGHUP reloads it.
+	kindFile
 )
 
 // registry is the table of routes by id: static ones (config file, -route,
@@ -83,7 +86,7 @@ func (g *registry) holder(id, uri string) (string, error) {
 		switch g.kind[oid] {
 		case kindDemo:
 			return oid, nil
-		case kindStatic:
+		case kindStatic, kindFile:
 			return oid, fmt.Errorf("%w: uri %q is already used by static route %q", errInvalidRoute, uri, oid)
 		default:
 			return oid, fmt.Errorf("%w: uri %q is already used by route %q", errInvalidRoute, uri, oid)

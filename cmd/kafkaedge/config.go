@@ -28,13 +28,18 @@ const maxConfigFile = 16 << 20
 // is the name of the flag that sets the same thing; routes: is a list of
 // routes in the admin API's JSON shape.
 type Settings struct {
-	Listen          string        `yaml:"listen"`
-	AdminListen     string        `yaml:"admin-listen"`
-	AdminKey        string        `yaml:"admin-key"`
-	DataDir         string        `yaml:"data-dir"`
-	Embedded        bool          `yaml:"embedded"`
-	LogLevel        string        `yaml:"log-level"`
-	ShutdownTimeout time.Duration `yaml:"shutdown-timeout"`
+	Listen       string        `yaml:"listen"`
+	AdminListen  string        `yaml:"admin-listen"`
+	AdminKey     string        `yaml:"admin-key"`
+	DataDir      string        `yaml:"data-dir"`
+	Embedded     bool          `yaml:"embedded"`
+	LogLevel     string        `yaml:"log-level"`
+	LogFormat    string        `yaml:"log-format"`
+	DrainTimeout time.Duration `yaml:"drain-timeout"`
+
+	// Metrics and health
+	MetricsListen      string `yaml:"metrics-listen"`
+	MetricsTopicLabels bool   `yaml:"metrics-topic-labels"`
 
 	// reactor.Config
 	Loops            int           `yaml:"loops"`
@@ -53,6 +58,7 @@ type Settings struct {
 	DialTimeout            time.Duration `yaml:"dial-timeout"`
 	RequestTimeout         time.Duration `yaml:"request-timeout"`
 	FetchMaxWait           time.Duration `yaml:"fetch-max-wait"`
+	FetchMinBytes          int           `yaml:"fetch-min-bytes"`
 	FetchMaxBytes          int           `yaml:"fetch-max-bytes"`
 	FetchPartitionMaxBytes int           `yaml:"fetch-partition-max-bytes"`
 	MetadataRefresh        time.Duration `yaml:"metadata-refresh"`
@@ -70,7 +76,9 @@ func defaultSettings() Settings {
 		Listen:                 "0.0.0.0:9080",
 		AdminListen:            "127.0.0.1:9180",
 		LogLevel:               "info",
-		ShutdownTimeout:        10 * time.Second,
+		LogFormat:              "text",
+		DrainTimeout:           15 * time.Second,
+		MetricsListen:          "127.0.0.1:9091",
 		MaxConns:               100000,
 		MaxInflight:            64,
 		MaxInflightTotal:       4096,
@@ -202,8 +210,16 @@ func (s *Settings) validate() error {
 			return bad("-admin-listen %q: %v", s.AdminListen, err)
 		}
 	}
+	if s.MetricsListen != "" {
+		if err := checkListen(s.MetricsListen); err != nil {
+			return bad("-metrics-listen %q: %v", s.MetricsListen, err)
+		}
+	}
 	if _, err := parseLevel(s.LogLevel); err != nil {
 		return bad("-log-level: %v", err)
+	}
+	if _, err := parseLogFormat(s.LogFormat); err != nil {
+		return bad("-log-format: %v", err)
 	}
 	if _, err := parseIsolation(s.IsolationLevel); err != nil {
 		return bad("-isolation-level: %v", err)
@@ -235,7 +251,7 @@ func (s *Settings) validate() error {
 		name string
 		v    time.Duration
 	}{
-		{"shutdown-timeout", s.ShutdownTimeout},
+		{"drain-timeout", s.DrainTimeout},
 		{"slow-timeout", s.SlowTimeout},
 		{"idle-timeout", s.IdleTimeout},
 		{"handshake-timeout", s.HandshakeTimeout},
@@ -247,6 +263,9 @@ func (s *Settings) validate() error {
 		if c.v <= 0 {
 			return bad("-%s must be a positive duration, not %s", c.name, c.v)
 		}
+	}
+	if s.FetchMinBytes < 0 || s.FetchMinBytes > math.MaxInt32 {
+		return bad("-fetch-min-bytes must be from 0 to %d, not %d", math.MaxInt32, s.FetchMinBytes)
 	}
 	if s.FetchMaxWait > s.RequestTimeout {
 		return bad("-fetch-max-wait (%s) must not exceed -request-timeout (%s)", s.FetchMaxWait, s.RequestTimeout)

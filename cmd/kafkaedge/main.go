@@ -25,6 +25,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/kafkaedge/kafkaedge/kafkawire"
@@ -82,7 +83,10 @@ func newFlagSet(s *Settings, c *cmdline) *flag.FlagSet {
 	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "`directory` where routes created through the admin API are kept (routes.json); empty = in memory only")
 	fs.BoolVar(&s.Embedded, "embedded", s.Embedded, "start an in-process demo Kafka (topic \"demo\", new messages every 500ms) routed at /kafka")
 	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "log `level`: debug, info, warn or error")
-	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", s.ShutdownTimeout, "how long SIGINT/SIGTERM waits for connections to close")
+	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log `format`: text or json")
+	fs.DurationVar(&s.DrainTimeout, "drain-timeout", s.DrainTimeout, "on SIGINT/SIGTERM, how long to answer requests in flight and close connections (1001) before exiting")
+	fs.StringVar(&s.MetricsListen, "metrics-listen", s.MetricsListen, "`address` serving /metrics (Prometheus), /healthz and /readyz; empty disables them")
+	fs.BoolVar(&s.MetricsTopicLabels, "metrics-topic-labels", s.MetricsTopicLabels, "add a topic label to kafkaedge_delivered_messages_total (unbounded: one series per topic clients ask for)")
 
 	fs.IntVar(&s.Loops, "loops", s.Loops, "event loops (0 = one per CPU)")
 	fs.IntVar(&s.MaxConns, "max-conns", s.MaxConns, "maximum WebSocket connections")
@@ -99,6 +103,7 @@ func newFlagSet(s *Settings, c *cmdline) *flag.FlagSet {
 	fs.DurationVar(&s.DialTimeout, "dial-timeout", s.DialTimeout, "Kafka broker dial timeout")
 	fs.DurationVar(&s.RequestTimeout, "request-timeout", s.RequestTimeout, "Kafka request timeout")
 	fs.DurationVar(&s.FetchMaxWait, "fetch-max-wait", s.FetchMaxWait, "Fetch max wait sent to Kafka (APISIX: 100ms)")
+	fs.IntVar(&s.FetchMinBytes, "fetch-min-bytes", s.FetchMinBytes, "Fetch min `bytes`: 0 answers a fetch at the end of a partition at once; 1 or more makes the broker hold it up to -fetch-max-wait for data (long poll)")
 	fs.IntVar(&s.FetchMaxBytes, "fetch-max-bytes", s.FetchMaxBytes, "Fetch max `bytes` per response (APISIX: 10 MiB)")
 	fs.IntVar(&s.FetchPartitionMaxBytes, "fetch-partition-max-bytes", s.FetchPartitionMaxBytes, "Fetch max `bytes` per partition")
 	fs.DurationVar(&s.MetadataRefresh, "metadata-refresh", s.MetadataRefresh, "Kafka metadata refresh interval")
@@ -148,13 +153,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// still ends in a clean shutdown.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
-	static, err := loadSettings(fs, &s, &c)
+	static, nFile, err := loadSettings(fs, &s, &c)
 	if err != nil {
 		return fail(exitConfig, err)
 	}
 	level, _ := parseLevel(s.LogLevel)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	format, _ := parseLogFormat(s.LogFormat)
+	logs := newLogPipeline(stderr, format, level)
+	defer logs.close()
+	log := logs.logger
+
+	var m *metrics
+	var robs reactor.Observer
+	var kobs kafkawire.Observer
+	if s.MetricsListen != "" {
+		m = newMetrics(s.MetricsTopicLabels)
+		robs, kobs = m, m
+	}
 
 	var st *store
 	var stored []*RouteSpec
@@ -205,6 +224,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		IdleTimeout:      s.IdleTimeout,
 		HandshakeTimeout: s.HandshakeTimeout,
 		Logger:           log,
+		Observer:         robs,
 	})
 	if err != nil {
 		return fail(exitConfig, fmt.Errorf("server settings: %w", err))
@@ -218,26 +238,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer adminLn.Close()
 	}
+	var metricsLn net.Listener
+	if s.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", s.MetricsListen); err != nil {
+			return fail(exitFailed, fmt.Errorf("-metrics-listen: %w", err))
+		}
+		defer metricsLn.Close()
+	}
 	if err := probeListen(s.Listen); err != nil {
 		return fail(exitFailed, err)
 	}
 	if err := srv.Start(); err != nil {
 		return fail(exitFailed, fmt.Errorf("listen %s: %w", s.Listen, err))
 	}
-	shutdownCtx := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(context.Background(), s.ShutdownTimeout)
-	}
 	stopServer := func() error {
-		ctx, cancel := shutdownCtx()
+		ctx, cancel := context.WithTimeout(context.Background(), s.DrainTimeout)
 		defer cancel()
 		return srv.Shutdown(ctx)
 	}
 
-	sink := &reactorSink{srv: srv, s: &s, iso: iso, log: log}
+	sink := &reactorSink{srv: srv, s: &s, iso: iso, log: log, obs: kobs}
 	reg := newRegistry(sink, st, log)
-	for _, r := range static {
+	for i, r := range static {
 		kind := kindStatic
-		if r.ID == demoRouteID && dm != nil {
+		switch {
+		case i < nFile:
+			kind = kindFile
+		case r.ID == demoRouteID && dm != nil:
 			kind = kindDemo
 		}
 		if err := reg.add(r, kind); err != nil {
@@ -254,14 +281,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	var admin *http.Server
 	adminErr := make(chan error, 1)
+	var adminUp func() bool
 	if adminLn != nil {
 		admin = newAdminServer(&adminAPI{reg: reg, key: []byte(s.AdminKey), log: log})
-		go func() { adminErr <- admin.Serve(adminLn) }()
+		var serving atomic.Bool
+		serving.Store(true)
+		adminUp = serving.Load
+		go func() {
+			err := admin.Serve(adminLn)
+			serving.Store(false)
+			adminErr <- err
+		}()
 		s.AdminListen = adminLn.Addr().String()
 	}
 
+	var metricsSrv *http.Server
+	metricsErr := make(chan error, 1)
+	var hc *health
+	if metricsLn != nil {
+		m.registerServer(srv, logs)
+		hc = newHealth(srv, m, adminUp)
+		hc.start()
+		defer hc.close()
+		metricsSrv = newMetricsServer(m, hc, log.With("component", "metrics"))
+		go func() { metricsErr <- metricsSrv.Serve(metricsLn) }()
+		s.MetricsListen = metricsLn.Addr().String()
+	}
+
 	log.Info("kafkaedge started", "version", versionString(), "listen", srv.Addr(),
-		"admin", s.AdminListen, "routes", len(static)+len(stored), "data_dir", s.DataDir)
+		"admin", s.AdminListen, "metrics", s.MetricsListen, "routes", len(static)+len(stored), "data_dir", s.DataDir)
 	if generatedKey {
 		fmt.Fprintf(stderr, "kafkaedge: admin API key (generated, shown only once; set -admin-key or $%s to choose one): %s\n", adminKeyEnv, s.AdminKey)
 	}
@@ -274,28 +322,75 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	code := exitOK
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down", "timeout", s.ShutdownTimeout)
-	case err := <-adminErr:
-		log.Error("admin API stopped", "err", err)
-		code = exitFailed
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("draining", "timeout", s.DrainTimeout)
+			break wait
+		case err := <-adminErr:
+			log.Error("admin API stopped", "err", err)
+			code = exitFailed
+			break wait
+		case err := <-metricsErr:
+			log.Error("metrics listener stopped", "err", err)
+			code = exitFailed
+			break wait
+		case <-hup:
+			reloadRoutes(c.config, reg, log)
+		}
 	}
 	stop()
 
+	// One deadline for the whole drain: the admin API stops at once, the
+	// WebSocket server answers what is in flight and closes every
+	// connection with 1001, and /metrics and /readyz (503 from now on)
+	// stay up until the end.
+	drain, cancel := context.WithTimeout(context.Background(), s.DrainTimeout)
+	defer cancel()
 	if admin != nil {
-		ctx, cancel := shutdownCtx()
-		if err := admin.Shutdown(ctx); err != nil {
-			log.Warn("admin API shutdown", "err", err)
-		}
-		cancel()
+		go func() {
+			if err := admin.Shutdown(drain); err != nil {
+				log.Warn("admin API shutdown", "err", err)
+			}
+		}()
 	}
-	if err := stopServer(); err != nil {
-		log.Error("shutdown", "err", err)
+	if err := srv.Shutdown(drain); err != nil {
+		log.Error("drain did not finish", "err", err)
 		code = exitFailed
+	}
+	if hc != nil {
+		hc.close()
+	}
+	if metricsSrv != nil {
+		if err := metricsSrv.Shutdown(drain); err != nil {
+			metricsSrv.Close()
+		}
 	}
 	log.Info("kafkaedge stopped")
 	return code
+}
+
+// reloadRoutes applies the routes of the -config file again (SIGHUP). A file
+// that does not load, or whose routes collide with others, is logged and
+// ignored: the routes stay as they were.
+func reloadRoutes(path string, reg *registry, log *slog.Logger) {
+	if path == "" {
+		log.Warn("SIGHUP ignored: no -config file to reload")
+		return
+	}
+	rs, err := readFileRoutes(path)
+	var res reloadResult
+	if err == nil {
+		res, err = reg.reloadFile(rs)
+	}
+	if err != nil {
+		log.Error("config reload failed; routes unchanged", "file", path,
+			"err", strings.TrimPrefix(err.Error(), errConfig.Error()+": "))
+		return
+	}
+	log.Info("config reloaded (routes only)", "file", path, "added", res.added, "removed", res.removed,
+		"changed", res.changed, "unchanged", res.unchanged, "failed", res.failed)
 }
 
 // probeListen reports an address that cannot be bound (in use, not local)
@@ -312,8 +407,9 @@ func probeListen(addr string) error {
 }
 
 // loadSettings applies the config file under the flags that were set,
-// validates everything and returns the static routes (file, then -route).
-func loadSettings(fs *flag.FlagSet, s *Settings, c *cmdline) ([]*RouteSpec, error) {
+// validates everything and returns the static routes (file, then -route)
+// and how many of them came from the file.
+func loadSettings(fs *flag.FlagSet, s *Settings, c *cmdline) ([]*RouteSpec, int, error) {
 	set := make(map[string]string)
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
@@ -323,34 +419,32 @@ func loadSettings(fs *flag.FlagSet, s *Settings, c *cmdline) ([]*RouteSpec, erro
 		}
 	})
 	var static []*RouteSpec
+	nFile := 0
 	if c.config != "" {
 		if err := loadFile(c.config, s); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		// Flags win over the file: set them again on top of it.
 		for name, v := range set {
 			if err := fs.Set(name, v); err != nil {
-				return nil, fmt.Errorf("%w: -%s: %w", errConfig, name, err)
+				return nil, 0, fmt.Errorf("%w: -%s: %w", errConfig, name, err)
 			}
 		}
 		rs, err := fileRoutes(c.config, s.Routes)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		for i, r := range rs {
-			if r.ID == "" {
-				r.ID = "config-" + strconv.Itoa(i+1)
-			}
-		}
+		fileRouteIDs(rs)
 		static = rs
+		nFile = len(rs)
 	}
 	if err := s.validate(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for i, v := range c.routes {
 		r, err := parseRouteFlag(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errConfig, err)
+			return nil, 0, fmt.Errorf("%w: %w", errConfig, err)
 		}
 		r.ID = "route-" + strconv.Itoa(i+1)
 		static = append(static, r)
@@ -359,23 +453,23 @@ func loadSettings(fs *flag.FlagSet, s *Settings, c *cmdline) ([]*RouteSpec, erro
 	uris := make(map[string]string)
 	for _, r := range static {
 		if ids[r.ID] {
-			return nil, fmt.Errorf("%w: duplicate route id %q", errConfig, r.ID)
+			return nil, 0, fmt.Errorf("%w: duplicate route id %q", errConfig, r.ID)
 		}
 		ids[r.ID] = true
 		if other, ok := uris[r.URI]; ok {
-			return nil, fmt.Errorf("%w: duplicate route uri %q (routes %q and %q)", errConfig, r.URI, other, r.ID)
+			return nil, 0, fmt.Errorf("%w: duplicate route uri %q (routes %q and %q)", errConfig, r.URI, other, r.ID)
 		}
 		uris[r.URI] = r.ID
 	}
 	if s.Embedded {
 		if other, ok := uris[demoURI]; ok {
-			return nil, fmt.Errorf("%w: -embedded routes %s to the demo cluster, but route %q uses it", errConfig, demoURI, other)
+			return nil, 0, fmt.Errorf("%w: -embedded routes %s to the demo cluster, but route %q uses it", errConfig, demoURI, other)
 		}
 		if ids[demoRouteID] {
-			return nil, fmt.Errorf("%w: -embedded needs the route id %q, but a configured route uses it", errConfig, demoRouteID)
+			return nil, 0, fmt.Errorf("%w: -embedded needs the route id %q, but a configured route uses it", errConfig, demoRouteID)
 		}
 	}
-	return static, nil
+	return static, nFile, nil
 }
 
 // checkStored refuses stored routes that collide with the static ones.
@@ -407,11 +501,14 @@ type reactorSink struct {
 	s   *Settings
 	iso int8
 	log *slog.Logger
+	obs kafkawire.Observer // nil without metrics
 }
 
 // PutRoute adds or replaces r in the reactor.
 func (rs *reactorSink) PutRoute(r *RouteSpec) error {
-	return rs.srv.PutRoute(reactor.Route{URI: r.URI, Cluster: clusterConfig(r, rs.s, rs.iso, rs.log)})
+	c := clusterConfig(r, rs.s, rs.iso, rs.log)
+	c.Observer = rs.obs
+	return rs.srv.PutRoute(reactor.Route{URI: r.URI, Cluster: c})
 }
 
 // DeleteRoute removes the route for uri from the reactor.
@@ -427,6 +524,7 @@ func clusterConfig(r *RouteSpec, s *Settings, iso int8, log *slog.Logger) kafkaw
 		RequestTimeout:         s.RequestTimeout,
 		MetadataRefresh:        s.MetadataRefresh,
 		FetchMaxWait:           s.FetchMaxWait,
+		FetchMinBytes:          int32(s.FetchMinBytes),
 		FetchMaxBytes:          int32(s.FetchMaxBytes),
 		FetchPartitionMaxBytes: int32(s.FetchPartitionMaxBytes),
 		IsolationLevel:         iso,

@@ -76,13 +76,14 @@ func (s *syncBuffer) String() string {
 
 // proc is a running kafkaedge.
 type proc struct {
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	listen string
-	admin  string
-	key    string
-	done   chan struct{}
-	code   int
+	cmd     *exec.Cmd
+	stderr  *syncBuffer
+	listen  string
+	admin   string
+	metrics string // "" when -metrics-listen is off
+	key     string
+	done    chan struct{}
+	code    int
 }
 
 // start runs kafkaedge with args plus -listen/-admin-listen on free ports and
@@ -116,6 +117,9 @@ func startEnv(t *testing.T, env []string, addKey bool, args ...string) *proc {
 	if _, ok := has("admin-listen"); !ok {
 		args = append(args, "-admin-listen", "127.0.0.1:0")
 	}
+	if _, ok := has("metrics-listen"); !ok {
+		args = append(args, "-metrics-listen", "127.0.0.1:0")
+	}
 	if v, ok := has("admin-key"); ok {
 		p.key = v
 	} else if addKey {
@@ -147,8 +151,10 @@ func startEnv(t *testing.T, env []string, addKey bool, args ...string) *proc {
 	return p
 }
 
-// startedLine is the start-up log line with the bound addresses.
-var startedLine = regexp.MustCompile(`msg="kafkaedge started" .*listen=(\S+) admin=(\S+)`)
+// startedLine is the start-up log line with the bound addresses, in the
+// text or the JSON log format.
+var startedLine = regexp.MustCompile(`msg="kafkaedge started" .*listen=(\S+) admin=(\S+) metrics=(\S*)|` +
+	`"msg":"kafkaedge started",.*"listen":"([^"]+)","admin":"([^"]*)","metrics":"([^"]*)"`)
 
 // waitReady reads the bound addresses from the log, then polls the admin API
 // until it answers.
@@ -167,7 +173,7 @@ func (p *proc) waitReady(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 				continue
 			}
-			p.listen, p.admin = m[1], m[2]
+			p.listen, p.admin, p.metrics = m[1]+m[4], m[2]+m[5], strings.Trim(m[3], `"`)+m[6]
 		}
 		if status, _ := p.do(t, "GET", "/apisix/admin/routes", "", p.key); status == http.StatusOK {
 			return

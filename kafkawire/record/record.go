@@ -62,6 +62,39 @@ type Decoder struct {
 	// batch whose decoded Record values alone would take more. One Append
 	// call may decode to at most 4 times MaxBatchBytes in all.
 	MaxBatchBytes int
+
+	// Observer, when not nil, is told about every batch (or legacy wrapper
+	// message) that was decompressed.
+	Observer Observer
+}
+
+// Observer receives decompression events, for metrics. Decompressed is
+// called from the goroutine that runs Append, possibly from many at once, so
+// it must be safe for concurrent use and cheap.
+type Observer interface {
+	// Decompressed reports one batch of codec ("gzip", "snappy", "lz4" or
+	// "zstd") inflated from in to out bytes; failed is true when the batch
+	// did not decompress (out then counts what was produced before that).
+	Decompressed(codec string, in, out int, failed bool)
+}
+
+// CodecName returns the name of a compression codec number (the low three
+// bits of a batch's attributes): "none", "gzip", "snappy", "lz4", "zstd", or
+// "unknown".
+func CodecName(codec int) string {
+	switch codec {
+	case codecNone:
+		return "none"
+	case codecGzip:
+		return "gzip"
+	case codecSnappy:
+		return "snappy"
+	case codecLz4:
+		return "lz4"
+	case codecZstd:
+		return "zstd"
+	}
+	return "unknown"
 }
 
 // Codec numbers of the attributes' low three bits.
@@ -104,7 +137,7 @@ func (d *Decoder) Append(dst []Record, src []byte, from int64, aborted []Aborted
 	if limit <= 0 {
 		limit = DefaultMaxBatchBytes
 	}
-	st := state{limit: limit, left: totalBatches * limit, from: from}
+	st := state{limit: limit, left: totalBatches * limit, from: from, obs: d.Observer}
 	if aborted != nil {
 		st.aborts = newAborter(aborted)
 	}
@@ -158,6 +191,7 @@ type state struct {
 	left   int // decoded bytes the rest of this Append call may take
 	from   int64
 	aborts aborter // nil for read_uncommitted
+	obs    Observer
 }
 
 // totalBatches is how many full batches' worth of decoded memory one Append
@@ -174,6 +208,9 @@ func (st *state) room() int { return max(0, min(st.limit, st.left)) }
 func (st *state) decompress(codec int, src []byte) ([]byte, error) {
 	out, err := decompress(codec, src, st.limit, st.room())
 	st.left -= len(out)
+	if st.obs != nil {
+		st.obs.Decompressed(CodecName(codec), len(src), len(out), err != nil)
+	}
 	return out, err
 }
 

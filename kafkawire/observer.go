@@ -1,0 +1,122 @@
+package kafkawire
+
+import (
+	"errors"
+	"time"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire/wire"
+)
+
+// Observer receives a Client's events, for metrics. Its methods are called
+// from the Client's goroutines, many at once, so they must be safe for
+// concurrent use, quick, and must not call back into the Client. Config.Observer
+// nil means no events; the Observer is not part of Config.Key.
+//
+// The broker argument is a broker's "host:port" as the cluster advertises it
+// (or as the bootstrap list names it), so its values are bounded by the
+// cluster, never by what WebSocket clients send.
+type Observer interface {
+	// KafkaRequest reports one request/response round trip with a broker
+	// that ended: api is the API name ("Fetch", "ListOffsets", "Metadata",
+	// "ApiVersions", "SaslHandshake", "SaslAuthenticate"), outcome the Kafka
+	// error name of the first error code in the response ("NONE" when
+	// there is none), or "timeout", "network" or "closed" when no response
+	// was decoded.
+	KafkaRequest(api, broker, outcome string, d time.Duration)
+	// BrokerConn reports a change of one connection to a broker.
+	BrokerConn(broker string, ev ConnEvent)
+	// MetadataRefresh reports one refresh of the cached cluster metadata
+	// (on demand or periodic; Ready's probes are not refreshes); err is
+	// nil when a broker answered.
+	MetadataRefresh(err error)
+	// Decompressed reports one decompressed record batch, as
+	// record.Observer does.
+	Decompressed(codec string, in, out int, failed bool)
+}
+
+// ConnEvent is a change of one broker connection's state.
+type ConnEvent uint8
+
+// Broker connection events. A connection is dialing from ConnDialing until
+// ConnUp or ConnDialFailed, and up from ConnUp until ConnClosed.
+const (
+	ConnDialing    ConnEvent = iota + 1 // a dial (TCP, TLS, ApiVersions, SASL) started
+	ConnUp                              // the dial succeeded; the connection takes requests
+	ConnDialFailed                      // the dial failed
+	ConnClosed                          // a connection that was up died or was closed
+)
+
+// String returns the event's name: "dialing", "up", "dial_failed" or "closed".
+func (e ConnEvent) String() string {
+	switch e {
+	case ConnDialing:
+		return "dialing"
+	case ConnUp:
+		return "up"
+	case ConnDialFailed:
+		return "dial_failed"
+	case ConnClosed:
+		return "closed"
+	}
+	return "unknown"
+}
+
+// Outcomes of KafkaRequest that are not Kafka error names.
+const (
+	OutcomeTimeout = "timeout" // the deadline passed before the response
+	OutcomeNetwork = "network" // the connection failed or the response did not decode
+	OutcomeClosed  = "closed"  // the Client was closed under the call
+)
+
+// requestOutcome is the outcome label of a round trip that ended with err,
+// or with the first error code of resp.
+func requestOutcome(resp response, err error) string {
+	switch {
+	case err == nil:
+		return wire.ErrorName(responseCode(resp))
+	case errors.Is(err, ErrClosed):
+		return OutcomeClosed
+	case errors.Is(err, ErrTimeout):
+		return OutcomeTimeout
+	}
+	return OutcomeNetwork
+}
+
+// responseCode returns the first non-zero error code of a decoded response,
+// top level first, then per topic or partition; 0 if there is none.
+func responseCode(resp response) int16 {
+	switch r := resp.(type) {
+	case *wire.FetchResponse:
+		if r.ErrorCode != 0 {
+			return r.ErrorCode
+		}
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					return p.ErrorCode
+				}
+			}
+		}
+	case *wire.ListOffsetsResponse:
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					return p.ErrorCode
+				}
+			}
+		}
+	case *wire.MetadataResponse:
+		for _, t := range r.Topics {
+			if t.ErrorCode != 0 {
+				return t.ErrorCode
+			}
+		}
+	case *wire.ApiVersionsResponse:
+		return r.ErrorCode
+	case *wire.SaslHandshakeResponse:
+		return r.ErrorCode
+	case *wire.SaslAuthenticateResponse:
+		return r.ErrorCode
+	}
+	return 0
+}

@@ -1,0 +1,134 @@
+package kafkawire
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// recorder is an Observer that keeps what it is told.
+type recorder struct {
+	mu        sync.Mutex
+	requests  map[string]int // "api outcome"
+	brokers   map[string]bool
+	conns     map[ConnEvent]int
+	refreshes int
+	refreshOK int
+	codecs    map[string]int
+	in, out   int
+}
+
+func newRecorder() *recorder {
+	return &recorder{requests: map[string]int{}, brokers: map[string]bool{}, conns: map[ConnEvent]int{}, codecs: map[string]int{}}
+}
+
+func (r *recorder) KafkaRequest(api, broker, outcome string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.requests[api+" "+outcome]++
+	r.brokers[broker] = true
+}
+
+func (r *recorder) BrokerConn(_ string, ev ConnEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.conns[ev]++
+}
+
+func (r *recorder) MetadataRefresh(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refreshes++
+	if err == nil {
+		r.refreshOK++
+	}
+}
+
+func (r *recorder) Decompressed(codec string, in, out int, failed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !failed {
+		r.codecs[codec]++
+		r.in += in
+		r.out += out
+	}
+}
+
+func TestObserver(t *testing.T) {
+	tc := newCluster(t, kfake.SeedTopics(1, "obs"))
+	recs := makeRecords("obs", 0, 20, time.Now(), strings.Repeat("compressible ", 20))
+	produce(t, tc.addrs, []kgo.Opt{kgo.ProducerBatchCompression(kgo.ZstdCompression())}, recs...)
+	rec := newRecorder()
+	c := newClient(t, Config{Brokers: tc.addrs, Observer: rec})
+
+	res, err := c.Fetch(testCtx(t), "obs", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Release()
+	if _, err := c.Fetch(testCtx(t), "obs", 0, 1000); err == nil {
+		t.Fatal("fetch past the end succeeded")
+	}
+	if err := c.Ready(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, want := range []string{"ApiVersions NONE", "Metadata NONE", "Fetch NONE", "Fetch OFFSET_OUT_OF_RANGE"} {
+		if rec.requests[want] == 0 {
+			t.Errorf("no %q request reported: %v", want, rec.requests)
+		}
+	}
+	for b := range rec.brokers {
+		found := false
+		for _, a := range tc.addrs {
+			found = found || a == b
+		}
+		if !found {
+			t.Errorf("broker label %q is not a cluster address %v", b, tc.addrs)
+		}
+	}
+	if rec.conns[ConnDialing] == 0 || rec.conns[ConnDialing] != rec.conns[ConnUp]+rec.conns[ConnDialFailed] {
+		t.Errorf("dial events do not balance: %v", rec.conns)
+	}
+	if rec.conns[ConnUp] != rec.conns[ConnClosed] {
+		t.Errorf("after Close, %d connections up but %d closed", rec.conns[ConnUp], rec.conns[ConnClosed])
+	}
+	if rec.refreshes == 0 || rec.refreshOK != rec.refreshes {
+		t.Errorf("metadata refreshes %d, ok %d", rec.refreshes, rec.refreshOK)
+	}
+	if rec.codecs["zstd"] == 0 || rec.in <= 0 || rec.out <= rec.in {
+		t.Errorf("decompression: %v in %d out %d", rec.codecs, rec.in, rec.out)
+	}
+}
+
+func TestRequestOutcome(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&connError{addr: "b:1", err: errors.New("reset")}, OutcomeNetwork},
+		{&connError{addr: "b:1", err: ErrClosed}, OutcomeClosed},
+		{errors.Join(ErrTimeout), OutcomeTimeout},
+	} {
+		if got := requestOutcome(nil, c.err); got != c.want {
+			t.Errorf("requestOutcome(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
+
+func TestObserverNotInKey(t *testing.T) {
+	cfg := Config{Brokers: []string{"b:9092"}}
+	with := cfg
+	with.Observer = newRecorder()
+	if cfg.Key() != with.Key() {
+		t.Fatalf("the Observer changes the key:\n%s\n%s", cfg.Key(), with.Key())
+	}
+}

@@ -1,0 +1,214 @@
+package reactor
+
+import (
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// Observer receives a Server's events, for metrics. Most methods are called
+// on the event loops, the rest on the goroutines that run Kafka calls, many
+// at once: an implementation must be safe for concurrent use and cheap
+// (atomic counters; no blocking, no lock held for long, no allocation per
+// event where it can be avoided). Config.Observer nil means no events.
+//
+// The route argument is a route's URI (bounded by the configuration), or ""
+// for a request that matched no route; topic is a topic name as a client
+// sent it and is unbounded.
+type Observer interface {
+	// Upgrade reports an HTTP request on the WebSocket listener that was
+	// answered: status 101 for an upgrade (the connection then counts as
+	// open on route until ConnClosed), else the error status (400, 404,
+	// 431, ...).
+	Upgrade(route string, status int)
+	// ConnClosed reports the end of a connection that had upgraded.
+	ConnClosed(route string, info CloseInfo)
+	// ConnRejected reports a TCP connection refused before its upgrade.
+	ConnRejected(reason ConnReject)
+	// Request reports a client request that was answered, ok unless the
+	// answer is an ErrorResp, d after its frame was read.
+	Request(cmd Command, ok bool, d time.Duration)
+	// Delivered reports bytes handed to a client's socket (frames of
+	// answers) and the Kafka messages among them; topic is set for fetch
+	// answers.
+	Delivered(route, topic string, bytes, messages int)
+	// FetchCoalesced reports a fetch that joined an identical fetch in
+	// flight instead of making its own Kafka call.
+	FetchCoalesced()
+	// Backpressure reports a flow-control event.
+	Backpressure(ev BackpressureEvent)
+	// FrameRejected reports a client frame or message that was not served.
+	FrameRejected(reason FrameReason)
+}
+
+// CloseInfo describes a WebSocket connection that ended.
+type CloseInfo struct {
+	Duration time.Duration // since the TCP connection was accepted
+	Requests int64         // requests read (all commands)
+	BytesOut int64         // bytes of frames handed to the socket after the upgrade
+	Messages int64         // Kafka messages among them
+	Code     ws.StatusCode // close code sent or received; 1006 when the peer vanished without one
+	Reason   string        // why: the reason sent, "client closed", or the network error
+}
+
+// Command is the command of a client request.
+type Command uint8
+
+// Commands, as Request reports them.
+const (
+	CmdPing       Command = iota // CmdPing
+	CmdListOffset                // CmdKafkaListOffset
+	CmdFetch                     // CmdKafkaFetch
+	CmdUnknown                   // CmdEmpty or a command this server does not know
+	CmdInvalid                   // a message that is not a PubSubReq
+	numCommands
+)
+
+// NumCommands is the number of Command values, for arrays indexed by them.
+const NumCommands = int(numCommands)
+
+// String returns the command's metric label.
+func (c Command) String() string {
+	switch c {
+	case CmdPing:
+		return "ping"
+	case CmdListOffset:
+		return "list_offset"
+	case CmdFetch:
+		return "fetch"
+	case CmdUnknown:
+		return "unknown"
+	case CmdInvalid:
+		return "invalid"
+	}
+	return "other"
+}
+
+// ConnReject is why a TCP connection was refused.
+type ConnReject uint8
+
+// Reasons for refusing a connection.
+const (
+	RejectMaxConns ConnReject = iota // MaxConns connections are open
+	RejectDraining                   // Shutdown has begun
+	numConnRejects
+)
+
+// NumConnRejects is the number of ConnReject values.
+const NumConnRejects = int(numConnRejects)
+
+// String returns the reason's metric label.
+func (r ConnReject) String() string {
+	switch r {
+	case RejectMaxConns:
+		return "max_conns"
+	case RejectDraining:
+		return "draining"
+	}
+	return "other"
+}
+
+// BackpressureEvent is a flow-control event of one connection.
+type BackpressureEvent uint8
+
+// Flow-control events.
+const (
+	// BackpressurePaused: the bytes queued to the client passed MaxOutbound;
+	// its input is no longer read.
+	BackpressurePaused BackpressureEvent = iota
+	// BackpressureResumed: a paused client drained its queue.
+	BackpressureResumed
+	// BackpressureInflightCap: reading stopped at MaxInflight requests in
+	// flight on the connection.
+	BackpressureInflightCap
+	// BackpressureSlotWait: a request waits for a node-wide slot
+	// (MaxInflightTotal).
+	BackpressureSlotWait
+	// BackpressureSlowClosed: a client stayed past MaxOutbound for
+	// SlowTimeout and was closed.
+	BackpressureSlowClosed
+	// BackpressureFloodClosed: a paused client kept sending and was closed.
+	BackpressureFloodClosed
+	numBackpressure
+)
+
+// NumBackpressureEvents is the number of BackpressureEvent values.
+const NumBackpressureEvents = int(numBackpressure)
+
+// String returns the event's metric label.
+func (e BackpressureEvent) String() string {
+	switch e {
+	case BackpressurePaused:
+		return "paused"
+	case BackpressureResumed:
+		return "resumed"
+	case BackpressureInflightCap:
+		return "inflight_cap"
+	case BackpressureSlotWait:
+		return "slot_wait"
+	case BackpressureSlowClosed:
+		return "slow_closed"
+	case BackpressureFloodClosed:
+		return "flood_closed"
+	}
+	return "other"
+}
+
+// FrameReason is why a client frame or message was not served.
+type FrameReason uint8
+
+// Reasons for rejecting frames.
+const (
+	FrameProtocolError  FrameReason = iota // a frame violating RFC 6455: closed with 1002
+	FrameTooBig                            // a message over MaxMessage: closed with 1009
+	FrameInvalidPayload                    // e.g. a bad close payload: closed with 1007
+	FrameUndecodable                       // a binary message that is not a PubSubReq ("wrong command")
+	FrameNoCommand                         // a PubSubReq without a command: skipped
+	FrameText                              // a text frame: skipped
+	numFrameReasons
+)
+
+// NumFrameReasons is the number of FrameReason values.
+const NumFrameReasons = int(numFrameReasons)
+
+// String returns the reason's metric label.
+func (r FrameReason) String() string {
+	switch r {
+	case FrameProtocolError:
+		return "protocol_error"
+	case FrameTooBig:
+		return "too_big"
+	case FrameInvalidPayload:
+		return "invalid_payload"
+	case FrameUndecodable:
+		return "undecodable"
+	case FrameNoCommand:
+		return "no_command"
+	case FrameText:
+		return "text"
+	}
+	return "other"
+}
+
+// frameReason maps a close code of the frame decoder to its FrameReason.
+func frameReason(code ws.StatusCode) FrameReason {
+	switch code {
+	case ws.StatusMessageTooBig:
+		return FrameTooBig
+	case ws.StatusInvalidFramePayloadData:
+		return FrameInvalidPayload
+	}
+	return FrameProtocolError
+}
+
+// nopObserver is the Observer of a Config without one.
+type nopObserver struct{}
+
+func (nopObserver) Upgrade(string, int)                  {}
+func (nopObserver) ConnClosed(string, CloseInfo)         {}
+func (nopObserver) ConnRejected(ConnReject)              {}
+func (nopObserver) Request(Command, bool, time.Duration) {}
+func (nopObserver) Delivered(string, string, int, int)   {}
+func (nopObserver) FetchCoalesced()                      {}
+func (nopObserver) Backpressure(BackpressureEvent)       {}
+func (nopObserver) FrameRejected(FrameReason)            {}
