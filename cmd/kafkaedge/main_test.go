@@ -307,8 +307,8 @@ func dial(t *testing.T, p *proc, uri string) *wsClient {
 	return &wsClient{conn: conn}
 }
 
-// call sends req and returns the response to it.
-func (c *wsClient) call(t *testing.T, req *pubsub.PubSubReq) *pubsub.PubSubResp {
+// send writes one request without waiting for its answer.
+func (c *wsClient) send(t *testing.T, req *pubsub.PubSubReq) int64 {
 	t.Helper()
 	c.seq++
 	req.Sequence = c.seq
@@ -320,6 +320,13 @@ func (c *wsClient) call(t *testing.T, req *pubsub.PubSubReq) *pubsub.PubSubResp 
 	if err := c.conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
 		t.Fatalf("write: %v", err)
 	}
+	return c.seq
+}
+
+// call sends req and returns the response to it.
+func (c *wsClient) call(t *testing.T, req *pubsub.PubSubReq) *pubsub.PubSubResp {
+	t.Helper()
+	c.send(t, req)
 	c.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
 	op, data, err := c.conn.ReadMessage()
 	if err != nil {

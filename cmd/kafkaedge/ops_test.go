@@ -106,22 +106,6 @@ func (p *proc) getMetricsPath(path string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// send writes one request without waiting for its answer.
-func (c *wsClient) send(t *testing.T, req *pubsub.PubSubReq) int64 {
-	t.Helper()
-	c.seq++
-	req.Sequence = c.seq
-	b, err := proto.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if err := c.conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	return c.seq
-}
-
 func fetchReq(topic string, partition int32, offset int64) *pubsub.PubSubReq {
 	return &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaFetch{
 		CmdKafkaFetch: &pubsub.CmdKafkaFetch{Topic: topic, Partition: partition, Offset: offset}}}
