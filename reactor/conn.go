@@ -7,7 +7,6 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 	"github.com/kafkaedge/kafkaedge/wsframe"
@@ -46,7 +45,8 @@ type connState struct {
 	paused     bool  // input left unread because of a cap
 	wakeQueued bool  // a Wake is on its way
 	held       heldReq
-	hasHeld    bool // held waits for a node-wide slot
+	hasHeld    bool   // held waits for a node-wide slot
+	topic      string // the last topic requested, reused while the client repeats it
 
 	slotQueued bool // in Server.slots' waiters; guarded by the limiter's mutex
 
@@ -340,36 +340,40 @@ func (st *connState) onRequest(payload []byte) {
 	obs := st.s.obs
 	st.requests++
 	req := &ls.req
-	if err := proto.Unmarshal(payload, req); err != nil {
+	if err := pubsub.ParseReq(payload, req); err != nil {
 		obs.FrameRejected(FrameUndecodable)
 		obs.Request(CmdInvalid, false, 0)
 		ls.out = appendErrorResp(ls.out, &ls.body, 0, 0, "wrong command")
 		return
 	}
-	seq := req.GetSequence()
-	switch r := req.GetReq().(type) {
-	case nil:
+	seq := req.Sequence
+	switch req.Command {
+	case 0:
 		// A request without a command is skipped.
 		obs.FrameRejected(FrameNoCommand)
-	case *pubsub.PubSubReq_CmdEmpty:
-		obs.Request(CmdUnknown, false, 0)
-		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, "unknown command")
-	case *pubsub.PubSubReq_CmdPing:
+	case pubsub.FieldCmdPing:
 		obs.Request(CmdPing, true, 0)
-		ls.body = appendPongBody(ls.body[:0], r.CmdPing.GetState())
+		ls.body = appendPongBody(ls.body[:0], req.State)
 		ls.out = appendResp(ls.out, seq, pubsub.FieldPongResp, ls.body)
-	case *pubsub.PubSubReq_CmdKafkaListOffset:
-		cmd := r.CmdKafkaListOffset
-		st.startKafka(heldReq{kind: kindListOffset, seq: seq, topic: cmd.GetTopic(),
-			partition: cmd.GetPartition(), arg: cmd.GetTimestamp(), start: st.s.now()})
-	case *pubsub.PubSubReq_CmdKafkaFetch:
-		cmd := r.CmdKafkaFetch
-		st.startKafka(heldReq{kind: kindFetch, seq: seq, topic: cmd.GetTopic(),
-			partition: cmd.GetPartition(), arg: cmd.GetOffset(), start: st.s.now()})
-	default:
+	case pubsub.FieldCmdKafkaListOffset:
+		st.startKafka(heldReq{kind: kindListOffset, seq: seq, topic: st.topicString(req.Topic),
+			partition: req.Partition, arg: req.Timestamp, start: st.s.now()})
+	case pubsub.FieldCmdKafkaFetch:
+		st.startKafka(heldReq{kind: kindFetch, seq: seq, topic: st.topicString(req.Topic),
+			partition: req.Partition, arg: req.Offset, start: st.s.now()})
+	default: // CmdEmpty
 		obs.Request(CmdUnknown, false, 0)
 		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, "unknown command")
 	}
+}
+
+// topicString returns topic as a string, without allocating while the
+// client keeps asking for the same topic.
+func (st *connState) topicString(topic []byte) string {
+	if string(topic) != st.topic {
+		st.topic = string(topic)
+	}
+	return st.topic
 }
 
 // startKafka dispatches a Kafka request, or holds it (pausing the

@@ -342,7 +342,7 @@ type loopState struct {
 	conns map[*connState]struct{}
 	over  map[*connState]struct{} // connections whose queued bytes passed MaxOutbound
 	overN atomic.Int32            // len(over), read by OnTick to skip idle loops
-	req   pubsub.PubSubReq        // reused by proto.Unmarshal
+	req   pubsub.Req              // the request being read, aliasing the frame
 	out   []byte                  // responses produced on the loop, written once per event
 	body  []byte                  // scratch for one response body
 }

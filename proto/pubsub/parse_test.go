@@ -1,0 +1,111 @@
+package pubsub
+
+import (
+	"bytes"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// checkParse fails unless ParseReq and proto.Unmarshal agree on b.
+func checkParse(t *testing.T, b []byte) {
+	t.Helper()
+	var want PubSubReq
+	werr := proto.Unmarshal(b, &want)
+	var got Req
+	gerr := ParseReq(b, &got)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("%x: proto.Unmarshal error %v, ParseReq error %v", b, werr, gerr)
+	}
+	if werr != nil {
+		return
+	}
+	if got.Sequence != want.GetSequence() {
+		t.Fatalf("%x: sequence %d, want %d", b, got.Sequence, want.GetSequence())
+	}
+	var topic string
+	var partition int32
+	var offset, timestamp int64
+	var state []byte
+	var cmd protowire.Number
+	switch r := want.GetReq().(type) {
+	case nil:
+	case *PubSubReq_CmdEmpty:
+		cmd = FieldCmdEmpty
+	case *PubSubReq_CmdPing:
+		cmd, state = FieldCmdPing, r.CmdPing.GetState()
+	case *PubSubReq_CmdKafkaFetch:
+		cmd, topic, partition, offset = FieldCmdKafkaFetch, r.CmdKafkaFetch.GetTopic(), r.CmdKafkaFetch.GetPartition(), r.CmdKafkaFetch.GetOffset()
+	case *PubSubReq_CmdKafkaListOffset:
+		cmd, topic, partition, timestamp = FieldCmdKafkaListOffset, r.CmdKafkaListOffset.GetTopic(), r.CmdKafkaListOffset.GetPartition(), r.CmdKafkaListOffset.GetTimestamp()
+	}
+	if got.Command != cmd || string(got.Topic) != topic || got.Partition != partition ||
+		got.Offset != offset || got.Timestamp != timestamp || !bytes.Equal(got.State, state) {
+		t.Fatalf("%x: ParseReq %+v, proto.Unmarshal %v", b, got, &want)
+	}
+}
+
+func reqCases(t testing.TB) [][]byte {
+	msgs := []*PubSubReq{
+		{},
+		{Sequence: -1, Req: &PubSubReq_CmdEmpty{CmdEmpty: &CmdEmpty{}}},
+		{Sequence: 1<<63 - 1, Req: &PubSubReq_CmdPing{CmdPing: &CmdPing{State: []byte("state")}}},
+		{Sequence: -1 << 63, Req: &PubSubReq_CmdPing{CmdPing: &CmdPing{}}},
+		{Sequence: 7, Req: &PubSubReq_CmdKafkaFetch{CmdKafkaFetch: &CmdKafkaFetch{Topic: "demo", Partition: 2, Offset: 120}}},
+		{Sequence: 8, Req: &PubSubReq_CmdKafkaFetch{CmdKafkaFetch: &CmdKafkaFetch{Topic: "t", Partition: -1, Offset: -5}}},
+		{Sequence: 9, Req: &PubSubReq_CmdKafkaListOffset{CmdKafkaListOffset: &CmdKafkaListOffset{Topic: "dé", Partition: 1, Timestamp: -2}}},
+	}
+	var out [][]byte
+	for _, m := range msgs {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	fetch := func(fields ...byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(nil, FieldCmdKafkaFetch, protowire.BytesType), fields)
+	}
+	ping := protowire.AppendBytes(protowire.AppendTag(nil, FieldCmdPing, protowire.BytesType), []byte{0x0a, 1, 'x'})
+	out = append(out,
+		append(fetch(0x0a, 1, 'a'), fetch(0x10, 3)...), // the same member twice: merged
+		append(fetch(0x0a, 1, 'a', 0x18, 9), ping...),  // another member: replaces
+		append(ping, fetch(0x10, 4)...),                // and back
+		fetch(0x0a, 2, 0xff, 0xfe),                     // invalid UTF-8 topic
+		fetch(0x15, 1, 2, 3, 4),                        // partition as fixed32: skipped
+		[]byte{0x08, 5, 0x08, 6},                       // last sequence wins
+		[]byte{0x09, 1, 2, 3, 4, 5, 6, 7, 8},           // sequence as fixed64: skipped
+		[]byte{0x98, 0x02, 1},                          // field 35 (unknown) varint
+		[]byte{0x0c},                                   // end group at top level
+		[]byte{0x0b, 0x0c},                             // empty group, field 1
+		[]byte{0xf8, 0xff, 0xff, 0xff, 0x0f, 1},        // field 2^29-1
+		[]byte{0x80, 0x80, 0x80, 0x80, 0x10, 1},        // field 2^29: out of range
+		[]byte{0x08},                                   // truncated varint
+		[]byte{0x8a, 0x02, 5, 0x0a},                    // length past the end
+		[]byte{0x8a, 0x02, 2, 0x0c, 0x00},              // end group inside a command
+		[]byte{0x0f},                                   // wire type 7
+	)
+	return out
+}
+
+func TestParseReqMatchesUnmarshal(t *testing.T) {
+	for _, b := range reqCases(t) {
+		checkParse(t, b)
+	}
+}
+
+func TestParseReqAllocatesNothing(t *testing.T) {
+	b := reqCases(t)[4]
+	var r Req
+	if n := testing.AllocsPerRun(100, func() { _ = ParseReq(b, &r) }); n != 0 {
+		t.Fatalf("ParseReq allocates %v times per call", n)
+	}
+}
+
+func FuzzParseReq(f *testing.F) {
+	for _, b := range reqCases(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkParse(t, b) })
+}
