@@ -109,3 +109,29 @@ func FuzzParseReq(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { checkParse(t, b) })
 }
+
+func BenchmarkParseReq(b *testing.B) {
+	req, err := proto.Marshal(&PubSubReq{Sequence: 42, Req: &PubSubReq_CmdKafkaFetch{
+		CmdKafkaFetch: &CmdKafkaFetch{Topic: "demo", Partition: 3, Offset: 123456}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("parse", func(b *testing.B) {
+		b.ReportAllocs()
+		var r Req
+		for b.Loop() {
+			if err := ParseReq(req, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		var m PubSubReq
+		for b.Loop() {
+			if err := proto.Unmarshal(req, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
