@@ -70,7 +70,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		cfg:    cfg,
 		tls:    tc,
-		dec:    record.Decoder{MaxBatchBytes: cfg.MaxBatchBytes},
+		dec:    record.Decoder{MaxBatchBytes: cfg.MaxBatchBytes, StopAfterBytes: int(cfg.FetchPartitionMaxBytes)},
 		ctx:    ctx,
 		cancel: cancel,
 		pools:  make(map[string]*brokerPool),

@@ -20,16 +20,19 @@ import (
 
 // Defaults that New applies to zero fields of Config.
 const (
-	defaultClientID               = "kafkaedge"
-	defaultConnsPerBroker         = 2
-	defaultDialTimeout            = 10 * time.Second
-	defaultRequestTimeout         = 30 * time.Second
-	defaultMetadataRefresh        = 60 * time.Second
-	defaultFetchMaxWait           = 100 * time.Millisecond
-	defaultFetchMaxBytes          = 10 << 20
-	defaultFetchPartitionMaxBytes = 10 << 20
-	defaultMaxBatchBytes          = 64 << 20
+	defaultClientID        = "kafkaedge"
+	defaultConnsPerBroker  = 2
+	defaultDialTimeout     = 10 * time.Second
+	defaultRequestTimeout  = 30 * time.Second
+	defaultMetadataRefresh = 60 * time.Second
+	defaultFetchMaxWait    = 100 * time.Millisecond
+	defaultFetchMaxBytes   = 10 << 20
+	defaultMaxBatchBytes   = 64 << 20
 )
+
+// DefaultFetchPartitionMaxBytes is what a zero Config.FetchPartitionMaxBytes
+// means: 10 MiB, as APISIX asks.
+const DefaultFetchPartitionMaxBytes = 10 << 20
 
 // Limits that bound what a broker can make the client do.
 const (
@@ -126,7 +129,7 @@ func (c Config) withDefaults() Config {
 		c.FetchMaxBytes = defaultFetchMaxBytes
 	}
 	if c.FetchPartitionMaxBytes == 0 {
-		c.FetchPartitionMaxBytes = defaultFetchPartitionMaxBytes
+		c.FetchPartitionMaxBytes = DefaultFetchPartitionMaxBytes
 	}
 	if c.MaxBatchBytes == 0 {
 		c.MaxBatchBytes = defaultMaxBatchBytes

@@ -45,6 +45,7 @@ func (r *FetchResult) Release() {
 	if r == nil || !r.released.CompareAndSwap(false, true) {
 		return
 	}
+	putRecords(r.Records)
 	r.Records = nil
 	if r.buf != nil {
 		r.buf.release()
@@ -298,6 +299,31 @@ func (c *Client) fetchOnce(ctx context.Context, addr string, items []*fetchItem)
 	return outs
 }
 
+// recordSlices pools the Records slices of fetch results; Release returns
+// them. A slice that grew past maxPooledRecords is left to the GC.
+var recordSlices sync.Pool
+
+const maxPooledRecords = 1 << 16
+
+// getRecords returns an empty slice from the pool, or nil.
+func getRecords() []record.Record {
+	if p, ok := recordSlices.Get().(*[]record.Record); ok {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+// putRecords returns recs to the pool, cleared so that it keeps no key or
+// value (and so no response buffer) alive.
+func putRecords(recs []record.Record) {
+	if cap(recs) == 0 || cap(recs) > maxPooledRecords {
+		return
+	}
+	clear(recs[:cap(recs)])
+	recs = recs[:0]
+	recordSlices.Put(&recs)
+}
+
 // decodePartition decodes the records of one fetched partition.
 func (c *Client) decodePartition(it *fetchItem, p *wire.FetchPartitionResponse, buf *respBuf) fetchOutcome {
 	var aborted []record.AbortedTransaction
@@ -307,12 +333,15 @@ func (c *Client) decodePartition(it *fetchItem, p *wire.FetchPartitionResponse, 
 			aborted[i] = record.AbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset}
 		}
 	}
-	recs, err := c.dec.Append(nil, p.Records, it.offset, aborted)
+	recs, err := c.dec.Append(getRecords(), p.Records, it.offset, aborted)
 	if err != nil {
+		putRecords(recs)
 		return fetchOutcome{err: fmt.Errorf("decode records: %w", err)}
 	}
 	out := fetchOutcome{hwm: p.HighWatermark, logStart: p.LogStartOffset, records: recs}
 	if len(recs) == 0 {
+		putRecords(recs)
+		out.records = nil
 		// The batches held only markers or aborted records: look past them
 		// while there is more below the end the fetch can see.
 		end := p.HighWatermark

@@ -57,6 +57,14 @@ func (s *Server) PutRoute(r Route) error {
 		if cfg.Logger == nil {
 			cfg.Logger = s.cfg.Logger
 		}
+		// One fetch answer carries at most maxBody bytes. Asking Kafka for
+		// more would make the broker send, and this node read and decode,
+		// data that is dropped and asked for again by the next request.
+		pm := int(cfg.FetchPartitionMaxBytes)
+		if pm == 0 {
+			pm = kafkawire.DefaultFetchPartitionMaxBytes
+		}
+		cfg.FetchPartitionMaxBytes = int32(min(pm, s.maxBody))
 		client, err := kafkawire.New(cfg)
 		if err != nil {
 			s.routesMu.Unlock()

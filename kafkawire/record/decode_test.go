@@ -529,3 +529,31 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStopAfterBytes: Append ends after the batch that reaches the byte
+// budget, leaving later batches undecoded, and decodes everything without it.
+func TestStopAfterBytes(t *testing.T) {
+	var src []byte
+	for b := range 5 {
+		src = append(src, encodeBatch(t, batchSpec{base: int64(b * 10), codec: codecLz4, records: testRecords(int64(b*10), 10, 100)})...)
+	}
+	all, err := new(Decoder).Append(nil, src, 0, nil)
+	if err != nil || len(all) != 50 {
+		t.Fatalf("without a budget: %d records, %v; want 50", len(all), err)
+	}
+	perBatch := 0
+	for _, r := range all[:10] {
+		perBatch += len(r.Key) + len(r.Value)
+	}
+	d := &Decoder{StopAfterBytes: perBatch + 1}
+	got, err := d.Append(nil, src, 0, nil)
+	if err != nil || len(got) != 20 {
+		t.Fatalf("budget of one batch plus a byte: %d records, %v; want 20 (two whole batches)", len(got), err)
+	}
+	equalRecords(t, got, all[:20])
+	// Trimmed records before from do not count against the budget.
+	got, err = d.Append(nil, src, 25, nil)
+	if err != nil || len(got) != 15 || got[0].Offset != 25 {
+		t.Fatalf("from 25: %d records from %v, %v; want 15 from 25", len(got), got[0].Offset, err)
+	}
+}

@@ -62,6 +62,11 @@ type Decoder struct {
 	// batch whose decoded Record values alone would take more. One Append
 	// call may decode to at most 4 times MaxBatchBytes in all.
 	MaxBatchBytes int
+	// StopAfterBytes, if positive, ends Append after the batch with which
+	// the appended records' keys and values reach that many bytes, leaving
+	// the rest of src undecoded: a caller that can use only so much saves
+	// decompressing and decoding what it would drop.
+	StopAfterBytes int
 
 	// Observer, when not nil, is told about every batch (or legacy wrapper
 	// message) that was decompressed.
@@ -138,6 +143,7 @@ func (d *Decoder) Append(dst []Record, src []byte, from int64, aborted []Aborted
 		limit = DefaultMaxBatchBytes
 	}
 	st := state{limit: limit, left: totalBatches * limit, from: from, obs: d.Observer}
+	out := 0 // key and value bytes appended, for StopAfterBytes
 	if aborted != nil {
 		st.aborts = newAborter(aborted)
 	}
@@ -180,6 +186,14 @@ func (d *Decoder) Append(dst []Record, src []byte, from int64, aborted []Aborted
 		}
 		if err != nil {
 			return dst[:n], fmt.Errorf("decode magic %d batch at offset %d: %w", magic, base, err)
+		}
+		if d.StopAfterBytes > 0 {
+			for _, r := range dst[n:] {
+				out += len(r.Key) + len(r.Value)
+			}
+			if out >= d.StopAfterBytes {
+				break
+			}
 		}
 	}
 	return dst, nil
