@@ -515,7 +515,13 @@ func TestFlagsDocumented(t *testing.T) {
 	kc.produce(t, "x")
 	p := start(t, "-route", "/doc="+kc.addrs[0], "-metrics-topic-labels")
 	dial(t, p, "/doc").fetch(t, "doc", 0, 0)
+	// Delivery is counted when the answer's write completes, which may be
+	// just after the client has read it.
 	fams := scrape(t, p)
+	for deadline := time.Now().Add(5 * time.Second); fams["kafkaedge_delivered_messages_total"] == nil && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		fams = scrape(t, p)
+	}
 	for name := range fams {
 		if strings.HasPrefix(name, "kafkaedge_") && !bytes.Contains(doc, []byte("`"+name+"`")) {
 			t.Errorf("metric %s is not documented in docs/operations.md", name)
