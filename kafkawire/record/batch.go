@@ -154,8 +154,8 @@ func (h *batchHeader) appendRecord(dst []Record, raw []byte) ([]Record, []byte, 
 	if h.logAppend {
 		rec.Timestamp = h.maxTime
 	}
-	rec.Key = r.bytes("key")
-	rec.Value = r.bytes("value")
+	rec.Key = r.bytes("key length")
+	rec.Value = r.bytes("value length")
 	n := r.varint32("header count")
 	if r.err == "" && (n < 0 || n*2 > int64(len(r.b))) {
 		return dst, nil, corrupt("header count %d with %d bytes left", n, len(r.b))
@@ -163,11 +163,11 @@ func (h *batchHeader) appendRecord(dst []Record, raw []byte) ([]Record, []byte, 
 	if n > 0 {
 		rec.Headers = make([]Header, n)
 		for i := range rec.Headers {
-			k := r.bytes("header key")
+			k := r.bytes("header key length")
 			if k == nil && r.err == "" {
 				r.err = "null header key"
 			}
-			rec.Headers[i] = Header{Key: string(k), Value: r.bytes("header value")}
+			rec.Headers[i] = Header{Key: string(k), Value: r.bytes("header value length")}
 		}
 	}
 	if r.err != "" {
@@ -199,7 +199,7 @@ func isAbortMarker(raw []byte) bool {
 	r.b = r.b[1:]
 	r.varint("timestamp delta")
 	r.varint("offset delta")
-	key := r.bytes("key")
+	key := r.bytes("key length")
 	return r.err == "" && len(key) >= 4 && key[2] == 0 && key[3] == 0
 }
 
@@ -242,9 +242,9 @@ func (r *reader) varint32(field string) int64 {
 }
 
 // bytes reads varint-length bytes: nil for length -1, a sub-slice of the
-// input otherwise.
+// input otherwise. field names the length ("key length"), for errors only.
 func (r *reader) bytes(field string) []byte {
-	l := r.varint32(field + " length")
+	l := r.varint32(field)
 	if r.err != "" {
 		return nil
 	}
@@ -252,7 +252,7 @@ func (r *reader) bytes(field string) []byte {
 		return nil
 	}
 	if l < -1 || l > int64(len(r.b)) {
-		r.err = field + " length " + itoa(l) + " with " + itoa(int64(len(r.b))) + " bytes left"
+		r.err = field + " " + itoa(l) + " with " + itoa(int64(len(r.b))) + " bytes left"
 		r.b = nil
 		return nil
 	}
