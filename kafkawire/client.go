@@ -28,6 +28,9 @@ type Client struct {
 	cfg Config
 	tls *tls.Config
 	dec record.Decoder
+	// shares holds, per partition fetched (topicPartition), an
+	// *atomic.Int32: wire bytes per decoded byte, in 1/shareScale units.
+	shares sync.Map
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc

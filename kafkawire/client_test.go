@@ -690,3 +690,57 @@ func TestDeletedTopic(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchSizedByCompression: once a compressed partition has been fetched,
+// the next Fetch asks Kafka for about the wire bytes that decode to
+// FetchPartitionMaxBytes, not for FetchPartitionMaxBytes of compressed
+// batches that would decode to many times what is used.
+func TestFetchSizedByCompression(t *testing.T) {
+	tc := newCluster(t, kfake.SeedTopics(1, "z"))
+	var (
+		mu    sync.Mutex
+		sizes []int32
+	)
+	tc.ControlKey(int16(wire.KeyFetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		mu.Lock()
+		sizes = append(sizes, req.(*kmsg.FetchRequest).Topics[0].Partitions[0].PartitionMaxBytes)
+		mu.Unlock()
+		return nil, nil, false
+	})
+	value := []byte(strings.Repeat("kafkaedge compresses ", 50)) // about 1 KiB, compresses far below
+	var recs []*kgo.Record
+	for range 4000 {
+		recs = append(recs, &kgo.Record{Topic: "z", Partition: 0, Value: value})
+	}
+	produce(t, tc.addrs, []kgo.Opt{kgo.ProducerBatchCompression(kgo.Lz4Compression()), kgo.ProducerBatchMaxBytes(128 << 10)}, recs...)
+
+	const limit = 256 << 10
+	c := newClient(t, Config{Brokers: tc.addrs, FetchPartitionMaxBytes: limit})
+	ctx := testCtx(t)
+	offset := int64(0)
+	for i := range 3 {
+		r, err := c.Fetch(ctx, "z", 0, offset)
+		if err != nil {
+			t.Fatalf("fetch %d @%d: %v", i, offset, err)
+		}
+		kv := 0
+		for _, rec := range r.Records {
+			kv += len(rec.Value)
+		}
+		if kv < limit {
+			t.Fatalf("fetch %d @%d decoded %d bytes of values, want at least the %d limit", i, offset, kv, limit)
+		}
+		offset = r.Records[len(r.Records)-1].Offset + 1
+		r.Release()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sizes) != 3 || sizes[0] != limit {
+		t.Fatalf("partition_max_bytes asked: %v, want 3 fetches starting at %d", sizes, limit)
+	}
+	for _, s := range sizes[1:] {
+		if s > limit/4 {
+			t.Fatalf("partition_max_bytes asked: %v; after the first, want well under %d for data that compresses over 10x", sizes, limit)
+		}
+	}
+}

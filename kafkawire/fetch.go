@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -251,7 +252,7 @@ func (c *Client) fetchOnce(ctx context.Context, addr string, items []*fetchItem)
 			CurrentLeaderEpoch: it.leader.epoch,
 			FetchOffset:        it.offset,
 			LogStartOffset:     -1,
-			PartitionMaxBytes:  c.cfg.FetchPartitionMaxBytes,
+			PartitionMaxBytes:  c.fetchBytes(it.tp),
 		})
 	}
 	v, err := cn.version(wire.KeyFetch, limit)
@@ -299,6 +300,53 @@ func (c *Client) fetchOnce(ctx context.Context, addr string, items []*fetchItem)
 	return outs
 }
 
+// shareScale is the fixed-point unit of the wire shares in Client.shares.
+const shareScale = 1024
+
+// minFetchBytes is the smallest partition_max_bytes a wire share can bring
+// a fetch down to.
+const minFetchBytes = 64 << 10
+
+// fetchBytes is the partition_max_bytes to ask for tp: FetchPartitionMaxBytes
+// scaled by the wire bytes per decoded key and value byte last seen on tp.
+// The decoder stops at FetchPartitionMaxBytes of keys and values, so for a
+// compressed partition this asks Kafka for about what will be decoded
+// rather than several times that. Kafka returns a first batch whole even
+// when it is larger, so a low estimate costs a smaller answer, never none.
+func (c *Client) fetchBytes(tp topicPartition) int32 {
+	limit := c.cfg.FetchPartitionMaxBytes
+	v, ok := c.shares.Load(tp)
+	if !ok {
+		return limit
+	}
+	share := int64(v.(*atomic.Int32).Load())
+	return int32(max(int64(limit)*share/shareScale, min(minFetchBytes, int64(limit))))
+}
+
+// learnShare records, for tp, the wire bytes that one byte of decoded keys
+// and values took in this fetch: the bytes of the batches walked up to the
+// last record returned, over the keys and values returned. Uncompressed
+// batches come out at the full share (records carry overhead); compressed
+// ones below it.
+func (c *Client) learnShare(tp topicPartition, records []byte, recs []record.Record) {
+	kv := 0
+	for _, r := range recs {
+		kv += len(r.Key) + len(r.Value)
+	}
+	if kv == 0 {
+		return
+	}
+	_, walked := scanBatches(records, recs[len(recs)-1].Offset)
+	share := int32(min(shareScale, max(1, int64(walked)*shareScale/int64(kv))))
+	if v, ok := c.shares.Load(tp); ok {
+		v.(*atomic.Int32).Store(share)
+		return
+	}
+	a := new(atomic.Int32)
+	a.Store(share)
+	c.shares.Store(tp, a)
+}
+
 // recordSlices pools the Records slices of fetch results; Release returns
 // them. A slice that grew past maxPooledRecords is left to the GC.
 var recordSlices sync.Pool
@@ -339,6 +387,7 @@ func (c *Client) decodePartition(it *fetchItem, p *wire.FetchPartitionResponse, 
 		return fetchOutcome{err: fmt.Errorf("decode records: %w", err)}
 	}
 	out := fetchOutcome{hwm: p.HighWatermark, logStart: p.LogStartOffset, records: recs}
+	c.learnShare(it.tp, p.Records, recs)
 	if len(recs) == 0 {
 		putRecords(recs)
 		out.records = nil
@@ -348,7 +397,7 @@ func (c *Client) decodePartition(it *fetchItem, p *wire.FetchPartitionResponse, 
 		if c.cfg.IsolationLevel == 1 && p.LastStableOffset >= 0 {
 			end = p.LastStableOffset
 		}
-		if next := nextOffset(p.Records); next > it.offset && next < end && it.skips < maxSkips {
+		if next, _ := scanBatches(p.Records, math.MaxInt64); next > it.offset && next < end && it.skips < maxSkips {
 			out.skipTo = next
 		}
 		return out
@@ -358,30 +407,35 @@ func (c *Client) decodePartition(it *fetchItem, p *wire.FetchPartitionResponse, 
 	return out
 }
 
-// nextOffset returns the offset after the last complete batch (or legacy
-// message set entry) in records, or -1 if there is none. It reads only the
-// fixed batch headers: magic 2 keeps the last offset delta at bytes 23..27,
-// and a legacy entry's offset is its last offset.
-func nextOffset(records []byte) int64 {
-	next := int64(-1)
-	for len(records) >= 17 {
-		base := int64(binary.BigEndian.Uint64(records))
-		size := int64(int32(binary.BigEndian.Uint32(records[8:])))
-		if size < 5 || 12+size > int64(len(records)) {
+// scanBatches walks the complete batches (or legacy message set entries) of
+// records up to and including the first that ends at or past upTo, reading
+// only their fixed headers: magic 2 keeps the last offset delta at bytes
+// 23..27, and a legacy entry's offset is its last offset. It returns the
+// offset after the last batch walked (-1 if none) and the bytes walked.
+func scanBatches(records []byte, upTo int64) (next int64, n int) {
+	next = -1
+	for len(records)-n >= 17 {
+		b := records[n:]
+		base := int64(binary.BigEndian.Uint64(b))
+		size := int64(int32(binary.BigEndian.Uint32(b[8:])))
+		if size < 5 || 12+size > int64(len(b)) {
 			break
 		}
-		switch records[16] {
+		switch b[16] {
 		case 2:
 			if size < 15 {
-				return next
+				return next, n
 			}
-			next = base + int64(int32(binary.BigEndian.Uint32(records[23:]))) + 1
+			next = base + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
 		case 0, 1:
 			next = base + 1
 		default:
-			return next
+			return next, n
 		}
-		records = records[12+size:]
+		n += int(12 + size)
+		if next > upTo {
+			break
+		}
 	}
-	return next
+	return next, n
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +75,7 @@ func TestScramHostileServer(t *testing.T) {
 }
 
 // TestNextOffset reads the end of the complete batches of a fetch.
-func TestNextOffset(t *testing.T) {
+func TestScanBatches(t *testing.T) {
 	batch := func(base int64, lastDelta int32, magic byte, size int) []byte {
 		b := binary.BigEndian.AppendUint64(nil, uint64(base))
 		b = binary.BigEndian.AppendUint32(b, uint32(size-12))
@@ -101,8 +102,19 @@ func TestNextOffset(t *testing.T) {
 		{"negative length", append(binary.BigEndian.AppendUint32(make([]byte, 8), 0xffffffff), make([]byte, 20)...), -1},
 		{"v2 too short", batch(1, 0, 2, 20), -1},
 	} {
-		if got := nextOffset(tt.in); got != tt.want {
+		if got, _ := scanBatches(tt.in, math.MaxInt64); got != tt.want {
 			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	// Up to an offset: the walk stops after the batch that reaches it.
+	first := len(batch(10, 4, 2, 70))
+	for _, tt := range []struct {
+		upTo     int64
+		next     int64
+		consumed int
+	}{{10, 15, first}, {14, 15, first}, {15, 16, len(two)}, {99, 16, len(two)}} {
+		if next, n := scanBatches(two, tt.upTo); next != tt.next || n != tt.consumed {
+			t.Errorf("up to %d: next %d after %d bytes, want %d after %d", tt.upTo, next, n, tt.next, tt.consumed)
 		}
 	}
 }
