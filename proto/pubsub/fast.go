@@ -48,25 +48,33 @@ func AppendKafkaMessage(dst []byte, offset, timestamp int64, key, value []byte) 
 	if len(value) > 0 {
 		n += 1 + protowire.SizeBytes(len(value))
 	}
-	dst = protowire.AppendTag(dst, fieldFetchMessages, protowire.BytesType)
+	// Every tag here is one byte (field number < 16), written directly.
+	dst = append(dst, tagByte(fieldFetchMessages, protowire.BytesType))
 	dst = protowire.AppendVarint(dst, uint64(n))
 	if offset != 0 {
-		dst = protowire.AppendTag(dst, fieldMessageOffset, protowire.VarintType)
+		dst = append(dst, tagByte(fieldMessageOffset, protowire.VarintType))
 		dst = protowire.AppendVarint(dst, uint64(offset))
 	}
 	if timestamp != 0 {
-		dst = protowire.AppendTag(dst, fieldMessageTimestamp, protowire.VarintType)
+		dst = append(dst, tagByte(fieldMessageTimestamp, protowire.VarintType))
 		dst = protowire.AppendVarint(dst, uint64(timestamp))
 	}
 	if len(key) > 0 {
-		dst = protowire.AppendTag(dst, fieldMessageKey, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, key)
+		dst = append(dst, tagByte(fieldMessageKey, protowire.BytesType))
+		dst = protowire.AppendVarint(dst, uint64(len(key)))
+		dst = append(dst, key...)
 	}
 	if len(value) > 0 {
-		dst = protowire.AppendTag(dst, fieldMessageValue, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, value)
+		dst = append(dst, tagByte(fieldMessageValue, protowire.BytesType))
+		dst = protowire.AppendVarint(dst, uint64(len(value)))
+		dst = append(dst, value...)
 	}
 	return dst
+}
+
+// tagByte is the one-byte tag of a field numbered below 16.
+func tagByte(num protowire.Number, typ protowire.Type) byte {
+	return byte(num)<<3 | byte(typ)
 }
 
 // AppendRespHeader appends the start of a PubSubResp to dst: field 1
