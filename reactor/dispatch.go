@@ -93,18 +93,21 @@ func (l *limiter) forget(st *connState) {
 	}
 }
 
-// fetchKey identifies identical fetches. Clients are shared per cluster
-// key, so the client pointer stands for the cluster.
-type fetchKey struct {
+// callKey identifies identical Kafka requests: a fetch at one offset or a
+// list offset at one timestamp of the same partition. Clients are shared
+// per cluster key, so the client pointer stands for the cluster.
+type callKey struct {
 	client    *kafkawire.Client
+	kind      uint8
 	topic     string
 	partition int32
-	offset    int64
+	arg       int64 // offset or timestamp
 }
 
-// fetchCall is one Kafka fetch and the requests waiting for its answer.
-type fetchCall struct {
-	key     fetchKey
+// kafkaCall is one Kafka request and the client requests waiting for its
+// answer.
+type kafkaCall struct {
+	key     callKey
 	waiters []waiter // appended under Server.fanMu until the call is removed from Server.fan
 }
 
@@ -114,96 +117,114 @@ type waiter struct {
 	start int64 // Server.now() when the request was read
 }
 
-var fetchCallPool = sync.Pool{New: func() any { return new(fetchCall) }}
+var kafkaCallPool = sync.Pool{New: func() any { return new(kafkaCall) }}
 
-// dispatchKafka starts r on a goroutine, or joins an identical fetch in
+// done removes f from the calls in flight, after which nobody joins it.
+func (s *Server) done(f *kafkaCall) {
+	s.fanMu.Lock()
+	delete(s.fan, f.key)
+	s.fanMu.Unlock()
+}
+
+// recycle returns f to its pool once every waiter is answered.
+func recycle(f *kafkaCall) {
+	clear(f.waiters)
+	f.waiters = f.waiters[:0]
+	if cap(f.waiters) <= 1024 {
+		kafkaCallPool.Put(f)
+	}
+}
+
+// dispatchKafka starts r on a goroutine, or joins an identical request in
 // flight. It returns false, without side effects, when the node has no free
 // slot or, for a fetch, when the bytes queued to the connection plus maxBody
 // for each of its fetches in flight would pass MaxOutbound; a write callback
 // or a freed slot resumes the connection. Called on the loop.
 func (st *connState) dispatchKafka(r heldReq) bool {
 	s := st.s
-	client := st.route.cl.client
-	switch r.kind {
-	case kindFetch:
-		if st.fetches > 0 && st.queued()+(st.fetches+1)*s.maxBody > s.cfg.MaxOutbound {
-			return false
-		}
-		key := fetchKey{client: client, topic: r.topic, partition: r.partition, offset: r.arg}
-		s.fanMu.Lock()
-		if f := s.fan[key]; f != nil {
-			f.waiters = append(f.waiters, waiter{st, r.seq, r.start})
-			s.fanMu.Unlock()
-			st.inflight++
-			st.fetches++
+	fetch := r.kind == kindFetch
+	if fetch && st.fetches > 0 && st.queued()+(st.fetches+1)*s.maxBody > s.cfg.MaxOutbound {
+		return false
+	}
+	key := callKey{client: st.route.cl.client, kind: r.kind, topic: r.topic, partition: r.partition, arg: r.arg}
+	s.fanMu.Lock()
+	f := s.fan[key]
+	switch {
+	case f != nil:
+		if fetch {
 			s.stats.coalesced.Add(1)
 			s.obs.FetchCoalesced()
-			return true
+		} else {
+			s.stats.listCoalesced.Add(1)
 		}
-		if !s.slots.acquire(st) {
-			s.fanMu.Unlock()
-			s.stats.slotWaits.Add(1)
-			s.obs.Backpressure(BackpressureSlotWait)
-			return false
-		}
-		f := fetchCallPool.Get().(*fetchCall)
-		f.key = key
-		f.waiters = append(f.waiters[:0], waiter{st, r.seq, r.start})
-		s.fan[key] = f
+	case !s.slots.acquire(st):
 		s.fanMu.Unlock()
-		st.inflight++
-		st.fetches++
+		s.stats.slotWaits.Add(1)
+		s.obs.Backpressure(BackpressureSlotWait)
+		return false
+	default:
+		f = kafkaCallPool.Get().(*kafkaCall)
+		f.key = key
+		s.fan[key] = f
 		s.calls.Add(1)
-		s.stats.fetches.Add(1)
-		go s.runFetch(f)
-	case kindListOffset:
-		if !s.slots.acquire(st) {
-			s.stats.slotWaits.Add(1)
-			s.obs.Backpressure(BackpressureSlotWait)
-			return false
+		if fetch {
+			s.stats.fetches.Add(1)
+			go s.runFetch(f)
+		} else {
+			s.stats.listOffsets.Add(1)
+			go s.runListOffset(f)
 		}
-		st.inflight++
-		s.calls.Add(1)
-		s.stats.listOffsets.Add(1)
-		go s.runListOffset(st, client, r)
+	}
+	f.waiters = append(f.waiters, waiter{st, r.seq, r.start})
+	s.fanMu.Unlock()
+	st.inflight++
+	if fetch {
+		st.fetches++
 	}
 	return true
 }
 
 // runListOffset makes one ListOffset call and writes its answer.
-func (s *Server) runListOffset(st *connState, client *kafkawire.Client, r heldReq) {
+func (s *Server) runListOffset(f *kafkaCall) {
 	defer s.calls.Add(-1)
 	defer s.slots.release()
-	off, err := client.ListOffset(s.baseCtx, r.topic, r.partition, r.arg)
-	j := newJob(st)
-	j.cmd, j.ok, j.start = CmdListOffset, err == nil, r.start
+	k := f.key
+	off, err := k.client.ListOffset(s.baseCtx, k.topic, k.partition, k.arg)
+	s.done(f)
+	var msg string
+	var code int32
 	if err != nil {
-		code, reason := errorCode(err)
-		msg := "failed to list offset, topic: " + r.topic + ", partition: " +
-			strconv.FormatInt(int64(r.partition), 10) + ", err: " + reason
-		j.own = appendErrorResp(j.own[:0], &j.scratch, r.seq, code, msg)
-	} else {
-		j.scratch = appendListOffsetBody(j.scratch[:0], off)
-		j.own = appendResp(j.own[:0], r.seq, pubsub.FieldKafkaListOffsetResp, j.scratch)
+		var reason string
+		code, reason = errorCode(err)
+		msg = "failed to list offset, topic: " + k.topic + ", partition: " +
+			strconv.FormatInt(int64(k.partition), 10) + ", err: " + reason
 	}
-	s.send(j)
+	for _, w := range f.waiters {
+		j := newJob(w.st)
+		j.cmd, j.ok, j.start = CmdListOffset, err == nil, w.start
+		if err != nil {
+			j.own = appendErrorResp(j.own[:0], &j.scratch, w.seq, code, msg)
+		} else {
+			j.scratch = appendListOffsetBody(j.scratch[:0], off)
+			j.own = appendResp(j.own[:0], w.seq, pubsub.FieldKafkaListOffsetResp, j.scratch)
+		}
+		s.send(j)
+	}
+	recycle(f)
 }
 
 // runFetch makes one Fetch call and writes its answer to every request that
 // joined it. The encoded KafkaFetchResp is shared: each connection gets its
 // own small header and the same body bytes.
-func (s *Server) runFetch(f *fetchCall) {
+func (s *Server) runFetch(f *kafkaCall) {
 	defer s.calls.Add(-1)
 	// The slot is held until the answer is queued to every connection, so
 	// the node-wide cap also bounds the Kafka responses and encoded bodies
 	// in memory.
 	defer s.slots.release()
 	k := f.key
-	res, err := k.client.Fetch(s.baseCtx, k.topic, k.partition, k.offset)
-	s.fanMu.Lock()
-	delete(s.fan, k)
-	s.fanMu.Unlock()
-	// From here on nobody appends to f.waiters.
+	res, err := k.client.Fetch(s.baseCtx, k.topic, k.partition, k.arg)
+	s.done(f) // from here on nobody appends to f.waiters
 	switch {
 	case err != nil:
 	case res == nil:
@@ -228,7 +249,7 @@ func (s *Server) runFetch(f *fetchCall) {
 	} else {
 		body := sharedPool.Get().(*sharedBody)
 		var msgs int
-		body.buf, msgs = appendFetchMessages(body.buf[:0], res.Records, k.offset, s.maxBody)
+		body.buf, msgs = appendFetchMessages(body.buf[:0], res.Records, k.arg, s.maxBody)
 		res.Release()
 		body.refs.Store(int32(len(f.waiters)))
 		for _, w := range f.waiters {
@@ -241,11 +262,7 @@ func (s *Server) runFetch(f *fetchCall) {
 			s.send(j)
 		}
 	}
-	clear(f.waiters)
-	f.waiters = f.waiters[:0]
-	if cap(f.waiters) <= 1024 {
-		fetchCallPool.Put(f)
-	}
+	recycle(f)
 }
 
 // errorCode returns the ErrorResp code (the Kafka error code, 0 if none) and

@@ -439,6 +439,52 @@ func TestKafkaFanOut(t *testing.T) {
 	}
 }
 
+// TestKafkaListOffsetCoalesced: identical ListOffset requests in flight at
+// the same moment share one Kafka call, and each gets its own answer.
+func TestKafkaListOffsetCoalesced(t *testing.T) {
+	k := newKafka(t, 1, "t")
+	produce(t, k, "t", 0, 10, 0)
+	s := startServer(t, Config{}, kafkaRoute("/kafka", k))
+	const n = 50
+	clients := make([]*wsClient, n)
+	for i := range clients {
+		clients[i] = dialWS(t, s, "/kafka")
+	}
+	if resp := clients[0].roundTrip(listReq(0, "t", 0, -2)); resp.GetKafkaListOffsetResp() == nil {
+		t.Fatalf("warm-up: %v", resp)
+	}
+	var calls atomic.Int64
+	k.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if calls.Add(1) == 1 {
+			deadline := time.Now().Add(10 * time.Second)
+			for s.Stats().ListCoalesced < n-1 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return nil, nil, false
+	})
+	before := s.Stats().ListOffsets
+	for i, c := range clients {
+		c.send(listReq(int64(-i), "t", 0, -1))
+	}
+	for i, c := range clients {
+		resp := c.recv()
+		if resp.GetSequence() != int64(-i) || resp.GetKafkaListOffsetResp().GetOffset() != 10 {
+			t.Fatalf("client %d: %v, want sequence %d and offset 10", i, resp, -i)
+		}
+	}
+	if got := s.Stats().ListOffsets - before; got != 1 {
+		t.Fatalf("%d kafka list offsets for %d identical requests, want 1", got, n)
+	}
+	if got := calls.Load(); got != 1 {
+		t.Fatalf("broker saw %d ListOffsets, want 1", got)
+	}
+	// A different timestamp is a different request.
+	if resp := clients[1].roundTrip(listReq(7, "t", 0, -2)); resp.GetKafkaListOffsetResp().GetOffset() != 0 {
+		t.Fatalf("list -2 after: %v", resp)
+	}
+}
+
 func TestKafkaSlowReaderClosed(t *testing.T) {
 	k := newKafka(t, 1, "big")
 	produce(t, k, "big", 0, 64, 8<<10)

@@ -80,7 +80,7 @@ type Server struct {
 	clusters map[string]*cluster        // by kafkawire.Config.Key(), guarded by routesMu
 
 	fanMu sync.Mutex // guards fan; held only for map operations
-	fan   map[fetchKey]*fetchCall
+	fan   map[callKey]*kafkaCall
 
 	maxBody    int // cap of one encoded fetch body, an eighth of MaxOutbound
 	sweepEvery time.Duration
@@ -105,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 		runDone:  make(chan struct{}),
 		loops:    make(map[gnet.EventLoop]*loopState),
 		clusters: make(map[string]*cluster),
-		fan:      make(map[fetchKey]*fetchCall),
+		fan:      make(map[callKey]*kafkaCall),
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.slots.max = cfg.MaxInflightTotal
@@ -309,13 +309,14 @@ type Stats struct {
 	ListOffsets    uint64 // ListOffset calls made to Kafka
 	Fetches        uint64 // Fetch calls made to Kafka
 	FetchCoalesced uint64 // Fetch requests answered by another request's Kafka call
+	ListCoalesced  uint64 // ListOffset requests answered by another request's Kafka call
 	SlotWaits      uint64 // times a connection paused because the node-wide Kafka call cap was reached
 	SlowClosed     uint64 // connections closed because they did not read their responses
 	Rejected       uint64 // connections refused at MaxConns or during shutdown
 }
 
 type counters struct {
-	listOffsets, fetches, coalesced, slotWaits, slowClosed, rejected atomic.Uint64
+	listOffsets, fetches, coalesced, listCoalesced, slotWaits, slowClosed, rejected atomic.Uint64
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -326,6 +327,7 @@ func (s *Server) Stats() Stats {
 		ListOffsets:    s.stats.listOffsets.Load(),
 		Fetches:        s.stats.fetches.Load(),
 		FetchCoalesced: s.stats.coalesced.Load(),
+		ListCoalesced:  s.stats.listCoalesced.Load(),
 		SlotWaits:      s.stats.slotWaits.Load(),
 		SlowClosed:     s.stats.slowClosed.Load(),
 		Rejected:       s.stats.rejected.Load(),
