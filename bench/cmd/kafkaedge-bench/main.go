@@ -1,0 +1,248 @@
+// Command kafkaedge-bench is kafkaedge's benchmark suite: it compares
+// kafkaedge, the conventional net/http + gorilla/websocket + franz-go
+// service (bench/conventional) and a franz-go client reading the brokers
+// directly (the ceiling), side by side on the same brokers and data.
+//
+// By default it starts an in-process kfake cluster of three brokers, seeds it
+// per scenario, and execs bin/kafkaedge and the conventional server as
+// separate processes so that their CPU time and memory are read apart from
+// /proc. The scenarios are fetch (per codec), fanout, listoffset, latency,
+// idle and slow-readers; see docs/benchmarks.md. It prints a table and writes
+// results.json, results.svg and results.md into -out.
+//
+//	go run ./bench/cmd/kafkaedge-bench                      # everything, ~2-3 minutes
+//	go run ./bench/cmd/kafkaedge-bench -scenarios fetch -codec lz4 -duration 10s
+//	go run ./bench/cmd/kafkaedge-bench -brokers kafka1:9092  # a real Kafka
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The systems compared.
+const (
+	sysKafkaedge    = "kafkaedge"
+	sysConventional = "conventional"
+	sysCeiling      = "ceiling"
+)
+
+var allSystems = []string{sysKafkaedge, sysConventional, sysCeiling}
+
+// allScenarios in the order they run.
+var allScenarios = []string{"fetch", "fanout", "listoffset", "latency", "idle", "slow-readers"}
+
+// config is the command line.
+type config struct {
+	brokers         []string
+	clients         int
+	duration        time.Duration
+	valueSize       int
+	codecs          []string
+	scenarios       []string
+	systems         []string
+	out             string
+	kafkaedgeBin    string
+	conventionalBin string
+	records         int // per partition of the fetch topics
+	fanoutClients   int
+	fanoutBacklog   int
+	fanoutRate      int
+	listClients     int
+	latencyClients  int
+	latencyRate     int
+	idleConns       int
+	slowClients     int
+	slowRate        int
+	slowMaxOutbound int
+	topicPrefix     string
+	kafkaedgeFlags  []string // extra flags for every kafkaedge process
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "kafkaedge-bench:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// list parses a comma-separated flag value.
+func list(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("kafkaedge-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	brokers := fs.String("brokers", "", "real Kafka `host:port,...` (default: an in-process kfake cluster with 3 brokers); the suite creates and seeds its own topics")
+	fs.IntVar(&c.clients, "clients", 4, "fetch clients, one per partition of the fetch topic (also the fast clients of slow-readers)")
+	fs.DurationVar(&c.duration, "duration", 5*time.Second, "measured time of each scenario and system")
+	fs.IntVar(&c.valueSize, "value-size", 256, "record value size in `bytes`")
+	codec := fs.String("codec", "none,lz4,zstd", "batch compression of the fetch scenario, comma-separated: none, gzip, snappy, lz4, zstd")
+	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma-separated")
+	sys := fs.String("systems", strings.Join(allSystems, ","), "systems to compare, comma-separated")
+	fs.StringVar(&c.out, "out", "bench/results", "`directory` for results.json, results.svg and results.md")
+	fs.StringVar(&c.kafkaedgeBin, "kafkaedge-bin", "bin/kafkaedge", "kafkaedge binary (make build)")
+	fs.StringVar(&c.conventionalBin, "conventional-bin", "", "conventional server binary (default: go build ./bench/cmd/conventional into a temp dir)")
+	fs.IntVar(&c.records, "records", 100_000, "records per partition of the fetch topics")
+	fs.IntVar(&c.fanoutClients, "fanout-clients", 200, "fanout: clients tailing one partition")
+	fs.IntVar(&c.fanoutBacklog, "fanout-backlog", 200_000, "fanout: records behind the end where the clients start")
+	fs.IntVar(&c.fanoutRate, "fanout-rate", 5000, "fanout: records per second the producer writes while clients read")
+	fs.IntVar(&c.listClients, "listoffset-clients", 50, "listoffset: clients issuing ListOffset(-1) back to back")
+	fs.IntVar(&c.latencyClients, "latency-clients", 20, "latency: clients sharing the fixed request rate")
+	fs.IntVar(&c.latencyRate, "latency-rate", 2000, "latency: fetch requests per second in total")
+	fs.IntVar(&c.idleConns, "idle-conns", 10_000, "idle: WebSocket connections held open")
+	fs.IntVar(&c.slowClients, "slow-clients", 100, "slow-readers: clients reading slowly")
+	fs.IntVar(&c.slowRate, "slow-rate", 64<<10, "slow-readers: `bytes` per second each slow client reads")
+	fs.IntVar(&c.slowMaxOutbound, "slow-max-outbound", 4<<20, "slow-readers: kafkaedge -max-outbound in `bytes` (its per-connection cap)")
+	keFlags := fs.String("kafkaedge-flags", "", "extra space-separated `flags` for kafkaedge, e.g. \"-loops 1\" (default: its defaults)")
+	fs.StringVar(&c.topicPrefix, "topic-prefix", "", "prefix of the topics the suite creates (default kafkaedge-bench-<time>-)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.brokers = list(*brokers)
+	c.kafkaedgeFlags = strings.Fields(*keFlags)
+	c.codecs = list(*codec)
+	c.scenarios = list(*scen)
+	c.systems = list(*sys)
+	for _, cd := range c.codecs {
+		if _, ok := codecs[cd]; !ok {
+			return c, fmt.Errorf("-codec: unknown codec %q", cd)
+		}
+	}
+	for _, s := range c.scenarios {
+		if !slices.Contains(allScenarios, s) {
+			return c, fmt.Errorf("-scenarios: unknown scenario %q (have %s)", s, strings.Join(allScenarios, ", "))
+		}
+	}
+	for _, s := range c.systems {
+		if !slices.Contains(allSystems, s) {
+			return c, fmt.Errorf("-systems: unknown system %q (have %s)", s, strings.Join(allSystems, ", "))
+		}
+	}
+	switch {
+	case c.clients < 1 || c.clients > 64:
+		return c, errors.New("-clients must be 1..64")
+	case c.duration < 500*time.Millisecond || c.duration > 10*time.Minute:
+		return c, errors.New("-duration must be 500ms..10m")
+	case c.valueSize < 1 || c.valueSize > 1<<20:
+		return c, errors.New("-value-size must be 1..1048576")
+	case c.records < 1 || c.records > 10_000_000:
+		return c, errors.New("-records must be 1..10000000")
+	case c.fanoutClients < 1 || c.listClients < 1 || c.latencyClients < 1 || c.slowClients < 0 || c.idleConns < 1:
+		return c, errors.New("client counts must be positive")
+	case c.latencyRate < 1 || c.fanoutRate < 0 || c.slowRate < 1024:
+		return c, errors.New("-latency-rate must be >= 1, -fanout-rate >= 0, -slow-rate >= 1024")
+	case c.fanoutBacklog < 1:
+		return c, errors.New("-fanout-backlog must be >= 1")
+	}
+	if c.topicPrefix == "" {
+		c.topicPrefix = fmt.Sprintf("kafkaedge-bench-%d-", time.Now().Unix())
+	}
+	return c, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	nofile := raiseFileLimit()
+	if need := uint64(cfg.idleConns + 512); slices.Contains(cfg.scenarios, "idle") && nofile < need {
+		fmt.Fprintf(stderr, "kafkaedge-bench: open-file limit %d: idle will hold %d connections instead of %d\n",
+			nofile, int(nofile)-512, cfg.idleConns)
+		cfg.idleConns = max(int(nofile)-512, 1)
+	}
+	if slices.Contains(cfg.systems, sysKafkaedge) {
+		if _, err := os.Stat(cfg.kafkaedgeBin); err != nil {
+			return fmt.Errorf("kafkaedge binary: %w (run make build, or -systems conventional,ceiling)", err)
+		}
+	}
+	if slices.Contains(cfg.systems, sysConventional) && cfg.conventionalBin == "" {
+		dir, err := os.MkdirTemp("", "kafkaedge-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.conventionalBin = filepath.Join(dir, "conventional")
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", cfg.conventionalBin, "./bench/cmd/conventional")
+		cmd.Stdout, cmd.Stderr = stderr, stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build the conventional server (run from the repository root, or give -conventional-bin): %w", err)
+		}
+	}
+
+	cl, err := newCluster(cfg.brokers)
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+
+	b := &bench{cfg: cfg, cl: cl, prog: newProgress(stderr), started: time.Now()}
+	defer b.prog.close()
+	kind := "in-process kfake, 3 brokers"
+	if len(cfg.brokers) > 0 {
+		kind = strings.Join(cfg.brokers, ",")
+	}
+	b.prog.note("kafkaedge-bench: %s; %s each; scenarios %s; systems %s", kind, cfg.duration,
+		strings.Join(cfg.scenarios, ","), strings.Join(cfg.systems, ","))
+
+	for _, s := range cfg.scenarios {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := b.scenario(ctx, s); err != nil {
+			b.prog.note("%s: %v", s, err)
+			b.results = append(b.results, &Result{Scenario: s, System: "-", Error: err.Error()})
+		}
+	}
+	b.prog.close()
+
+	rep := b.report(args)
+	printTable(stdout, rep)
+	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+		return fmt.Errorf("results directory: %w", err)
+	}
+	jsonPath := filepath.Join(cfg.out, "results.json")
+	svgPath := filepath.Join(cfg.out, "results.svg")
+	if err := writeJSON(jsonPath, rep); err != nil {
+		return err
+	}
+	if err := os.WriteFile(svgPath, renderSVG(rep), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", svgPath, err)
+	}
+	mdPath := filepath.Join(cfg.out, "results.md")
+	if err := os.WriteFile(mdPath, renderMarkdown(rep), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", mdPath, err)
+	}
+	fmt.Fprintf(stdout, "\nwrote %s, %s and %s (%.0fs in all, %s, %d CPUs)\n", jsonPath, svgPath, mdPath,
+		time.Since(b.started).Seconds(), runtime.Version(), runtime.NumCPU())
+	return ctx.Err()
+}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+func TestReadProcSelf(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/proc is Linux only")
+	}
+	s, err := readProc(os.Getpid())
+	if err != nil {
+		t.Fatalf("readProc(self): %v", err)
+	}
+	if !s.valid || s.RSS <= 0 || s.HWM < s.RSS || s.CPU < 0 {
+		t.Errorf("readProc(self) = %+v", s)
+	}
+	if _, err := readProc(-1); !errors.Is(err, errNoProc) {
+		t.Errorf("readProc(-1) = %v, want errNoProc", err)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if c.clients != 4 || c.duration != 5*time.Second || c.valueSize != 256 ||
+		strings.Join(c.codecs, ",") != "none,lz4,zstd" || len(c.scenarios) != len(allScenarios) ||
+		len(c.systems) != 3 || len(c.brokers) != 0 || c.out != "bench/results" {
+		t.Errorf("defaults = %+v", c)
+	}
+	c, err = parseFlags([]string{"-brokers", "a:1, b:2", "-scenarios", "fetch,idle", "-systems", "conventional",
+		"-kafkaedge-flags", "-loops 1"}, io.Discard)
+	if err != nil {
+		t.Fatalf("flags: %v", err)
+	}
+	if strings.Join(c.brokers, " ") != "a:1 b:2" || strings.Join(c.scenarios, " ") != "fetch idle" ||
+		strings.Join(c.kafkaedgeFlags, " ") != "-loops 1" {
+		t.Errorf("parsed = %+v", c)
+	}
+	for _, bad := range [][]string{
+		{"-codec", "brotli"}, {"-scenarios", "nope"}, {"-systems", "apisix"}, {"-clients", "0"},
+		{"-duration", "1ms"}, {"-value-size", "0"}, {"extra"},
+	} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestCheckTargets(t *testing.T) {
+	rs := []*Result{
+		{Scenario: "fetch-none", System: sysKafkaedge, MsgsPerSec: 300, CPUSecPerGB: 1},
+		{Scenario: "fetch-none", System: sysConventional, MsgsPerSec: 100, CPUSecPerGB: 4},
+		{Scenario: "fetch-none", System: sysCeiling, MsgsPerSec: 400, CPUSecPerGB: -1},
+		{Scenario: "fanout", System: sysKafkaedge, MsgsPerSec: 200, Requests: 1000, BrokerFetches: 100},
+		{Scenario: "fanout", System: sysConventional, MsgsPerSec: 100},
+		{Scenario: "idle", System: sysKafkaedge, Extra: map[string]float64{"kib_per_conn": 2}},
+		{Scenario: "listoffset", System: sysKafkaedge, ReqPerSec: 10, P99Ms: 1, Error: "boom"},
+		{Scenario: "listoffset", System: sysConventional, ReqPerSec: 10, P99Ms: 2},
+	}
+	want := map[string]struct {
+		value float64
+		met   bool
+	}{
+		"fetch-none/msgs/s kafkaedge / conventional":         {3, true},
+		"fetch-none/CPU-s per GB kafkaedge / conventional":   {0.25, true},
+		"fetch-none/msgs/s kafkaedge / ceiling":              {0.75, false},
+		"fanout/broker fetches / client fetches (kafkaedge)": {0.1, false},
+		"fanout/msgs/s kafkaedge / conventional":             {2, false},
+		"idle/KiB RSS per idle connection (kafkaedge)":       {2, true},
+		"listoffset/req/s kafkaedge / conventional":          {-1, false},
+		"listoffset/p99 kafkaedge / conventional":            {-1, false},
+	}
+	got := checkTargets(rs)
+	if len(got) != len(want) {
+		t.Fatalf("checkTargets returned %d targets, want %d: %+v", len(got), len(want), got)
+	}
+	for _, tc := range got {
+		w, ok := want[tc.Scenario+"/"+tc.Target]
+		if !ok {
+			t.Errorf("unexpected target %s/%s", tc.Scenario, tc.Target)
+			continue
+		}
+		if d := tc.Value - w.value; d > 1e-9 || d < -1e-9 || tc.Met != w.met {
+			t.Errorf("%s/%s = %v met=%v, want %v met=%v", tc.Scenario, tc.Target, tc.Value, tc.Met, w.value, w.met)
+		}
+	}
+}
+
+func TestRenderSVG(t *testing.T) {
+	rep := &report{Date: "2026-01-01T00:00:00Z", Cluster: "kfake <3>", Machine: machine{CPUs: 2, Go: "go1.26"},
+		Results: []*Result{
+			{Scenario: "fetch-lz4", System: sysKafkaedge, MsgsPerSec: 2e6, CPUSecPerGB: 1.5},
+			{Scenario: "fetch-lz4", System: sysConventional, MsgsPerSec: 1e6, CPUSecPerGB: 3},
+			{Scenario: "idle", System: sysKafkaedge, Extra: map[string]float64{"kib_per_conn": 0.9}},
+		}}
+	svg := renderSVG(rep)
+	d := xml.NewDecoder(bytes.NewReader(svg))
+	rects := 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v\n%s", err, svg)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
+			rects++
+		}
+	}
+	// background + legend (3) + 3 panels x (frame + measured bars).
+	if want := 1 + 3 + 3 + 2 + 2 + 1; rects != want {
+		t.Errorf("SVG has %d rects, want %d", rects, want)
+	}
+	for _, s := range []string{"fetch-lz4", "2.00M", "n/a", "kfake &lt;3&gt;"} {
+		if !bytes.Contains(svg, []byte(s)) {
+			t.Errorf("SVG lacks %q", s)
+		}
+	}
+}
+
+// TestRunSmall runs a small suite end to end against the conventional
+// server (built here) and the ceiling, on kfake, and checks its outputs.
+func TestRunSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the conventional server")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not found")
+	}
+	dir := t.TempDir()
+	conv := filepath.Join(dir, "conventional")
+	build := exec.Command(goBin, "build", "-o", conv, "github.com/kafkaedge/kafkaedge/bench/cmd/conventional")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build conventional: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "results")
+	var stdout bytes.Buffer
+	err = run([]string{"-systems", "conventional,ceiling", "-conventional-bin", conv, "-out", out,
+		"-scenarios", "fetch,fanout,listoffset,latency,idle", "-codec", "lz4", "-duration", "500ms",
+		"-records", "2000", "-clients", "2", "-fanout-clients", "5", "-fanout-backlog", "500", "-fanout-rate", "100",
+		"-listoffset-clients", "3", "-latency-clients", "2", "-latency-rate", "100", "-idle-conns", "50"},
+		&stdout, io.Discard)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, stdout.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("results.json: %v", err)
+	}
+	got := map[string]*Result{}
+	for _, r := range rep.Results {
+		if r.Error != "" {
+			t.Errorf("%s/%s: %s", r.Scenario, r.System, r.Error)
+		}
+		got[r.Scenario+"/"+r.System] = r
+	}
+	for _, key := range []string{"fetch-lz4/conventional", "fetch-lz4/ceiling", "fanout/conventional", "fanout/ceiling",
+		"listoffset/conventional", "listoffset/ceiling", "latency/conventional", "latency/ceiling", "idle/conventional"} {
+		r := got[key]
+		if r == nil {
+			t.Errorf("no result for %s", key)
+			continue
+		}
+		if r.Requests == 0 {
+			t.Errorf("%s: no requests", key)
+		}
+	}
+	if r := got["fetch-lz4/conventional"]; r != nil {
+		if r.Messages == 0 || r.ValueBytes != r.Messages*256 || r.BrokerFetches < r.Requests {
+			t.Errorf("fetch-lz4/conventional: %d msgs, %d value bytes, %d broker fetches for %d requests",
+				r.Messages, r.ValueBytes, r.BrokerFetches, r.Requests)
+		}
+		if r.CPUSeconds < 0 || r.RSSMiB <= 0 {
+			t.Errorf("fetch-lz4/conventional: server not measured: cpu %v rss %v", r.CPUSeconds, r.RSSMiB)
+		}
+	}
+	if r := got["idle/conventional"]; r != nil && r.Extra["conns"] != 50 {
+		t.Errorf("idle held %v connections, want 50", r.Extra["conns"])
+	}
+	if _, ok := got["idle/ceiling"]; ok {
+		t.Error("idle ran for the ceiling, which has no WebSocket")
+	}
+	svg, err := os.ReadFile(filepath.Join(out, "results.svg"))
+	if err != nil || !bytes.HasPrefix(svg, []byte("<svg")) {
+		t.Errorf("results.svg: %v", err)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "results.md"))
+	if err != nil || !bytes.Contains(md, []byte("| fetch-lz4 | conventional |")) {
+		t.Errorf("results.md: %v\n%s", err, md)
+	}
+	if !strings.Contains(stdout.String(), "fetch-lz4") || !strings.Contains(stdout.String(), "targets") {
+		t.Errorf("table lacks rows:\n%s", stdout.String())
+	}
+}
+
+// TestRunBrokersFlag runs the ceiling against a cluster given with
+// -brokers, the path a real Kafka takes: topics created with CreateTopics
+// and no broker request counter.
+func TestRunBrokersFlag(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	out := t.TempDir()
+	var stdout bytes.Buffer
+	err = run([]string{"-brokers", strings.Join(c.ListenAddrs(), ","), "-systems", "ceiling", "-out", out,
+		"-scenarios", "fetch,listoffset", "-codec", "none", "-duration", "500ms", "-records", "1000",
+		"-listoffset-clients", "2", "-topic-prefix", "t-"}, &stdout, io.Discard)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, stdout.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("%d results, want 2: %s", len(rep.Results), b)
+	}
+	for _, r := range rep.Results {
+		if r.Error != "" || r.Requests == 0 || r.BrokerFetches != -1 {
+			t.Errorf("%s/%s: error %q, %d requests, broker fetches %d (want -1: not countable)",
+				r.Scenario, r.System, r.Error, r.Requests, r.BrokerFetches)
+		}
+	}
+	if rep.Cluster != strings.Join(c.ListenAddrs(), ",") {
+		t.Errorf("cluster = %q", rep.Cluster)
+	}
+}
+
+func TestListenRe(t *testing.T) {
+	for line, want := range map[string]string{
+		`time=x level=INFO msg="kafkaedge started" version=dev listen=127.0.0.1:40123 admin=""`: "127.0.0.1:40123",
+		`{"time":"x","level":"INFO","msg":"kafkaedge started","listen":"127.0.0.1:9080"}`:       "127.0.0.1:9080",
+		`level=INFO msg="conventional started" listen=127.0.0.1:1 routes=/kafka`:                "127.0.0.1:1",
+		`level=INFO msg=other admin-listen=127.0.0.1:5`:                                         "",
+	} {
+		got := ""
+		if m := listenRe.FindStringSubmatch(line); m != nil {
+			got = m[1]
+		}
+		if got != want {
+			t.Errorf("listen in %q = %q, want %q", line, got, want)
+		}
+	}
+}
