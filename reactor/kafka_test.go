@@ -386,31 +386,40 @@ func TestKafkaLeaderMoved(t *testing.T) {
 	}
 }
 
-func TestKafkaFanOut(t *testing.T) {
+// coalesceSetup starts a server on a 10-record topic "t" with n connected
+// clients and metadata warmed, and holds the broker's first request of key
+// until joined() reports that the other n-1 identical requests joined it,
+// so that all n are in flight at the same moment. It returns the server,
+// the clients and the count of key requests the broker saw.
+func coalesceSetup(t *testing.T, n int, key kmsg.Key, joined func(*Server) uint64) (*Server, []*wsClient, *atomic.Int64) {
+	t.Helper()
 	k := newKafka(t, 1, "t")
 	produce(t, k, "t", 0, 10, 0)
 	s := startServer(t, Config{}, kafkaRoute("/kafka", k))
-	const n = 50
 	clients := make([]*wsClient, n)
 	for i := range clients {
 		clients[i] = dialWS(t, s, "/kafka")
 	}
-	// Warm the client's metadata so that only Fetch requests follow.
-	if resp := clients[0].roundTrip(listReq(0, "t", 0, -1)); resp.GetKafkaListOffsetResp() == nil {
+	// Warm the client's metadata so that only the requests under test follow.
+	if resp := clients[0].roundTrip(listReq(0, "t", 0, -2)); resp.GetKafkaListOffsetResp() == nil {
 		t.Fatalf("warm-up: %v", resp)
 	}
-	// The broker holds the first fetch until every client's request has
-	// reached the server, so all of them are in flight at the same moment.
-	var fetches atomic.Int64
-	k.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
-		if fetches.Add(1) == 1 {
+	var calls atomic.Int64
+	k.ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if calls.Add(1) == 1 {
 			deadline := time.Now().Add(10 * time.Second)
-			for s.Stats().FetchCoalesced < n-1 && time.Now().Before(deadline) {
+			for joined(s) < uint64(n-1) && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
 			}
 		}
 		return nil, nil, false
 	})
+	return s, clients, &calls
+}
+
+func TestKafkaFanOut(t *testing.T) {
+	const n = 50
+	s, clients, fetches := coalesceSetup(t, n, kmsg.Fetch, func(s *Server) uint64 { return s.Stats().FetchCoalesced })
 	before := s.Stats().Fetches
 	for i, c := range clients {
 		c.send(fetchReq(int64(i), "t", 0, 3))
@@ -442,27 +451,8 @@ func TestKafkaFanOut(t *testing.T) {
 // TestKafkaListOffsetCoalesced: identical ListOffset requests in flight at
 // the same moment share one Kafka call, and each gets its own answer.
 func TestKafkaListOffsetCoalesced(t *testing.T) {
-	k := newKafka(t, 1, "t")
-	produce(t, k, "t", 0, 10, 0)
-	s := startServer(t, Config{}, kafkaRoute("/kafka", k))
 	const n = 50
-	clients := make([]*wsClient, n)
-	for i := range clients {
-		clients[i] = dialWS(t, s, "/kafka")
-	}
-	if resp := clients[0].roundTrip(listReq(0, "t", 0, -2)); resp.GetKafkaListOffsetResp() == nil {
-		t.Fatalf("warm-up: %v", resp)
-	}
-	var calls atomic.Int64
-	k.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
-		if calls.Add(1) == 1 {
-			deadline := time.Now().Add(10 * time.Second)
-			for s.Stats().ListCoalesced < n-1 && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
-		}
-		return nil, nil, false
-	})
+	s, clients, calls := coalesceSetup(t, n, kmsg.ListOffsets, func(s *Server) uint64 { return s.Stats().ListCoalesced })
 	before := s.Stats().ListOffsets
 	for i, c := range clients {
 		c.send(listReq(int64(-i), "t", 0, -1))
