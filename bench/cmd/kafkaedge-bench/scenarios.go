@@ -502,6 +502,22 @@ func directFetchers(ctx context.Context, cl *cluster, topic string, ends []int64
 	return ferr.get()
 }
 
+// openClients dials n WebSocket clients (parallel at a time) to t's server,
+// or, for the ceiling (no server), opens one direct franz-go client on the
+// first partitions of topic. done releases what was opened.
+func (b *bench) openClients(ctx context.Context, t *target, topic string, n, parallel int, partitions int32) (conns []*wsclient.Conn, d *direct, done func(), err error) {
+	if t.srv != nil {
+		if conns, err = dialMany(ctx, t.url, n, parallel, wsclient.Options{}, nil); err != nil {
+			return nil, nil, nil, err
+		}
+		return conns, nil, func() { closeAll(conns) }, nil
+	}
+	if d, err = b.cl.newDirect(ctx, topic, partitions); err != nil {
+		return nil, nil, nil, err
+	}
+	return nil, d, d.close, nil
+}
+
 // fanoutLoad: many clients tail one partition from the same offset while a
 // producer keeps writing to it.
 func (b *bench) fanoutLoad(ctx context.Context, t *target, m *meter, l *load, topic string) (map[string]float64, error) {
@@ -511,19 +527,11 @@ func (b *bench) fanoutLoad(ctx context.Context, t *target, m *meter, l *load, to
 	}
 	start := max(0, ends[0]-int64(b.cfg.fanoutBacklog))
 	n := b.cfg.fanoutClients
-	var conns []*wsclient.Conn
-	var d *direct
-	if t.srv != nil {
-		if conns, err = dialMany(ctx, t.url, n, 32, wsclient.Options{}, nil); err != nil {
-			return nil, err
-		}
-		defer closeAll(conns)
-	} else {
-		if d, err = b.cl.newDirect(ctx, topic, 1); err != nil {
-			return nil, err
-		}
-		defer d.close()
+	conns, d, done, err := b.openClients(ctx, t, topic, n, 32, 1)
+	if err != nil {
+		return nil, err
 	}
+	defer done()
 	until := time.Now().Add(b.cfg.duration)
 	pctx, pcancel := context.WithDeadline(ctx, until)
 	defer pcancel()
@@ -627,20 +635,11 @@ func ignoreCanceled(err error) error {
 // listOffsetLoad: clients ask ListOffset(-1) back to back.
 func (b *bench) listOffsetLoad(ctx context.Context, t *target, m *meter, l *load, topic string, partitions int32) error {
 	n := b.cfg.listClients
-	var conns []*wsclient.Conn
-	var d *direct
-	var err error
-	if t.srv != nil {
-		if conns, err = dialMany(ctx, t.url, n, 16, wsclient.Options{}, nil); err != nil {
-			return err
-		}
-		defer closeAll(conns)
-	} else {
-		if d, err = b.cl.newDirect(ctx, topic, partitions); err != nil {
-			return err
-		}
-		defer d.close()
+	conns, d, done, err := b.openClients(ctx, t, topic, n, 16, partitions)
+	if err != nil {
+		return err
 	}
+	defer done()
 	until := time.Now().Add(b.cfg.duration)
 	m.begin()
 	var wg sync.WaitGroup
@@ -680,20 +679,11 @@ func (b *bench) listOffsetLoad(ctx context.Context, t *target, m *meter, l *load
 // each request was due, so a server that falls behind is charged for it.
 func (b *bench) latencyLoad(ctx context.Context, t *target, m *meter, l *load, topic string, end int64) (map[string]float64, error) {
 	n := b.cfg.latencyClients
-	var conns []*wsclient.Conn
-	var d *direct
-	var err error
-	if t.srv != nil {
-		if conns, err = dialMany(ctx, t.url, n, 16, wsclient.Options{}, nil); err != nil {
-			return nil, err
-		}
-		defer closeAll(conns)
-	} else {
-		if d, err = b.cl.newDirect(ctx, topic, 1); err != nil {
-			return nil, err
-		}
-		defer d.close()
+	conns, d, done, err := b.openClients(ctx, t, topic, n, 16, 1)
+	if err != nil {
+		return nil, err
 	}
+	defer done()
 	interval := time.Duration(float64(time.Second) * float64(n) / float64(b.cfg.latencyRate))
 	start := time.Now().Add(50 * time.Millisecond)
 	until := start.Add(b.cfg.duration)
