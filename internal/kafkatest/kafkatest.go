@@ -1,0 +1,293 @@
+// Package kafkatest gives tests the Kafka clusters they run against: an
+// in-process kfake cluster (fast; its Control hooks inject faults) or a real
+// Apache Kafka cluster of each verified version (internal/kraft). A test
+// written once against *Kafka runs on all of them with Each.
+//
+// Real clusters are shared by the tests of one test binary (one per
+// version, three nodes, started on first use); a test that stops, kills or
+// reconfigures brokers takes its own with Own. A package that uses real
+// clusters calls Main from its TestMain so that they are stopped when its
+// tests end (the JVMs also die with the test process if it is killed).
+//
+// The environment variable KAFKAEDGE_KAFKA_VERSIONS chooses the real
+// versions ("4.4.0,3.9.2" by default; "none" runs kfake only). Without java
+// or mvn on PATH the real cases are skipped with the reason.
+package kafkatest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafkaedge/kafkaedge/internal/kraft"
+)
+
+// Kafka is one cluster under test.
+type Kafka struct {
+	Name    string   // "kfake" or "kafka-<version>"
+	Brokers []string // PLAINTEXT bootstrap addresses
+	Fake    *kfake.Cluster
+	Real    *kraft.Cluster
+}
+
+// IsReal reports whether this is a real Apache Kafka cluster.
+func (k *Kafka) IsReal() bool { return k.Real != nil }
+
+// Fake starts a kfake cluster of n brokers, closed at the end of the test.
+func Fake(t testing.TB, n int, opts ...kfake.Opt) *Kafka {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(n)}, opts...)...)
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return &Kafka{Name: "kfake", Brokers: c.ListenAddrs(), Fake: c}
+}
+
+// Versions are the real Kafka versions the tests run against.
+func Versions() []string {
+	env := strings.TrimSpace(os.Getenv("KAFKAEDGE_KAFKA_VERSIONS"))
+	switch env {
+	case "":
+		return kraft.Versions
+	case "none":
+		return nil
+	}
+	return strings.Split(env, ",")
+}
+
+// SkipReason is why real Kafka cannot run here ("" if it can).
+func SkipReason() string {
+	if m := kraft.Missing(); m != "" {
+		return "real Kafka skipped: " + m + " (install a JDK 17+ and Maven)"
+	}
+	return ""
+}
+
+var shared struct {
+	mu       sync.Mutex
+	clusters map[string]*sharedCluster
+}
+
+type sharedCluster struct {
+	once sync.Once
+	c    *kraft.Cluster
+	err  error
+}
+
+// Real returns the shared 3-node cluster of version, starting it on first
+// use. It skips the test when real Kafka cannot run on this machine.
+func Real(t testing.TB, version string) *Kafka {
+	t.Helper()
+	if r := SkipReason(); r != "" {
+		t.Skip(r)
+	}
+	shared.mu.Lock()
+	if shared.clusters == nil {
+		shared.clusters = map[string]*sharedCluster{}
+	}
+	sc := shared.clusters[version]
+	if sc == nil {
+		sc = &sharedCluster{}
+		shared.clusters[version] = sc
+	}
+	shared.mu.Unlock()
+	sc.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		sc.c, sc.err = kraft.Start(ctx, kraft.Options{Version: version, Brokers: 3})
+	})
+	if sc.err != nil {
+		t.Fatalf("start Kafka %s: %v", version, sc.err)
+	}
+	return &Kafka{Name: "kafka-" + version, Brokers: sc.c.Bootstrap(), Real: sc.c}
+}
+
+// Own starts a real cluster of its own for a test that stops, kills or
+// moves brokers; it is closed at the end of the test.
+func Own(t testing.TB, version string, brokers int, props ...string) *Kafka {
+	t.Helper()
+	if r := SkipReason(); r != "" {
+		t.Skip(r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := kraft.Start(ctx, kraft.Options{Version: version, Brokers: brokers, Props: props})
+	if err != nil {
+		t.Fatalf("start Kafka %s: %v", version, err)
+	}
+	t.Cleanup(c.Close)
+	return &Kafka{Name: "kafka-" + version, Brokers: c.Bootstrap(), Real: c}
+}
+
+// Main runs the tests and then stops the shared clusters. Use it as
+// `func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m)) }`.
+func Main(m *testing.M) int {
+	code := m.Run()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	for _, sc := range shared.clusters {
+		if sc.c != nil {
+			sc.c.Close()
+		}
+	}
+	return code
+}
+
+// Each runs fn as a subtest on a new 3-broker kfake cluster and on the
+// shared real cluster of each version. The subtests run one after another.
+func Each(t *testing.T, fn func(t *testing.T, k *Kafka)) {
+	t.Helper()
+	t.Run("kfake", func(t *testing.T) { fn(t, Fake(t, 3)) })
+	EachReal(t, fn)
+}
+
+// EachReal runs fn as a subtest on the shared real cluster of each version.
+func EachReal(t *testing.T, fn func(t *testing.T, k *Kafka)) {
+	t.Helper()
+	for _, v := range Versions() {
+		t.Run("kafka-"+v, func(t *testing.T) { fn(t, Real(t, v)) })
+	}
+}
+
+var topicSeq atomic.Int64
+
+// Topic creates a topic with the given partitions (replication factor 3 on
+// a real cluster, so that leaders are spread and can move) and configs
+// ("key=value"), waits until every partition has a leader, and returns its
+// name. On kfake the name is base; on a shared real cluster it is made
+// unique to the test.
+func (k *Kafka) Topic(t testing.TB, base string, partitions int32, configs ...string) string {
+	t.Helper()
+	name := base
+	rf := int16(-1)
+	if k.IsReal() {
+		h := fnv.New32a()
+		h.Write([]byte(t.Name()))
+		name = fmt.Sprintf("%s-%08x-%d", base, h.Sum32(), topicSeq.Add(1))
+		rf = int16(min(3, len(k.Brokers)))
+	}
+	cfg := map[string]*string{}
+	for _, kv := range configs {
+		key, v, _ := strings.Cut(kv, "=")
+		cfg[key] = &v
+	}
+	adm := k.Admin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := adm.CreateTopic(ctx, partitions, rf, cfg, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		t.Fatalf("create topic %s on %s: %v", name, k.Name, err)
+	}
+	k.WaitLeaders(t, name, partitions)
+	return name
+}
+
+// WaitLeaders waits until every partition of topic has a leader that every
+// broker knows of.
+func (k *Kafka) WaitLeaders(t testing.TB, topic string, partitions int32) {
+	t.Helper()
+	adm := k.Admin(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := k.leadersKnown(adm, topic, partitions)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s on %s: %v", topic, k.Name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (k *Kafka) leadersKnown(adm *kadm.Client, topic string, partitions int32) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return err
+	}
+	td, ok := md.Topics[topic]
+	if !ok || td.Err != nil {
+		return fmt.Errorf("not in metadata yet (%v)", td.Err)
+	}
+	if int32(len(td.Partitions)) != partitions {
+		return fmt.Errorf("%d of %d partitions in metadata", len(td.Partitions), partitions)
+	}
+	for _, p := range td.Partitions {
+		if p.Leader < 0 || p.Err != nil {
+			return fmt.Errorf("partition %d has no leader (%v)", p.Partition, p.Err)
+		}
+	}
+	return nil
+}
+
+// Client returns a kgo client of the cluster (with extra options), closed
+// at the end of the test.
+func (k *Kafka) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(k.Brokers...)}, opts...)...)
+	if err != nil {
+		t.Fatalf("kgo: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// Admin returns an admin client of the cluster, closed at the end of the
+// test.
+func (k *Kafka) Admin(t testing.TB) *kadm.Client {
+	t.Helper()
+	return kadm.NewClient(k.Client(t))
+}
+
+// Produce writes recs with kgo (an independent producer) and waits for
+// every acknowledgement. Records without a partition go to partition 0;
+// records produced together to one partition form one batch.
+func (k *Kafka) Produce(t testing.TB, opts []kgo.Opt, recs ...*kgo.Record) {
+	t.Helper()
+	opts = append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ManualFlushing(),
+		kgo.MaxBufferedRecords(len(recs) + 1), kgo.ProducerBatchMaxBytes(16 << 20)}, opts...)
+	cl := k.Client(t, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for _, r := range recs {
+		wg.Add(1)
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatalf("flush to %s: %v", k.Name, err)
+	}
+	wg.Wait()
+	if first != nil {
+		t.Fatalf("produce to %s: %v", k.Name, first)
+	}
+}

@@ -1,0 +1,193 @@
+package kraft
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+func skipWithoutJava(t *testing.T) {
+	if m := Missing(); m != "" {
+		t.Skip("real Kafka skipped: " + m)
+	}
+}
+
+// metadata asks addr for Metadata with extra kgo options.
+func metadata(t *testing.T, addr string, opts ...kgo.Opt) (*kmsg.MetadataResponse, error) {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.RequestRetries(0)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+}
+
+// TestListeners starts one node of each version and speaks to every
+// listener: PLAINTEXT, SASL_PLAINTEXT with the three mechanisms, and SSL
+// with the cluster's certificate. Close leaves no process and no data.
+func TestListeners(t *testing.T) {
+	skipWithoutJava(t)
+	for _, v := range Versions {
+		t.Run(v, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			c, err := Start(ctx, Options{Version: v})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := metadata(t, c.Bootstrap()[0]); err != nil {
+				t.Fatalf("PLAINTEXT: %v", err)
+			}
+			u := c.Users[0]
+			plainAuth := plain.Auth{User: u.Name, Pass: u.Password}.AsMechanism()
+			s256 := scram.Auth{User: u.Name, Pass: u.Password}.AsSha256Mechanism()
+			s512 := scram.Auth{User: u.Name, Pass: u.Password}.AsSha512Mechanism()
+			for name, m := range map[string]kgo.Opt{"PLAIN": kgo.SASL(plainAuth), "SCRAM-SHA-256": kgo.SASL(s256), "SCRAM-SHA-512": kgo.SASL(s512)} {
+				if _, err := metadata(t, c.SASLBootstrap()[0], m); err != nil {
+					t.Errorf("SASL %s: %v", name, err)
+				}
+			}
+			bad := scram.Auth{User: u.Name, Pass: "wrong"}.AsSha512Mechanism()
+			if _, err := metadata(t, c.SASLBootstrap()[0], kgo.SASL(bad)); err == nil {
+				t.Error("SCRAM-SHA-512 with a wrong password succeeded")
+			}
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(c.CertPEM)
+			if _, err := metadata(t, c.SSLBootstrap()[0], kgo.DialTLSConfig(&tls.Config{RootCAs: pool})); err != nil {
+				t.Errorf("SSL with the CA: %v", err)
+			}
+			if _, err := metadata(t, c.SSLBootstrap()[0], kgo.DialTLSConfig(&tls.Config{})); err == nil {
+				t.Error("SSL verified against the system roots succeeded")
+			}
+
+			pids := jvmPids(t, c)
+			c.Close()
+			for _, pid := range pids {
+				if alive(pid) {
+					t.Errorf("JVM %d still alive after Close", pid)
+				}
+			}
+			if _, err := os.Stat(c.dir); !os.IsNotExist(err) {
+				t.Errorf("data dir %s left after Close (%v)", c.dir, err)
+			}
+		})
+	}
+}
+
+func jvmPids(t *testing.T, c *Cluster) []int {
+	var pids []int
+	for _, n := range c.Nodes {
+		b, err := os.ReadFile(filepath.Join(n.Dir, "pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, _ := strconv.Atoi(string(b))
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// TestKillRestart kills a node of a 3-node cluster and restarts it on its
+// data; the others keep answering meanwhile.
+func TestKillRestart(t *testing.T) {
+	skipWithoutJava(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, Options{Brokers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Kill(2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metadata(t, c.Node(1).Addr()); err != nil {
+		t.Fatalf("node 1 with node 2 dead: %v", err)
+	}
+	if err := c.Restart(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	md, err := metadata(t, c.Node(2).Addr())
+	if err != nil || len(md.Brokers) != 3 {
+		t.Fatalf("restarted node 2: %v, %v", md, err)
+	}
+}
+
+// TestSweep: the data and JVMs of a cluster whose starting process died
+// without closing it are removed by the next Start.
+func TestSweep(t *testing.T) {
+	root := t.TempDir()
+	// A process that has exited: its pid is free.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	pid := dead.Process.Pid
+	stale := filepath.Join(root, strconv.Itoa(pid)+"-1")
+	node := filepath.Join(stale, "node-1")
+	if err := os.MkdirAll(node, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// An orphan "JVM": a process whose command line names the node.
+	orphan := exec.Command("bash", "-c", `exec -a "jvm-of-$0" sleep 300`, node)
+	if err := orphan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- orphan.Wait() }()
+	if err := os.WriteFile(filepath.Join(node, "pid"), []byte(strconv.Itoa(orphan.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(root, strconv.Itoa(os.Getpid())+"-2")
+	if err := os.MkdirAll(live, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sweep(root)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale cluster dir kept: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a live process's cluster was removed: %v", err)
+	}
+	select {
+	case err := <-done:
+		if ws, ok := orphan.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+			t.Errorf("orphan ended with %v, want SIGKILL", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = orphan.Process.Kill()
+		t.Fatal("orphan JVM not killed")
+	}
+}
+
+// TestResolveNamesArtifact: a version Maven cannot resolve fails with an
+// error naming the artifact.
+func TestResolveNamesArtifact(t *testing.T) {
+	skipWithoutJava(t)
+	t.Setenv("KAFKAEDGE_CACHE", t.TempDir())
+	_, err := Resolve(context.Background(), "0.0.1")
+	if err == nil || !strings.Contains(err.Error(), "kafka_2.13") || !strings.Contains(err.Error(), "0.0.1") {
+		t.Fatalf("Resolve(0.0.1) = %v", err)
+	}
+	t.Log(err)
+	if _, err := Resolve(context.Background(), "4.x"); err == nil {
+		t.Fatal("Resolve(4.x) succeeded")
+	}
+}
