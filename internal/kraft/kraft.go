@@ -215,11 +215,17 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	return c, nil
 }
 
-// clusterID is a random Kafka cluster id (a UUID in URL-safe base64).
+// clusterID is a random Kafka cluster id (a UUID in URL-safe base64). Like
+// Kafka's Uuid.randomUuid it never starts with '-', which the storage
+// tool's argument parser would take for an option.
 func clusterID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	for {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 // freePorts asks the kernel for n distinct free loopback ports. They are

@@ -191,3 +191,14 @@ func TestResolveNamesArtifact(t *testing.T) {
 		t.Fatal("Resolve(4.x) succeeded")
 	}
 }
+
+// TestClusterID: ids are 22 characters of URL-safe base64 and never start
+// with '-' (the storage tool would parse it as an option).
+func TestClusterID(t *testing.T) {
+	for range 10_000 {
+		id := clusterID()
+		if len(id) != 22 || id[0] == '-' {
+			t.Fatalf("cluster id %q", id)
+		}
+	}
+}
