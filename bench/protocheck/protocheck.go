@@ -3,8 +3,9 @@
 // are held to the same texts and semantics of docs/protocol.md, so that the
 // benchmark compares like with like.
 //
-// NewCluster starts an in-process kfake cluster seeded with known data, and
-// Run runs every check against a server routed to it.
+// NewCluster starts an in-process kfake cluster seeded with known data (Seed
+// seeds any cluster, kfake or real), and Run runs every check against a
+// server routed to it.
 package protocheck
 
 import (
@@ -16,20 +17,21 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaedge/kafkaedge/bench/wsclient"
+	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
-// Topics of the seeded cluster.
+// The seeded topics: Topic has one partition holding BatchLen records in
+// one batch (offsets 0..BatchLen-1, timestamps BaseTime + i seconds) and
+// then one record with a null key in a batch of its own; TopicLZ4 and
+// TopicZstd hold the same, compressed. On kfake the topics have these
+// names; on a shared real cluster kafkatest makes them unique (Cluster
+// holds the names).
 const (
-	// Topic has one partition holding BatchLen records in one batch (offsets
-	// 0..BatchLen-1, timestamps BaseTime + i seconds) and then one record
-	// with a null key in a batch of its own.
-	Topic = "checks"
-	// TopicLZ4 and TopicZstd hold the same first batch, compressed.
+	Topic     = "checks"
 	TopicLZ4  = "checks-lz4"
 	TopicZstd = "checks-zstd"
 	// BatchLen is the number of records in the first batch.
@@ -39,32 +41,32 @@ const (
 // BaseTime is the timestamp of the first record, in ms since the epoch.
 var BaseTime = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC).UnixMilli()
 
-// Cluster is a seeded kfake cluster.
+// Cluster is a cluster seeded with the check topics.
 type Cluster struct {
-	Brokers []string
+	Brokers                    []string
+	Topic, TopicLZ4, TopicZstd string
 }
 
 // NewCluster starts a 3-broker kfake cluster with the check topics seeded,
 // closed at the end of the test.
-func NewCluster(t testing.TB) *Cluster {
+func NewCluster(t testing.TB) *Cluster { return Seed(t, kafkatest.Fake(t, 3)) }
+
+// Seed creates and seeds the check topics on k.
+func Seed(t testing.TB, k *kafkatest.Kafka) *Cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(1, Topic, TopicLZ4, TopicZstd))
-	if err != nil {
-		t.Fatalf("start kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	brokers := c.ListenAddrs()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	c := &Cluster{Brokers: k.Brokers,
+		Topic: k.Topic(t, Topic, 1), TopicLZ4: k.Topic(t, TopicLZ4, 1), TopicZstd: k.Topic(t, TopicZstd, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, tc := range []struct {
 		topic string
 		codec kgo.CompressionCodec
-	}{{Topic, kgo.NoCompression()}, {TopicLZ4, kgo.Lz4Compression()}, {TopicZstd, kgo.ZstdCompression()}} {
-		if err := seed(ctx, brokers, tc.topic, tc.codec); err != nil {
+	}{{c.Topic, kgo.NoCompression()}, {c.TopicLZ4, kgo.Lz4Compression()}, {c.TopicZstd, kgo.ZstdCompression()}} {
+		if err := seed(ctx, c.Brokers, tc.topic, tc.codec); err != nil {
 			t.Fatalf("seed %s: %v", tc.topic, err)
 		}
 	}
-	return &Cluster{Brokers: brokers}
+	return c
 }
 
 // seed writes the first batch (one flush) and then the null-key record.
@@ -132,7 +134,7 @@ func Run(t *testing.T, c *Cluster, addr, uri string) {
 			{"timestamp before all", BaseTime - 1, 0},
 			{"timestamp after all", BaseTime + 1e6, -1},
 		} {
-			got, err := conn.ListOffset(Topic, 0, tc.timestamp)
+			got, err := conn.ListOffset(c.Topic, 0, tc.timestamp)
 			if err != nil {
 				t.Fatalf("%s: ListOffset(%d): %v", tc.name, tc.timestamp, err)
 			}
@@ -144,7 +146,7 @@ func Run(t *testing.T, c *Cluster, addr, uri string) {
 
 	t.Run("FetchMiddleOfBatch", func(t *testing.T) {
 		conn := dial(t)
-		for _, topic := range []string{Topic, TopicLZ4, TopicZstd} {
+		for _, topic := range []string{c.Topic, c.TopicLZ4, c.TopicZstd} {
 			msgs, err := conn.Fetch(topic, 0, 5)
 			if err != nil {
 				t.Fatalf("%s: Fetch(5): %v", topic, err)
@@ -173,7 +175,7 @@ func Run(t *testing.T, c *Cluster, addr, uri string) {
 
 	t.Run("FetchAtEnd", func(t *testing.T) {
 		conn := dial(t)
-		msgs, err := conn.Fetch(Topic, 0, BatchLen+1)
+		msgs, err := conn.Fetch(c.Topic, 0, BatchLen+1)
 		if err != nil {
 			t.Fatalf("Fetch(end): %v", err)
 		}
@@ -184,8 +186,8 @@ func Run(t *testing.T, c *Cluster, addr, uri string) {
 
 	t.Run("FetchOutOfRange", func(t *testing.T) {
 		conn := dial(t)
-		_, err := conn.Fetch(Topic, 0, 1000)
-		wantServerError(t, err, "failed to fetch message, topic: checks, partition: 0, err: OFFSET_OUT_OF_RANGE")
+		_, err := conn.Fetch(c.Topic, 0, 1000)
+		wantServerError(t, err, "failed to fetch message, topic: "+c.Topic+", partition: 0, err: OFFSET_OUT_OF_RANGE")
 	})
 
 	t.Run("UnknownTopic", func(t *testing.T) {
@@ -194,8 +196,8 @@ func Run(t *testing.T, c *Cluster, addr, uri string) {
 		wantServerError(t, err, "failed to fetch message, topic: no-such-topic, partition: 0, err: not found topic")
 		_, err = conn.ListOffset("no-such-topic", 2, -1)
 		wantServerError(t, err, "failed to list offset, topic: no-such-topic, partition: 2, err: not found topic")
-		_, err = conn.Fetch(Topic, 7, 0)
-		wantServerError(t, err, "failed to fetch message, topic: checks, partition: 7, err: not found topic")
+		_, err = conn.Fetch(c.Topic, 7, 0)
+		wantServerError(t, err, "failed to fetch message, topic: "+c.Topic+", partition: 7, err: not found topic")
 		// The connection keeps working after errors.
 		if _, err := conn.Ping([]byte("after")); err != nil {
 			t.Fatalf("ping after errors: %v", err)
@@ -271,9 +273,9 @@ func Run(t *testing.T, c *Cluster, addr, uri string) {
 		for i := range int64(n) {
 			var req *pubsub.PubSubReq
 			if i%2 == 0 {
-				req = wsclient.FetchReq(100+i, Topic, 0, i%BatchLen)
+				req = wsclient.FetchReq(100+i, c.Topic, 0, i%BatchLen)
 			} else {
-				req = wsclient.ListOffsetReq(100+i, Topic, 0, -1)
+				req = wsclient.ListOffsetReq(100+i, c.Topic, 0, -1)
 			}
 			if err := conn.Send(req); err != nil {
 				t.Fatal(err)
