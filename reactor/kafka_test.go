@@ -12,11 +12,13 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
@@ -24,19 +26,15 @@ import (
 // tsBase is the timestamp (ms) of the first test record.
 const tsBase = int64(1_700_000_000_000)
 
-// newKafka starts an in-process Kafka with the topics (one partition each).
-func newKafka(t testing.TB, brokers int, topics ...string) *kfake.Cluster {
+// newKafka starts an in-process kfake cluster with the topics (one
+// partition each), for the cases that need kfake's Control hooks.
+func newKafka(t testing.TB, brokers int, topics ...string) *kafkatest.Kafka {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(brokers), kfake.SeedTopics(1, topics...))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return kafkatest.Fake(t, brokers, kfake.SeedTopics(1, topics...))
 }
 
-func kafkaRoute(uri string, c *kfake.Cluster) Route {
-	return Route{URI: uri, Cluster: kafkawire.Config{Brokers: c.ListenAddrs()}}
+func kafkaRoute(uri string, k *kafkatest.Kafka) Route {
+	return Route{URI: uri, Cluster: kafkawire.Config{Brokers: k.Brokers}}
 }
 
 // testRecord is the i-th record the tests produce: key nil for every third
@@ -53,36 +51,15 @@ func testRecord(topic string, i, size int) *kgo.Record {
 	return r
 }
 
-// produce writes records first..first+n-1 to topic in one batch with kgo,
-// an independent producer.
-func produce(t testing.TB, c *kfake.Cluster, topic string, first, n, size int, opts ...kgo.Opt) {
+// produce writes records first..first+n-1 to partition 0 of topic in one
+// batch with kgo, an independent producer.
+func produce(t testing.TB, k *kafkatest.Kafka, topic string, first, n, size int, opts ...kgo.Opt) {
 	t.Helper()
-	opts = append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.ManualFlushing(), kgo.MaxBufferedRecords(n + 1)}, opts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatalf("kgo: %v", err)
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = testRecord(topic, first+i, size)
 	}
-	defer cl.Close()
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	for i := first; i < first+n; i++ {
-		wg.Add(1)
-		cl.Produce(context.Background(), testRecord(topic, i, size), func(_ *kgo.Record, err error) {
-			if err != nil {
-				failed.Store(err)
-			}
-			wg.Done()
-		})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := cl.Flush(ctx); err != nil {
-		t.Fatalf("flush: %v", err)
-	}
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
+	k.Produce(t, opts, recs...)
 }
 
 // checkMessages verifies that msgs are records first, first+1, ... as
@@ -100,9 +77,11 @@ func checkMessages(msgs []*pubsub.KafkaMessage, topic string, first, size int) e
 	return nil
 }
 
-func TestKafkaListOffset(t *testing.T) {
-	k := newKafka(t, 1, "t")
-	produce(t, k, "t", 0, 10, 0)
+func TestKafkaListOffset(t *testing.T) { kafkatest.Each(t, testKafkaListOffset) }
+
+func testKafkaListOffset(t *testing.T, k *kafkatest.Kafka) {
+	topic := k.Topic(t, "t", 1)
+	produce(t, k, topic, 0, 10, 0)
 	s := startServer(t, Config{}, kafkaRoute("/kafka", k))
 	c := dialWS(t, s, "/kafka")
 	cases := []struct {
@@ -117,7 +96,7 @@ func TestKafkaListOffset(t *testing.T) {
 		{tsBase + 1_000_000, -1}, // none found
 	}
 	for i, tc := range cases {
-		resp := c.roundTrip(listReq(int64(100+i), "t", 0, tc.ts))
+		resp := c.roundTrip(listReq(int64(100+i), topic, 0, tc.ts))
 		if resp.GetSequence() != int64(100+i) {
 			t.Fatalf("sequence %d", resp.GetSequence())
 		}
@@ -129,7 +108,7 @@ func TestKafkaListOffset(t *testing.T) {
 	for _, tc := range []struct {
 		topic string
 		part  int32
-	}{{"nope", 0}, {"t", 7}} {
+	}{{"nope", 0}, {topic, 7}} {
 		resp := c.roundTrip(listReq(-3, tc.topic, tc.part, -1))
 		want := fmt.Sprintf("failed to list offset, topic: %s, partition: %d, err: not found topic", tc.topic, tc.part)
 		if resp.GetSequence() != -3 || resp.GetErrorResp().GetMessage() != want {
@@ -138,36 +117,38 @@ func TestKafkaListOffset(t *testing.T) {
 	}
 }
 
-func TestKafkaFetch(t *testing.T) {
-	k := newKafka(t, 1, "t")
-	produce(t, k, "t", 0, 10, 0)
+func TestKafkaFetch(t *testing.T) { kafkatest.Each(t, testKafkaFetch) }
+
+func testKafkaFetch(t *testing.T, k *kafkatest.Kafka) {
+	topic := k.Topic(t, "t", 1)
+	produce(t, k, topic, 0, 10, 0)
 	s := startServer(t, Config{}, kafkaRoute("/kafka", k))
 	c := dialWS(t, s, "/kafka")
 
 	// From the middle of the batch: nothing before offset 5.
-	resp := c.roundTrip(fetchReq(1, "t", 0, 5))
+	resp := c.roundTrip(fetchReq(1, topic, 0, 5))
 	msgs := resp.GetKafkaFetchResp().GetMessages()
 	if resp.GetSequence() != 1 || len(msgs) != 5 {
 		t.Fatalf("fetch @5: %v", resp)
 	}
-	if err := checkMessages(msgs, "t", 5, 0); err != nil {
+	if err := checkMessages(msgs, topic, 5, 0); err != nil {
 		t.Fatal(err)
 	}
-	resp = c.roundTrip(fetchReq(2, "t", 0, 0))
-	if err := checkMessages(resp.GetKafkaFetchResp().GetMessages(), "t", 0, 0); err != nil || len(resp.GetKafkaFetchResp().GetMessages()) != 10 {
+	resp = c.roundTrip(fetchReq(2, topic, 0, 0))
+	if err := checkMessages(resp.GetKafkaFetchResp().GetMessages(), topic, 0, 0); err != nil || len(resp.GetKafkaFetchResp().GetMessages()) != 10 {
 		t.Fatalf("fetch @0: %v (%v)", err, resp)
 	}
 
 	// At the end: an empty list.
-	resp = c.roundTrip(fetchReq(3, "t", 0, 10))
+	resp = c.roundTrip(fetchReq(3, topic, 0, 10))
 	if resp.GetKafkaFetchResp() == nil || len(resp.GetKafkaFetchResp().GetMessages()) != 0 {
 		t.Fatalf("fetch @end: %v", resp)
 	}
 
 	// Past the end: OFFSET_OUT_OF_RANGE with the Kafka error code.
-	resp = c.roundTrip(fetchReq(4, "t", 0, 1000))
+	resp = c.roundTrip(fetchReq(4, topic, 0, 1000))
 	e := resp.GetErrorResp()
-	if resp.GetSequence() != 4 || e.GetMessage() != "failed to fetch message, topic: t, partition: 0, err: OFFSET_OUT_OF_RANGE" || e.GetCode() != 1 {
+	if resp.GetSequence() != 4 || e.GetMessage() != "failed to fetch message, topic: "+topic+", partition: 0, err: OFFSET_OUT_OF_RANGE" || e.GetCode() != 1 {
 		t.Fatalf("fetch @1000: %v", resp)
 	}
 
@@ -182,45 +163,46 @@ func TestKafkaCompressed(t *testing.T) {
 		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
 		"gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
 	}
-	topics := make([]string, 0, len(codecs))
-	for name := range codecs {
-		topics = append(topics, name)
-	}
-	k := newKafka(t, 1, topics...)
-	for name, codec := range codecs {
-		produce(t, k, name, 0, 20, 200, kgo.ProducerBatchCompression(codec))
-	}
-	s := startServer(t, Config{}, kafkaRoute("/kafka", k))
-	c := dialWS(t, s, "/kafka")
-	for _, name := range topics {
-		for _, from := range []int{0, 7} {
-			resp := c.roundTrip(fetchReq(int64(from), name, 0, int64(from)))
-			msgs := resp.GetKafkaFetchResp().GetMessages()
-			if len(msgs) != 20-from {
-				t.Fatalf("%s @%d: %d messages (%v)", name, from, len(msgs), resp.GetErrorResp())
-			}
-			if err := checkMessages(msgs, name, from, 200); err != nil {
-				t.Fatalf("%s @%d: %v", name, from, err)
+	kafkatest.Each(t, func(t *testing.T, k *kafkatest.Kafka) {
+		topics := map[string]string{} // codec -> topic
+		for name, codec := range codecs {
+			topics[name] = k.Topic(t, name, 1)
+			produce(t, k, topics[name], 0, 20, 200, kgo.ProducerBatchCompression(codec))
+		}
+		s := startServer(t, Config{}, kafkaRoute("/kafka", k))
+		c := dialWS(t, s, "/kafka")
+		for name, topic := range topics {
+			for _, from := range []int{0, 7} {
+				resp := c.roundTrip(fetchReq(int64(from), topic, 0, int64(from)))
+				msgs := resp.GetKafkaFetchResp().GetMessages()
+				if len(msgs) != 20-from {
+					t.Fatalf("%s @%d: %d messages (%v)", name, from, len(msgs), resp.GetErrorResp())
+				}
+				if err := checkMessages(msgs, topic, from, 200); err != nil {
+					t.Fatalf("%s @%d: %v", name, from, err)
+				}
 			}
 		}
-	}
+	})
 }
 
 func TestKafkaPipelined(t *testing.T) {
-	k := newKafka(t, 1, "t")
-	produce(t, k, "t", 0, 10, 0)
-	for name, cfg := range map[string]Config{
-		"per-connection cap":  {MaxInflight: 8},
-		"outbound budget":     {MaxOutbound: 64 << 10}, // 4 fetches in flight
-		"one request at once": {MaxInflight: 1},
-	} {
-		t.Run(name, func(t *testing.T) { pipelined(t, k, cfg) })
-	}
+	kafkatest.Each(t, func(t *testing.T, k *kafkatest.Kafka) {
+		topic := k.Topic(t, "t", 1)
+		produce(t, k, topic, 0, 10, 0)
+		for name, cfg := range map[string]Config{
+			"per-connection cap":  {MaxInflight: 8},
+			"outbound budget":     {MaxOutbound: 64 << 10}, // 4 fetches in flight
+			"one request at once": {MaxInflight: 1},
+		} {
+			t.Run(name, func(t *testing.T) { pipelined(t, k, topic, cfg) })
+		}
+	})
 }
 
 // pipelined sends 200 requests on one connection before reading any answer
 // and checks that each is answered exactly once, correctly.
-func pipelined(t *testing.T, k *kfake.Cluster, cfg Config) {
+func pipelined(t *testing.T, k *kafkatest.Kafka, topic string, cfg Config) {
 	s := startServer(t, cfg, kafkaRoute("/kafka", k))
 	c := dialWS(t, s, "/kafka")
 	const n = 200
@@ -230,11 +212,11 @@ func pipelined(t *testing.T, k *kfake.Cluster, cfg Config) {
 		case 0:
 			c.send(pingReq(seq, fmt.Sprint(i)))
 		case 1:
-			c.send(fetchReq(seq, "t", 0, int64(i%10)))
+			c.send(fetchReq(seq, topic, 0, int64(i%10)))
 		case 2:
-			c.send(listReq(seq, "t", 0, -1))
+			c.send(listReq(seq, topic, 0, -1))
 		case 3:
-			c.send(listReq(seq, "t", 0, -2))
+			c.send(listReq(seq, topic, 0, -2))
 		}
 	}
 	seen := make(map[int64]bool, n)
@@ -257,7 +239,7 @@ func pipelined(t *testing.T, k *kfake.Cluster, cfg Config) {
 			if len(msgs) != 10-i%10 {
 				err = fmt.Errorf("fetch: %v", resp)
 			} else {
-				err = checkMessages(msgs, "t", i%10, 0)
+				err = checkMessages(msgs, topic, i%10, 0)
 			}
 		case 2:
 			if resp.GetKafkaListOffsetResp() == nil || resp.GetKafkaListOffsetResp().GetOffset() != 10 {
@@ -280,31 +262,33 @@ func pipelined(t *testing.T, k *kfake.Cluster, cfg Config) {
 }
 
 func TestKafkaConcurrentClients(t *testing.T) {
-	k := newKafka(t, 1, "t")
-	produce(t, k, "t", 0, 10, 0)
-	s := startServer(t, Config{}, kafkaRoute("/kafka", k))
-	const n = 200
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- oneClient(s, i)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	kafkatest.Each(t, func(t *testing.T, k *kafkatest.Kafka) {
+		topic := k.Topic(t, "t", 1)
+		produce(t, k, topic, 0, 10, 0)
+		s := startServer(t, Config{}, kafkaRoute("/kafka", k))
+		const n = 200
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- oneClient(s, topic, i)
+			}()
 		}
-	}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
 
 // oneClient dials, fetches from offset i%10 and lists the end offset,
 // checking the answers. It runs on its own goroutine, so it returns errors.
-func oneClient(s *Server, i int) error {
+func oneClient(s *Server, topic string, i int) error {
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 	c, _, err := d.Dial("ws://"+s.Addr()+"/kafka", nil)
 	if err != nil {
@@ -319,10 +303,10 @@ func oneClient(s *Server, i int) error {
 		}
 		return c.WriteMessage(websocket.BinaryMessage, b)
 	}
-	if err := send(fetchReq(int64(i), "t", 0, int64(i%10))); err != nil {
+	if err := send(fetchReq(int64(i), topic, 0, int64(i%10))); err != nil {
 		return err
 	}
-	if err := send(listReq(-int64(i)-1, "t", 0, -1)); err != nil {
+	if err := send(listReq(-int64(i)-1, topic, 0, -1)); err != nil {
 		return err
 	}
 	for range 2 {
@@ -332,7 +316,7 @@ func oneClient(s *Server, i int) error {
 		}
 		switch resp.GetSequence() {
 		case int64(i):
-			if err := checkMessages(resp.GetKafkaFetchResp().GetMessages(), "t", i%10, 0); err != nil ||
+			if err := checkMessages(resp.GetKafkaFetchResp().GetMessages(), topic, i%10, 0); err != nil ||
 				len(resp.GetKafkaFetchResp().GetMessages()) != 10-i%10 {
 				return fmt.Errorf("client %d fetch: %v %v", i, err, resp)
 			}
@@ -347,43 +331,132 @@ func oneClient(s *Server, i int) error {
 	return nil
 }
 
+// TestKafkaLeaderMoved moves the leader of a partition under a connected
+// client: on kfake with its MoveTopicPartition, on real Kafka by a
+// partition reassignment through the Admin API (and a preferred leader
+// election), then by stopping the leader's broker.
 func TestKafkaLeaderMoved(t *testing.T) {
-	k := newKafka(t, 3, "t")
-	produce(t, k, "t", 0, 10, 0)
+	t.Run("kfake", func(t *testing.T) {
+		k := kafkatest.Fake(t, 3)
+		leaderMoved(t, k, func(topic string) {
+			if err := k.Fake.MoveTopicPartition(topic, 0, (k.Fake.LeaderFor(topic, 0)+1)%3); err != nil {
+				t.Fatalf("move: %v", err)
+			}
+		})
+	})
+	for _, v := range kafkatest.Versions() {
+		t.Run("kafka-"+v, func(t *testing.T) {
+			k := kafkatest.Own(t, v, 3)
+			// Fresh metadata on every ask: kgo keeps an answer for 5 s.
+			adm := kadm.NewClient(k.Client(t, kgo.MetadataMinAge(10*time.Millisecond)))
+			var topic string
+			c := leaderMoved(t, k, func(tp string) {
+				topic = tp
+				leader := leaderOf(t, adm, tp)
+				next := leader%3 + 1 // node ids are 1..3
+				replicas := []int32{next, next%3 + 1, (next+1)%3 + 1}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				req := kadm.AlterPartitionAssignmentsReq{}
+				req.Assign(tp, 0, replicas)
+				res, err := adm.AlterPartitionAssignments(ctx, req)
+				if err == nil {
+					err = res.Error()
+				}
+				if err != nil {
+					t.Fatalf("reassign %s/0 to %v: %v", tp, replicas, err)
+				}
+				for leaderOf(t, adm, tp) != next {
+					if ctx.Err() != nil {
+						t.Fatalf("leader of %s/0 still not %d", tp, next)
+					}
+					// The reassignment keeps the leader; ask for the preferred one.
+					_, _ = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{tp: {0: {}}})
+					time.Sleep(50 * time.Millisecond)
+				}
+			})
+			// The leader's broker stops (a controlled shutdown moves the
+			// leadership first); the edge follows, data produced after it
+			// comes through.
+			leader := leaderOf(t, adm, topic)
+			if err := k.Real.Stop(leader); err != nil {
+				t.Fatal(err)
+			}
+			produce(t, k, topic, 15, 5, 0)
+			got := fetchUntil(t, c, topic, 15, 5)
+			if err := checkMessages(got, topic, 15, 0); err != nil {
+				t.Fatal(err)
+			}
+			if off := c.roundTrip(listReq(10, topic, 0, -1)).GetKafkaListOffsetResp().GetOffset(); off != 20 {
+				t.Fatalf("list after the leader's broker stopped: %d", off)
+			}
+		})
+	}
+}
+
+// leaderMoved produces 10 records to a new topic, reads them through the
+// edge, calls move, produces 5 more and reads them through the same
+// connection.
+func leaderMoved(t *testing.T, k *kafkatest.Kafka, move func(topic string)) *wsClient {
+	topic := k.Topic(t, "t", 1)
+	produce(t, k, topic, 0, 10, 0)
 	s := startServer(t, Config{}, kafkaRoute("/kafka", k))
 	c := dialWS(t, s, "/kafka")
-	if err := checkMessages(c.roundTrip(fetchReq(1, "t", 0, 0)).GetKafkaFetchResp().GetMessages(), "t", 0, 0); err != nil {
+	if err := checkMessages(c.roundTrip(fetchReq(1, topic, 0, 0)).GetKafkaFetchResp().GetMessages(), topic, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	leader := k.LeaderFor("t", 0)
-	if err := k.MoveTopicPartition("t", 0, (leader+1)%3); err != nil {
-		t.Fatalf("move: %v", err)
+	move(topic)
+	produce(t, k, topic, 10, 5, 0)
+	if err := checkMessages(fetchUntil(t, c, topic, 10, 5), topic, 10, 0); err != nil {
+		t.Fatal(err)
 	}
-	produce(t, k, "t", 10, 5, 0)
-	// The client keeps fetching as APISIX clients do; an error on the way
-	// must have the protocol's form, and the data must come.
-	var got []*pubsub.KafkaMessage
-	for attempt := 0; len(got) < 5; attempt++ {
-		if attempt == 50 {
-			t.Fatal("no data after the leader moved")
+	resp := c.roundTrip(listReq(9, topic, 0, -1))
+	if resp.GetKafkaListOffsetResp().GetOffset() != 15 {
+		t.Fatalf("list after move: %v", resp)
+	}
+	return c
+}
+
+// fetchUntil fetches from offset as APISIX clients do, again and again,
+// until n messages come (at most 20 s). An error on the way must have the
+// protocol's form.
+func fetchUntil(t *testing.T, c *wsClient, topic string, offset int64, n int) []*pubsub.KafkaMessage {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	prefix := fmt.Sprintf("failed to fetch message, topic: %s, partition: 0, err: ", topic)
+	for attempt := int64(0); ; attempt++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %d messages at %s/0@%d after the leader moved", n, topic, offset)
 		}
-		resp := c.roundTrip(fetchReq(int64(attempt), "t", 0, 10))
+		resp := c.roundTrip(fetchReq(attempt, topic, 0, offset))
 		if e := resp.GetErrorResp(); e != nil {
-			if !strings.HasPrefix(e.GetMessage(), "failed to fetch message, topic: t, partition: 0, err: ") {
+			if !strings.HasPrefix(e.GetMessage(), prefix) {
 				t.Fatalf("error %q", e.GetMessage())
 			}
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
-		got = resp.GetKafkaFetchResp().GetMessages()
+		if got := resp.GetKafkaFetchResp().GetMessages(); len(got) >= n {
+			return got
+		}
 	}
-	if err := checkMessages(got, "t", 10, 0); err != nil {
+}
+
+// leaderOf returns the leader of partition 0 of topic, as the cluster's
+// metadata says.
+func leaderOf(t *testing.T, adm *kadm.Client, topic string) int32 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
 		t.Fatal(err)
 	}
-	resp := c.roundTrip(listReq(9, "t", 0, -1))
-	if resp.GetKafkaListOffsetResp().GetOffset() != 15 {
-		t.Fatalf("list after move: %v", resp)
+	p, ok := md.Topics[topic].Partitions[0]
+	if !ok {
+		t.Fatalf("no partition 0 of %s in metadata", topic)
 	}
+	return p.Leader
 }
 
 // coalesceSetup starts a server on a 10-record topic "t" with n connected
@@ -405,7 +478,7 @@ func coalesceSetup(t *testing.T, n int, key kmsg.Key, joined func(*Server) uint6
 		t.Fatalf("warm-up: %v", resp)
 	}
 	var calls atomic.Int64
-	k.ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
+	k.Fake.ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
 		if calls.Add(1) == 1 {
 			deadline := time.Now().Add(10 * time.Second)
 			for joined(s) < uint64(n-1) && time.Now().Before(deadline) {

@@ -30,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaedge/kafkaedge/internal/kraft"
 )
@@ -79,6 +80,7 @@ func SkipReason() string {
 var shared struct {
 	mu       sync.Mutex
 	clusters map[string]*sharedCluster
+	starting sync.WaitGroup
 }
 
 type sharedCluster struct {
@@ -87,13 +89,8 @@ type sharedCluster struct {
 	err  error
 }
 
-// Real returns the shared 3-node cluster of version, starting it on first
-// use. It skips the test when real Kafka cannot run on this machine.
-func Real(t testing.TB, version string) *Kafka {
-	t.Helper()
-	if r := SkipReason(); r != "" {
-		t.Skip(r)
-	}
+// start starts the shared cluster of version once and returns it.
+func start(version string) (*kraft.Cluster, error) {
 	shared.mu.Lock()
 	if shared.clusters == nil {
 		shared.clusters = map[string]*sharedCluster{}
@@ -109,10 +106,38 @@ func Real(t testing.TB, version string) *Kafka {
 		defer cancel()
 		sc.c, sc.err = kraft.Start(ctx, kraft.Options{Version: version, Brokers: 3})
 	})
-	if sc.err != nil {
-		t.Fatalf("start Kafka %s: %v", version, sc.err)
+	return sc.c, sc.err
+}
+
+// Prestart starts the shared cluster of every version in the background,
+// so that the JVMs come up while a test binary does other work (building a
+// binary, kfake cases) rather than when the first test needs them. Call it
+// from TestMain before Main; it does nothing when real Kafka cannot run.
+func Prestart() {
+	if SkipReason() != "" {
+		return
 	}
-	return &Kafka{Name: "kafka-" + version, Brokers: sc.c.Bootstrap(), Real: sc.c}
+	for _, v := range Versions() {
+		shared.starting.Add(1)
+		go func() {
+			defer shared.starting.Done()
+			_, _ = start(v) // a failure is reported by the tests that need it
+		}()
+	}
+}
+
+// Real returns the shared 3-node cluster of version, starting it on first
+// use. It skips the test when real Kafka cannot run on this machine.
+func Real(t testing.TB, version string) *Kafka {
+	t.Helper()
+	if r := SkipReason(); r != "" {
+		t.Skip(r)
+	}
+	c, err := start(version)
+	if err != nil {
+		t.Fatalf("start Kafka %s: %v", version, err)
+	}
+	return &Kafka{Name: "kafka-" + version, Brokers: c.Bootstrap(), Real: c}
 }
 
 // Own starts a real cluster of its own for a test that stops, kills or
@@ -136,6 +161,7 @@ func Own(t testing.TB, version string, brokers int, props ...string) *Kafka {
 // `func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m)) }`.
 func Main(m *testing.M) int {
 	code := m.Run()
+	shared.starting.Wait()
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	for _, sc := range shared.clusters {
@@ -198,41 +224,60 @@ func (k *Kafka) Topic(t testing.TB, base string, partitions int32, configs ...st
 	return name
 }
 
-// WaitLeaders waits until every partition of topic has a leader that every
-// broker knows of.
+// WaitLeaders waits until every broker of the cluster reports a leader for
+// every partition of topic (a new topic reaches the brokers' metadata
+// caches one at a time; a producer that asks a broker that does not know
+// it yet gets UNKNOWN_TOPIC_OR_PARTITION).
 func (k *Kafka) WaitLeaders(t testing.TB, topic string, partitions int32) {
 	t.Helper()
-	adm := k.Admin(t)
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := k.leadersKnown(adm, topic, partitions)
-		if err == nil {
-			return
+	for _, b := range k.Brokers {
+		// One client per broker, seeded with it alone and with no
+		// metadata caching, so that each answer is that broker's own.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b), kgo.MetadataMinAge(10*time.Millisecond))
+		if err != nil {
+			t.Fatalf("kgo: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("topic %s on %s: %v", topic, k.Name, err)
+		for {
+			err := leadersKnown(cl, topic, partitions)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				cl.Close()
+				t.Fatalf("topic %s on %s, broker %s: %v", topic, k.Name, b, err)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
+		cl.Close()
 	}
 }
 
-func (k *Kafka) leadersKnown(adm *kadm.Client, topic string, partitions int32) error {
+// leadersKnown checks one Metadata answer of the seed broker of cl.
+func leadersKnown(cl *kgo.Client, topic string, partitions int32) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	md, err := adm.Metadata(ctx, topic)
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return err
 	}
-	td, ok := md.Topics[topic]
-	if !ok || td.Err != nil {
-		return fmt.Errorf("not in metadata yet (%v)", td.Err)
+	if len(resp.Topics) != 1 {
+		return fmt.Errorf("%d topics in metadata", len(resp.Topics))
+	}
+	td := resp.Topics[0]
+	if err := kerr.ErrorForCode(td.ErrorCode); err != nil {
+		return fmt.Errorf("not in metadata yet (%w)", err)
 	}
 	if int32(len(td.Partitions)) != partitions {
 		return fmt.Errorf("%d of %d partitions in metadata", len(td.Partitions), partitions)
 	}
 	for _, p := range td.Partitions {
-		if p.Leader < 0 || p.Err != nil {
-			return fmt.Errorf("partition %d has no leader (%v)", p.Partition, p.Err)
+		if err := kerr.ErrorForCode(p.ErrorCode); p.Leader < 0 || err != nil {
+			return fmt.Errorf("partition %d has no leader (%v)", p.Partition, err)
 		}
 	}
 	return nil
@@ -263,7 +308,7 @@ func (k *Kafka) Admin(t testing.TB) *kadm.Client {
 func (k *Kafka) Produce(t testing.TB, opts []kgo.Opt, recs ...*kgo.Record) {
 	t.Helper()
 	opts = append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ManualFlushing(),
-		kgo.MaxBufferedRecords(len(recs) + 1), kgo.ProducerBatchMaxBytes(16 << 20)}, opts...)
+		kgo.MaxBufferedRecords(len(recs) + 1)}, opts...)
 	cl := k.Client(t, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
