@@ -398,7 +398,7 @@ func TestKafkaLeaderMoved(t *testing.T) {
 // edge, calls move, produces 5 more and reads them through the same
 // connection.
 func leaderMoved(t *testing.T, k *kafkatest.Kafka, move func(topic string)) *wsClient {
-	topic := k.Topic(t, "t", 1)
+	topic := k.ReplicatedTopic(t, "t", 1)
 	produce(t, k, topic, 0, 10, 0)
 	s := startServer(t, Config{}, kafkaRoute("/kafka", k))
 	c := dialWS(t, s, "/kafka")

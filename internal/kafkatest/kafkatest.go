@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -190,30 +191,42 @@ func EachReal(t *testing.T, fn func(t *testing.T, k *Kafka)) {
 
 var topicSeq atomic.Int64
 
-// Topic creates a topic with the given partitions (replication factor 3 on
-// a real cluster, so that leaders are spread and can move) and configs
-// ("key=value"), waits until every partition has a leader, and returns its
-// name. On kfake the name is base; on a shared real cluster it is made
-// unique to the test.
+// Topic creates a topic with the given partitions and configs
+// ("key=value"), waits until every broker knows a leader for each
+// partition, and returns its name. On kfake the name is base; on a shared
+// real cluster it is made unique to the test. Its replication factor is 1
+// (the leaders are spread over the brokers all the same); ReplicatedTopic
+// is for tests that move leaders.
 func (k *Kafka) Topic(t testing.TB, base string, partitions int32, configs ...string) string {
 	t.Helper()
+	return k.createTopic(t, 1, base, partitions, configs)
+}
+
+// ReplicatedTopic is Topic with 3 replicas on a real cluster (with fewer
+// brokers, one per broker), so that its leaders can move.
+func (k *Kafka) ReplicatedTopic(t testing.TB, base string, partitions int32, configs ...string) string {
+	t.Helper()
+	return k.createTopic(t, int16(min(3, len(k.Brokers))), base, partitions, configs)
+}
+
+func (k *Kafka) createTopic(t testing.TB, rf int16, base string, partitions int32, configs []string) string {
+	t.Helper()
 	name := base
-	rf := int16(-1)
 	if k.IsReal() {
 		h := fnv.New32a()
 		h.Write([]byte(t.Name()))
 		name = fmt.Sprintf("%s-%08x-%d", base, h.Sum32(), topicSeq.Add(1))
-		rf = int16(min(3, len(k.Brokers)))
+	} else {
+		rf = -1 // kfake's default
 	}
 	cfg := map[string]*string{}
 	for _, kv := range configs {
 		key, v, _ := strings.Cut(kv, "=")
 		cfg[key] = &v
 	}
-	adm := k.Admin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := adm.CreateTopic(ctx, partitions, rf, cfg, name)
+	resp, err := k.Admin(t).CreateTopic(ctx, partitions, rf, cfg, name)
 	if err == nil {
 		err = resp.Err
 	}
@@ -224,63 +237,82 @@ func (k *Kafka) Topic(t testing.TB, base string, partitions int32, configs ...st
 	return name
 }
 
-// WaitLeaders waits until every broker of the cluster reports a leader for
-// every partition of topic (a new topic reaches the brokers' metadata
-// caches one at a time; a producer that asks a broker that does not know
-// it yet gets UNKNOWN_TOPIC_OR_PARTITION).
+// WaitLeaders waits until every broker reports a leader for every
+// partition of topic.
 func (k *Kafka) WaitLeaders(t testing.TB, topic string, partitions int32) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for _, b := range k.Brokers {
-		// One client per broker, seeded with it alone and with no
-		// metadata caching, so that each answer is that broker's own.
-		cl, err := kgo.NewClient(kgo.SeedBrokers(b), kgo.MetadataMinAge(10*time.Millisecond))
-		if err != nil {
-			t.Fatalf("kgo: %v", err)
+	k.WaitBrokers(t, topic, func(tm *kmsg.MetadataResponseTopic) bool {
+		if tm == nil || len(tm.Partitions) != int(partitions) {
+			return false
 		}
-		for {
-			err := leadersKnown(cl, topic, partitions)
-			if err == nil {
-				break
+		for _, p := range tm.Partitions {
+			if p.Leader < 0 || p.ErrorCode != 0 {
+				return false
 			}
-			if time.Now().After(deadline) {
-				cl.Close()
-				t.Fatalf("topic %s on %s, broker %s: %v", topic, k.Name, b, err)
-			}
-			time.Sleep(20 * time.Millisecond)
 		}
-		cl.Close()
-	}
+		return true
+	})
 }
 
-// leadersKnown checks one Metadata answer of the seed broker of cl.
-func leadersKnown(cl *kgo.Client, topic string, partitions int32) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+// WaitBrokers polls every broker but those in down, each asked for its own
+// metadata of topic, until ok holds on all of them (at most 30 s). The
+// brokers of a real cluster learn of a change at their own pace: a
+// producer or client that asks one that has not learnt of a new topic yet
+// is told it does not exist. ok gets the topic's entry, nil when the
+// broker does not know the topic.
+func (k *Kafka) WaitBrokers(t testing.TB, topic string, ok func(*kmsg.MetadataResponseTopic) bool, down ...int32) {
+	t.Helper()
+	cl := k.Client(t)
 	req := kmsg.NewPtrMetadataRequest()
 	rt := kmsg.NewMetadataRequestTopic()
 	rt.Topic = kmsg.StringPtr(topic)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return err
-	}
-	if len(resp.Topics) != 1 {
-		return fmt.Errorf("%d topics in metadata", len(resp.Topics))
-	}
-	td := resp.Topics[0]
-	if err := kerr.ErrorForCode(td.ErrorCode); err != nil {
-		return fmt.Errorf("not in metadata yet (%w)", err)
-	}
-	if int32(len(td.Partitions)) != partitions {
-		return fmt.Errorf("%d of %d partitions in metadata", len(td.Partitions), partitions)
-	}
-	for _, p := range td.Partitions {
-		if err := kerr.ErrorForCode(p.ErrorCode); p.Leader < 0 || err != nil {
-			return fmt.Errorf("partition %d has no leader (%v)", p.Partition, err)
+	check := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// The brokers, from the first seed that answers (asked directly:
+		// kgo.Client.Request would answer Metadata from its cache).
+		var all *kmsg.MetadataResponse
+		var err error
+		for _, seed := range cl.SeedBrokers() {
+			if all, err = req.RequestWith(ctx, seed); err == nil {
+				break
+			}
 		}
+		if err != nil {
+			return err
+		}
+		for _, b := range all.Brokers {
+			if slices.Contains(down, b.NodeID) {
+				continue
+			}
+			resp, err := req.RequestWith(ctx, cl.Broker(int(b.NodeID)))
+			if err != nil {
+				return fmt.Errorf("broker %d: %w", b.NodeID, err)
+			}
+			var tm *kmsg.MetadataResponseTopic
+			for i := range resp.Topics {
+				if tr := &resp.Topics[i]; tr.Topic != nil && *tr.Topic == topic && tr.ErrorCode == 0 {
+					tm = tr
+				}
+			}
+			if !ok(tm) {
+				return fmt.Errorf("broker %d: not yet", b.NodeID)
+			}
+		}
+		return nil
 	}
-	return nil
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metadata of %s on %s: %v", topic, k.Name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Client returns a kgo client of the cluster (with extra options), closed
@@ -309,7 +341,11 @@ func (k *Kafka) Produce(t testing.TB, opts []kgo.Opt, recs ...*kgo.Record) {
 	t.Helper()
 	opts = append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ManualFlushing(),
 		kgo.MaxBufferedRecords(len(recs) + 1)}, opts...)
-	cl := k.Client(t, opts...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(k.Brokers...)}, opts...)...)
+	if err != nil {
+		t.Fatalf("kgo: %v", err)
+	}
+	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup

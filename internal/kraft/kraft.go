@@ -303,6 +303,10 @@ func (c *Cluster) writeConfig(n *Node, extra []string) error {
 		"log.cleaner.threads=1",
 		"log.cleaner.dedupe.buffer.size=8388608",
 		"log.segment.bytes=67108864",
+		// Test data carries old timestamps (2023, 2024): no retention.
+		"log.retention.ms=-1",
+		// Followers ask again soon, so that acks=all answers soon.
+		"replica.fetch.wait.max.ms=100",
 	}
 	props = append(props, extra...)
 	if err := os.WriteFile(filepath.Join(n.Dir, "server.properties"), []byte(strings.Join(props, "\n")+"\n"), 0o644); err != nil {
