@@ -132,7 +132,7 @@ func (c *Client) refreshLoop() {
 		if len(c.meta.Load().topics) == 0 {
 			continue
 		}
-		if err := c.refresh(c.ctx, nil, time.Now()); err != nil && !c.closed.Load() {
+		if err := c.refresh(c.ctx, nil, time.Now(), nil); err != nil && !c.closed.Load() {
 			c.cfg.Logger.Warn("kafkawire: metadata refresh failed", "brokers", c.cfg.Brokers, "err", err)
 		}
 	}
@@ -216,16 +216,51 @@ func (c *Client) ListOffset(ctx context.Context, topic string, partition int32, 
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 	var after time.Time
-	for attempt := 0; ; attempt++ {
+	retried, waits := false, 0
+	for {
 		off, err := c.listOffsetOnce(ctx, topic, partition, timestamp, after)
 		if err == nil {
 			return off, nil
 		}
-		if attempt == 0 && c.mayRetry(ctx, err) {
-			after = time.Now()
+		if transient(err) && !c.closed.Load() && pause(ctx, waits) {
+			// The leader will answer once it has caught up: ask it
+			// again, with the metadata at hand.
+			waits, after = waits+1, time.Time{}
+			continue
+		}
+		if !retried && c.mayRetry(ctx, err) {
+			retried, after = true, time.Now()
 			continue
 		}
 		return -1, c.opError(op, topic, partition, timestamp, err)
+	}
+}
+
+// Pacing of the calls repeated after a transient failure: 25 ms doubling
+// to 400 ms.
+const (
+	pauseBase = 25 * time.Millisecond
+	pauseMax  = 400 * time.Millisecond
+)
+
+// pause waits before the n-th repetition (from 0) of a call, and reports
+// false at once, without waiting, unless ctx leaves time for the wait and
+// as long again for the call after it.
+func pause(ctx context.Context, n int) bool {
+	d := pauseMax
+	if n < 5 {
+		d = min(pauseBase<<n, pauseMax)
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= 2*d {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

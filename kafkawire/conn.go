@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,8 +206,31 @@ func (c *conn) version(key, limit int16) (int16, error) {
 	return v, nil
 }
 
+// logAPIs are the APIs whose negotiated versions a new connection logs.
+var logAPIs = []int16{wire.KeyFetch, wire.KeyListOffsets, wire.KeyMetadata, wire.KeyApiVersions, wire.KeySaslHandshake, wire.KeySaslAuthenticate}
+
+// negotiated describes, for the debug log of a new connection, the version
+// picked for each API this package sends and the broker's range:
+// "Fetch v16 (broker v4-v18), ListOffsets v8 (broker v1-v11), ...".
+func (c *conn) negotiated() string {
+	parts := make([]string, 0, len(logAPIs))
+	for _, key := range logAPIs {
+		br, ok := c.versions[key]
+		switch v, err := c.version(key, -1); {
+		case !ok:
+			parts = append(parts, apiName(key)+" none (broker lacks it)")
+		case err != nil:
+			parts = append(parts, fmt.Sprintf("%s none (broker v%d-v%d)", apiName(key), br.Min, br.Max))
+		default:
+			parts = append(parts, fmt.Sprintf("%s v%d (broker v%d-v%d)", apiName(key), v, br.Min, br.Max))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // do sends req at the negotiated version and decodes the answer into resp.
-// The response buffer is released before returning.
+// The response buffer is released before returning, so resp must not keep
+// byte slices that alias it (strings are copies); doAt is for those that do.
 func (c *conn) do(ctx context.Context, req request, resp response) (int16, error) {
 	v, err := c.version(req.Key(), -1)
 	if err != nil {

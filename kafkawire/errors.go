@@ -97,17 +97,36 @@ func codeOf(err error) int16 {
 }
 
 // retriable reports whether a failed attempt is worth one retry after a
-// metadata refresh: the leader moved or a connection to it broke.
+// metadata refresh: the leader moved, is not known, lost the partition's
+// replica or log directory (REPLICA_NOT_AVAILABLE, KAFKA_STORAGE_ERROR:
+// another broker will lead it), the topic was recreated, or a connection
+// to it broke.
 func retriable(err error) bool {
 	if err == nil {
 		return false
 	}
 	switch codeOf(err) {
-	case wire.ErrNotLeaderOrFollower, wire.ErrFencedLeaderEpoch, wire.ErrUnknownLeaderEpoch,
-		wire.ErrUnknownTopicID, wire.ErrLeaderNotAvailable, wire.ErrUnknownTopicOrPartition:
+	case wire.ErrNotLeaderOrFollower, wire.ErrFencedLeaderEpoch, wire.ErrUnknownTopicID, wire.ErrInconsistentTopicID, wire.ErrLeaderNotAvailable,
+		wire.ErrUnknownTopicOrPartition, wire.ErrReplicaNotAvailable, wire.ErrKafkaStorageError:
 		return true
 	}
 	return isConnError(err)
+}
+
+// transient reports whether err is an answer of the right leader that cannot
+// serve the call yet and will shortly, so that the call asks it again,
+// paced, until its deadline, without refreshing the metadata. Both come
+// from a leader elected moments ago: OFFSET_NOT_AVAILABLE until it knows
+// its high watermark (KIP-207: its followers must fetch from it first,
+// about a second on a real cluster), UNKNOWN_LEADER_EPOCH while it has not
+// yet applied the metadata that made it leader, which the client already
+// has from another broker.
+func transient(err error) bool {
+	switch codeOf(err) {
+	case wire.ErrOffsetNotAvailable, wire.ErrUnknownLeaderEpoch:
+		return true
+	}
+	return false
 }
 
 // newError builds the *Error returned to callers from an internal failure.

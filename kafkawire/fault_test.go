@@ -3,6 +3,7 @@ package kafkawire
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,8 +20,8 @@ import (
 func faultCluster(t *testing.T, cfg Config) (*testCluster, *Client) {
 	t.Helper()
 	tc := newCluster(t, kfake.SeedTopics(1, "f"))
-	tc.moveOff(t, "f", 1, 0)
-	produce(t, tc.addrs, nil, makeRecords("f", 0, 5, time.UnixMilli(1_700_000_000_000), "f")...)
+	bootstrapOff(t, tc.k, "f", 1)
+	tc.k.Produce(t, nil, makeRecords("f", 0, 5, time.UnixMilli(1_700_000_000_000), "f")...)
 	cfg.Brokers = tc.addrs[:1]
 	c := newClient(t, cfg)
 	if _, err := c.ListOffset(testCtx(t), "f", 0, -1); err != nil {
@@ -68,7 +69,8 @@ func listOffsetsErrorResponse(req kmsg.Request, code int16) kmsg.Response {
 // on a fresh connection once; if it keeps happening the error names the
 // broker and the cause.
 func TestBrokerClosesMidRequest(t *testing.T) {
-	tc, c := faultCluster(t, Config{})
+	rec := newRecorder()
+	tc, c := faultCluster(t, Config{Observer: rec})
 	ctx := testCtx(t)
 	leader := tc.addrs[tc.LeaderFor("f", 0)]
 
@@ -77,7 +79,7 @@ func TestBrokerClosesMidRequest(t *testing.T) {
 		hits.Add(1)
 		return nil, errors.New("close the connection"), true
 	})
-	before := tc.accepts.Load()
+	before := rec.connsUp()
 	res, err := c.Fetch(ctx, "f", 0, 1)
 	if err != nil {
 		t.Fatalf("Fetch with one connection closed under it: %v", err)
@@ -86,7 +88,7 @@ func TestBrokerClosesMidRequest(t *testing.T) {
 		t.Fatalf("%d records, %d closes", len(res.Records), hits.Load())
 	}
 	res.Release()
-	if tc.accepts.Load() == before {
+	if rec.connsUp() == before {
 		t.Error("no new connection after the close")
 	}
 
@@ -108,7 +110,8 @@ func TestBrokerClosesMidRequest(t *testing.T) {
 // TestSlowBroker: a broker slower than the caller's deadline gives
 // ErrTimeout; its late response is dropped and the connection stays usable.
 func TestSlowBroker(t *testing.T) {
-	tc, c := faultCluster(t, Config{ConnsPerBroker: 1})
+	rec := newRecorder()
+	tc, c := faultCluster(t, Config{ConnsPerBroker: 1, Observer: rec})
 	release := make(chan struct{})
 	var slept atomic.Bool
 	tc.ControlKey(int16(wire.KeyListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
@@ -117,7 +120,7 @@ func TestSlowBroker(t *testing.T) {
 		}
 		return nil, nil, false
 	})
-	before := tc.accepts.Load()
+	before := rec.connsUp()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -135,7 +138,7 @@ func TestSlowBroker(t *testing.T) {
 			t.Fatalf("ListOffset after the timeout: %d, %v", off, err)
 		}
 	}
-	if n := tc.accepts.Load() - before; n != 0 {
+	if n := rec.connsUp() - before; n != 0 {
 		t.Errorf("%d new connections: the late response broke the connection", n)
 	}
 	leader := tc.addrs[tc.LeaderFor("f", 0)]
@@ -162,7 +165,8 @@ func TestErrorOnceThenSuccess(t *testing.T) {
 	ctx := testCtx(t)
 	metadata := tc.countKey(int16(wire.KeyMetadata))
 
-	for _, code := range []int16{wire.ErrNotLeaderOrFollower, wire.ErrFencedLeaderEpoch, wire.ErrUnknownTopicOrPartition, wire.ErrLeaderNotAvailable} {
+	for _, code := range []int16{wire.ErrNotLeaderOrFollower, wire.ErrFencedLeaderEpoch, wire.ErrUnknownTopicOrPartition, wire.ErrLeaderNotAvailable,
+		wire.ErrReplicaNotAvailable, wire.ErrKafkaStorageError, wire.ErrInconsistentTopicID} {
 		tc.ControlKey(int16(wire.KeyFetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
 			return fetchErrorResponse(req, code), nil, true
 		})
@@ -221,5 +225,87 @@ func TestErrorOnceThenSuccess(t *testing.T) {
 	}
 	if res, err := c.Fetch(ctx, "f", 0, 0); err != nil || len(res.Records) != 5 {
 		t.Fatalf("Fetch after the faults: %v", err)
+	}
+}
+
+// TestTransientErrors: a leader elected moments ago answers ListOffsets with
+// OFFSET_NOT_AVAILABLE until it knows its high watermark, and any call with
+// UNKNOWN_LEADER_EPOCH until it has applied the metadata the client already
+// has (both seen on real clusters, see TestFailover). The call asks it
+// again, paced, without refreshing the metadata, until its deadline.
+func TestTransientErrors(t *testing.T) {
+	rec := newRecorder()
+	tc, c := faultCluster(t, Config{Observer: rec})
+	for _, tt := range []struct {
+		key  int16
+		code int16
+		call func(ctx context.Context) error
+	}{
+		{wire.KeyListOffsets, wire.ErrOffsetNotAvailable, func(ctx context.Context) error {
+			off, err := c.ListOffset(ctx, "f", 0, -1)
+			if err == nil && off != 5 {
+				err = fmt.Errorf("offset %d, want 5", off)
+			}
+			return err
+		}},
+		{wire.KeyListOffsets, wire.ErrUnknownLeaderEpoch, func(ctx context.Context) error {
+			_, err := c.ListOffset(ctx, "f", 0, -1)
+			return err
+		}},
+		{wire.KeyFetch, wire.ErrUnknownLeaderEpoch, func(ctx context.Context) error {
+			res, err := c.Fetch(ctx, "f", 0, 2)
+			if err == nil && len(res.Records) != 3 {
+				err = fmt.Errorf("%d records, want 3", len(res.Records))
+			}
+			return err
+		}},
+	} {
+		name := fmt.Sprintf("%s %s", apiName(tt.key), wire.ErrorName(tt.code))
+		answer := func(req kmsg.Request) kmsg.Response {
+			if tt.key == wire.KeyFetch {
+				return fetchErrorResponse(req, tt.code)
+			}
+			return listOffsetsErrorResponse(req, tt.code)
+		}
+		var n atomic.Int64
+		tc.ControlKey(tt.key, func(req kmsg.Request) (kmsg.Response, error, bool) {
+			if n.Add(1) < 4 {
+				tc.KeepControl()
+				return answer(req), nil, true
+			}
+			return nil, nil, false
+		})
+		metadata := rec.count("Metadata")
+		start := time.Now()
+		if err := tt.call(testCtx(t)); err != nil {
+			t.Fatalf("%s 3 times: %v", name, err)
+		}
+		if d := time.Since(start); n.Load() != 4 || d < pauseBase*7 {
+			t.Errorf("%s: %d attempts in %v; want 4, paced %v, %v, %v", name, n.Load(), d, pauseBase, 2*pauseBase, 4*pauseBase)
+		}
+		if m := rec.count("Metadata"); m != metadata {
+			t.Errorf("%s: %d metadata refreshes for a leader that is right", name, m-metadata)
+		}
+
+		// For as long as it lasts: the error, before the deadline.
+		var over atomic.Bool
+		tc.ControlKey(tt.key, func(req kmsg.Request) (kmsg.Response, error, bool) {
+			if over.Load() {
+				return nil, nil, false // dropped
+			}
+			tc.KeepControl()
+			return answer(req), nil, true
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		err := tt.call(ctx)
+		var e *Error
+		if !errors.As(err, &e) || e.Code != tt.code || !strings.HasSuffix(err.Error(), ": "+wire.ErrorName(tt.code)) {
+			t.Fatalf("persistent %s: %v", name, err)
+		}
+		if ctx.Err() != nil {
+			t.Errorf("persistent %s: the call waited past its deadline", name)
+		}
+		cancel()
+		over.Store(true)
 	}
 }

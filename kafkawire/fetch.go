@@ -90,6 +90,26 @@ func (c *Client) FetchMany(ctx context.Context, parts []FetchPartition) ([]*Fetc
 	}
 
 	for len(todo) > 0 {
+		// Partitions whose leader could not answer yet are asked again
+		// after a pause; those the deadline leaves no time for fail.
+		if waits := pacing(todo); waits >= 0 {
+			ok := pause(ctx, waits)
+			kept := todo[:0]
+			for _, it := range todo {
+				switch {
+				case it.wait == nil:
+					kept = append(kept, it)
+				case ok:
+					it.wait, it.waits = nil, it.waits+1
+					kept = append(kept, it)
+				default:
+					fail(it, it.wait)
+				}
+			}
+			if todo = kept; len(todo) == 0 {
+				break
+			}
+		}
 		// Resolve leaders, once for the whole round.
 		need := make([]topicPartition, len(todo))
 		after := time.Time{}
@@ -104,6 +124,11 @@ func (c *Client) FetchMany(ctx context.Context, parts []FetchPartition) ([]*Fetc
 
 		var next []*fetchItem
 		retryOrFail := func(it *fetchItem, err error) {
+			if transient(err) && !c.closed.Load() && ctx.Err() == nil {
+				it.wait = err
+				next = append(next, it)
+				return
+			}
 			if !it.retried && c.mayRetry(ctx, err) {
 				it.retried, it.after = true, time.Now()
 				next = append(next, it)
@@ -170,6 +195,20 @@ type fetchItem struct {
 	after   time.Time // metadata must be this fresh for the next attempt
 	skips   int
 	leader  leaderInfo
+	wait    error // a transient failure: ask again after a pause
+	waits   int   // pauses so far
+}
+
+// pacing returns the most pauses made so far by an item of todo that must
+// pause before the next round, or -1 if none must.
+func pacing(todo []*fetchItem) int {
+	n := -1
+	for _, it := range todo {
+		if it.wait != nil {
+			n = max(n, it.waits)
+		}
+	}
+	return n
 }
 
 // fetchOutcome is what one fetch round produced for one item.

@@ -16,68 +16,28 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 	"github.com/kafkaedge/kafkaedge/kafkawire/record"
 )
 
-// testCluster is a kfake cluster whose listeners count accepted connections.
+// testCluster is a kfake cluster for the tests that need kfake's control
+// hooks; k is the same cluster as a kafkatest.Kafka (to produce to it).
 type testCluster struct {
 	*kfake.Cluster
-	addrs   []string
-	accepts atomic.Int64
-}
-
-type countingListener struct {
-	net.Listener
-	n *atomic.Int64
-}
-
-func (l countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.n.Add(1)
-	}
-	return c, err
+	addrs []string
+	k     *kafkatest.Kafka
 }
 
 // newCluster starts a 3-broker kfake cluster on loopback.
 func newCluster(t *testing.T, opts ...kfake.Opt) *testCluster {
 	t.Helper()
-	tc := &testCluster{}
-	opts = append([]kfake.Opt{
-		kfake.NumBrokers(3),
-		kfake.ListenFn(func(network, addr string) (net.Listener, error) {
-			l, err := net.Listen(network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return countingListener{l, &tc.accepts}, nil
-		}),
-	}, opts...)
-	c, err := kfake.NewCluster(opts...)
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(3)}, opts...)...)
 	if err != nil {
 		t.Fatalf("start kfake: %v", err)
 	}
 	t.Cleanup(c.Close)
-	tc.Cluster = c
-	tc.addrs = c.ListenAddrs()
-	return tc
-}
-
-// moveOff moves every partition of topic off node (round robin over the
-// other brokers), so that the leaders are not the bootstrap broker.
-func (tc *testCluster) moveOff(t *testing.T, topic string, partitions int32, node int32) {
-	t.Helper()
-	others := []int32{}
-	for i := range int32(len(tc.addrs)) {
-		if i != node {
-			others = append(others, i)
-		}
-	}
-	for p := range partitions {
-		if err := tc.MoveTopicPartition(topic, p, others[int(p)%len(others)]); err != nil {
-			t.Fatalf("move %s/%d: %v", topic, p, err)
-		}
-	}
+	addrs := c.ListenAddrs()
+	return &testCluster{Cluster: c, addrs: addrs, k: &kafkatest.Kafka{Name: "kfake", Brokers: addrs, Fake: c}}
 }
 
 // countKey counts the requests of one API key the cluster receives.
@@ -110,24 +70,61 @@ func (tc *testCluster) versionsOf(key int16) func() []int16 {
 	}
 }
 
-// produce writes recs with kgo (a real, independent client) and waits.
-func produce(t *testing.T, addrs []string, extra []kgo.Opt, recs ...*kgo.Record) {
+// topics creates a topic per base name, as kafkatest's Topic does.
+func topics(t *testing.T, k *kafkatest.Kafka, partitions int32, bases []string, configs ...string) []string {
 	t.Helper()
-	opts := append([]kgo.Opt{
-		kgo.SeedBrokers(addrs...),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(0),
-	}, extra...)
-	cl, err := kgo.NewClient(opts...)
+	names := make([]string, len(bases))
+	for i, b := range bases {
+		names[i] = k.Topic(t, b, partitions, configs...)
+	}
+	return names
+}
+
+// topicLeaders returns the leader of each partition of topic and the
+// address of each broker, as the cluster reports them.
+func topicLeaders(t *testing.T, k *kafkatest.Kafka, topic string) (leaders map[int32]int32, addrs map[int32]string) {
+	t.Helper()
+	md, err := k.Admin(t).Metadata(testCtx(t), topic)
 	if err != nil {
-		t.Fatalf("kgo client: %v", err)
+		t.Fatalf("metadata of %s: %v", topic, err)
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("kgo produce: %v", err)
+	leaders, addrs = map[int32]int32{}, map[int32]string{}
+	for _, p := range md.Topics[topic].Partitions {
+		leaders[p.Partition] = p.Leader
 	}
+	for _, b := range md.Brokers {
+		addrs[b.NodeID] = net.JoinHostPort(b.Host, fmt.Sprint(b.Port))
+	}
+	return leaders, addrs
+}
+
+// bootstrapOff returns a one-broker bootstrap list for a client whose calls
+// must be routed to other brokers: on kfake the partitions of topic are
+// moved off broker 0 first (round robin over the others) and broker 0 is
+// the bootstrap; a real cluster placed the leaders itself, and the
+// bootstrap is a broker leading the fewest of them.
+func bootstrapOff(t *testing.T, k *kafkatest.Kafka, topic string, partitions int32) []string {
+	t.Helper()
+	if k.Fake != nil {
+		for p := range partitions {
+			if err := k.Fake.MoveTopicPartition(topic, p, 1+p%int32(len(k.Brokers)-1)); err != nil {
+				t.Fatalf("move %s/%d: %v", topic, p, err)
+			}
+		}
+		return k.Brokers[:1]
+	}
+	leaders, addrs := topicLeaders(t, k, topic)
+	led := map[int32]int{}
+	for _, l := range leaders {
+		led[l]++
+	}
+	best := int32(-1)
+	for id := range addrs {
+		if best < 0 || led[id] < led[best] || led[id] == led[best] && id < best {
+			best = id
+		}
+	}
+	return []string{addrs[best]}
 }
 
 // quietLogger discards the client's logs.

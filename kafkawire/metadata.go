@@ -79,6 +79,19 @@ func (s *snapshot) needsRefresh(topic string, partition int32, now time.Time) bo
 	return t.err != 0 || !ok || p.leader < 0
 }
 
+// knows reports whether the snapshot has an answer for every topic: its
+// metadata, or that it is missing.
+func (s *snapshot) knows(topics []string) bool {
+	for _, t := range topics {
+		_, ok := s.topics[t]
+		_, missing := s.missing[t]
+		if !ok && !missing {
+			return false
+		}
+	}
+	return true
+}
+
 // lookup returns the leader of topic/partition from the cache.
 func (s *snapshot) lookup(topic string, partition int32) (leaderInfo, error) {
 	t, ok := s.topics[topic]
@@ -107,11 +120,19 @@ func (s *snapshot) lookup(topic string, partition int32) (leaderInfo, error) {
 // callers share one Metadata request: a caller joins the flight in progress
 // if it asks for its topics and started after `after`, else the next flight,
 // which collects the topics of everyone queued behind the current one.
-func (c *Client) refresh(ctx context.Context, topics []string, after time.Time) error {
+// seen is the snapshot the caller found lacking (nil: none): with a zero
+// after, a flight that answered for every topic since then is enough, so a
+// caller that looked just before the shared flight landed asks nothing.
+func (c *Client) refresh(ctx context.Context, topics []string, after time.Time, seen *snapshot) error {
 	c.metaMu.Lock()
 	var f *metaFlight
 	start := false
 	switch {
+	case c.metaCur == nil && after.IsZero() && seen != nil && c.meta.Load() != seen && c.meta.Load().knows(topics):
+		// A flight ended between the caller's look and now (it installs
+		// its answer before it stops being current).
+		c.metaMu.Unlock()
+		return nil
 	case c.metaCur == nil:
 		f = &metaFlight{topics: make(map[string]struct{}), start: time.Now(), done: make(chan struct{})}
 		c.metaCur = f
@@ -335,7 +356,7 @@ func (c *Client) leaders(ctx context.Context, need []topicPartition, after time.
 	infos := make([]leaderInfo, len(need))
 	errs := make([]error, len(need))
 	if len(stale) > 0 {
-		if err := c.refresh(ctx, stale, after); err != nil {
+		if err := c.refresh(ctx, stale, after, snap); err != nil {
 			for i, tp := range need {
 				if slices.Contains(stale, tp.topic) {
 					errs[i] = err

@@ -59,10 +59,37 @@ func (r *recorder) Decompressed(codec string, in, out int, failed bool) {
 	}
 }
 
+// count is the number of requests of api, whatever their outcome.
+func (r *recorder) count(api string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for k, v := range r.requests {
+		if strings.HasPrefix(k, api+" ") {
+			n += v
+		}
+	}
+	return n
+}
+
+// connsUp is the number of connections that came up.
+func (r *recorder) connsUp() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conns[ConnUp]
+}
+
+// decompressed is the number of batches of codec decompressed.
+func (r *recorder) decompressed(codec string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.codecs[codec]
+}
+
 func TestObserver(t *testing.T) {
 	tc := newCluster(t, kfake.SeedTopics(1, "obs"))
 	recs := makeRecords("obs", 0, 20, time.Now(), strings.Repeat("compressible ", 20))
-	produce(t, tc.addrs, []kgo.Opt{kgo.ProducerBatchCompression(kgo.ZstdCompression())}, recs...)
+	tc.k.Produce(t, []kgo.Opt{kgo.ProducerBatchCompression(kgo.ZstdCompression())}, recs...)
 	rec := newRecorder()
 	c := newClient(t, Config{Brokers: tc.addrs, Observer: rec})
 

@@ -2,6 +2,7 @@ package kafkawire
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -140,7 +141,9 @@ func (p *brokerPool) dial(i int) chan struct{} {
 		p.failures = 0
 		p.retryAt = time.Time{}
 		p.lastErr = nil
-		p.cl.cfg.Logger.Debug("kafkawire: connected", "broker", p.addr, "slot", i)
+		if lg := p.cl.cfg.Logger; lg.Enabled(context.Background(), slog.LevelDebug) {
+			lg.Debug("kafkawire: connected", "broker", p.addr, "slot", i, "versions", c.negotiated())
+		}
 	}()
 	return done
 }

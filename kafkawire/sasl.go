@@ -37,8 +37,16 @@ func (c *conn) authenticate(ctx context.Context, s *SASLConfig) error {
 	}
 
 	step := func(msg []byte) ([]byte, error) {
+		// resp.AuthBytes aliases the response buffer: it is copied before
+		// the buffer goes back to the pool, where another read may fill it.
 		var resp wire.SaslAuthenticateResponse
-		if _, err := c.do(ctx, &wire.SaslAuthenticateRequest{AuthBytes: msg}, &resp); err != nil {
+		req := &wire.SaslAuthenticateRequest{AuthBytes: msg}
+		v, err := c.version(req.Key(), -1)
+		if err != nil {
+			return nil, err
+		}
+		buf, err := c.doAt(ctx, req, v, &resp)
+		if err != nil {
 			var ce *connError
 			if errors.As(err, &ce) {
 				// Brokers close the connection on bad credentials.
@@ -46,6 +54,7 @@ func (c *conn) authenticate(ctx context.Context, s *SASLConfig) error {
 			}
 			return nil, err
 		}
+		defer buf.release()
 		if resp.ErrorCode != 0 {
 			text := wire.ErrorName(resp.ErrorCode)
 			if resp.ErrorMessage != "" {

@@ -152,15 +152,23 @@ func TestErrorText(t *testing.T) {
 
 // TestRetriable lists what gets the one retry.
 func TestRetriable(t *testing.T) {
-	for _, code := range []int16{wire.ErrNotLeaderOrFollower, wire.ErrFencedLeaderEpoch, wire.ErrUnknownLeaderEpoch,
-		wire.ErrUnknownTopicID, wire.ErrLeaderNotAvailable, wire.ErrUnknownTopicOrPartition} {
+	for _, code := range []int16{wire.ErrNotLeaderOrFollower, wire.ErrFencedLeaderEpoch,
+		wire.ErrUnknownTopicID, wire.ErrInconsistentTopicID, wire.ErrLeaderNotAvailable, wire.ErrUnknownTopicOrPartition,
+		wire.ErrReplicaNotAvailable, wire.ErrKafkaStorageError} {
 		if !retriable(fmt.Errorf("x: %w", kafkaError{code})) {
 			t.Errorf("%s not retriable", wire.ErrorName(code))
 		}
 	}
-	for _, err := range []error{kafkaError{wire.ErrOffsetOutOfRange}, ErrTimeout, ErrUnknownTopic, nil} {
+	// OFFSET_NOT_AVAILABLE and UNKNOWN_LEADER_EPOCH are transient: asked
+	// again, paced, without a refresh (the leader is right); see
+	// TestTransientErrors.
+	for _, err := range []error{kafkaError{wire.ErrOffsetOutOfRange}, kafkaError{wire.ErrOffsetNotAvailable},
+		kafkaError{wire.ErrUnknownLeaderEpoch}, ErrTimeout, ErrUnknownTopic, nil} {
 		if retriable(err) {
 			t.Errorf("%v retriable", err)
+		}
+		if c := codeOf(err); transient(err) != (c == wire.ErrOffsetNotAvailable || c == wire.ErrUnknownLeaderEpoch) {
+			t.Errorf("transient(%v) = %t", err, transient(err))
 		}
 	}
 	if !retriable(errors.Join(errors.New("a"), &connError{addr: "b", err: errors.New("c")})) {

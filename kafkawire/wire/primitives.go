@@ -459,13 +459,6 @@ func appendStr(dst []byte, s string, flex bool) []byte {
 	return AppendString(dst, s)
 }
 
-func appendNullStr(dst []byte, s *string, flex bool) []byte {
-	if flex {
-		return AppendCompactNullableString(dst, s)
-	}
-	return AppendNullableString(dst, s)
-}
-
 func appendBytes(dst []byte, b []byte, flex bool) []byte {
 	if flex {
 		return AppendCompactBytes(dst, b)
