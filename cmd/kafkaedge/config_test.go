@@ -157,12 +157,17 @@ func TestAddressInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	busy := ln.Addr().String()
+	// Every listener but the busy one is on port 0: a default address
+	// (-metrics-listen 127.0.0.1:9091) may be held by anything else on the
+	// machine, and would fail the start first.
+	free := "127.0.0.1:0"
 	for _, c := range []struct {
 		args []string
 		msg  string
 	}{
-		{[]string{"-listen", busy, "-admin-listen", "127.0.0.1:0", "-admin-key", "k"}, "kafkaedge: -listen: listen tcp " + busy},
-		{[]string{"-listen", "127.0.0.1:0", "-admin-listen", busy, "-admin-key", "k"}, "kafkaedge: -admin-listen: listen tcp " + busy},
+		{[]string{"-listen", busy, "-admin-listen", free, "-metrics-listen", free, "-admin-key", "k"}, "kafkaedge: -listen: listen tcp " + busy},
+		{[]string{"-listen", free, "-admin-listen", busy, "-metrics-listen", free, "-admin-key", "k"}, "kafkaedge: -admin-listen: listen tcp " + busy},
+		{[]string{"-listen", free, "-admin-listen", free, "-metrics-listen", busy, "-admin-key", "k"}, "kafkaedge: -metrics-listen: listen tcp " + busy},
 	} {
 		code, stderr := runExit(t, c.args...)
 		if code != 1 || !strings.HasPrefix(stderr, c.msg) || strings.Count(stderr, "\n") != 1 {

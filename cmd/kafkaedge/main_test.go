@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,20 +23,35 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
 // kafkaedgeBin is the kafkaedge binary built once by TestMain.
 var kafkaedgeBin string
 
+// minParallel is the least -parallel the tests run with (see TestMain).
+const minParallel = 4
+
 // testKey is the admin key the tests pass unless a test says otherwise.
 const testKey = "test-admin-key"
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// The tests mostly wait for child processes (kafkaedge, the Kafka
+	// JVMs), not for the CPU: run more of them at once than -parallel's
+	// default, GOMAXPROCS, unless -parallel is given.
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet && runtime.GOMAXPROCS(0) < minParallel {
+		flag.Set("test.parallel", strconv.Itoa(minParallel))
+	}
+	// The real clusters start while the binary builds and the kfake tests
+	// run; kafkatest.Main stops them at the end.
+	kafkatest.Prestart()
 	dir, err := os.MkdirTemp("", "kafkaedge-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -51,7 +69,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := kafkatest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -249,52 +267,94 @@ func runExit(t *testing.T, args ...string) (int, string) {
 	return cmd.ProcessState.ExitCode(), stderr.String()
 }
 
-// cluster is a kfake cluster with a producer.
-type cluster struct {
-	c     *kfake.Cluster
-	addrs []string
-	cl    *kgo.Client
+// fake starts a one-broker kfake cluster with topic (one partition), for
+// the tests that run on kfake only.
+func fake(t *testing.T, topic string) *kafkatest.Kafka {
+	t.Helper()
+	k := kafkatest.Fake(t, 1)
+	k.Topic(t, topic, 1)
+	return k
 }
 
-// newCluster starts a one-broker kfake cluster with topic (partitions).
-func newCluster(t *testing.T, topic string, partitions int32) *cluster {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic))
-	if err != nil {
-		t.Fatal(err)
+// records are values for partition 0 of topic, keyed "k-<value>".
+func records(topic string, values ...string) []*kgo.Record {
+	recs := make([]*kgo.Record, len(values))
+	for i, v := range values {
+		recs[i] = &kgo.Record{Topic: topic, Partition: 0, Key: []byte("k-" + v), Value: []byte(v)}
 	}
-	t.Cleanup(c.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return &cluster{c: c, addrs: c.ListenAddrs(), cl: cl}
+	return recs
 }
 
-// produce writes values to partition 0.
-func (c *cluster) produce(t *testing.T, values ...string) {
+// produceOpts are the producer options of every test, plus extra. A topic
+// just created on a real cluster may not be known yet to every broker,
+// its leader included (kafkatest.Topic has seen it in the metadata of
+// one): kgo then waits MetadataMinAge (5 s by default) before it asks
+// again, and fails the records after 4 UNKNOWN_TOPIC_OR_PARTITION answers.
+// Ask again soon, and until the produce deadline.
+func produceOpts(extra ...kgo.Opt) []kgo.Opt {
+	return append([]kgo.Opt{kgo.MetadataMinAge(50 * time.Millisecond), kgo.UnknownTopicRetries(-1)}, extra...)
+}
+
+// produce writes values to partition 0 of topic, keyed "k-<value>", in one
+// batch.
+func produce(t *testing.T, k *kafkatest.Kafka, topic string, values ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, v := range values {
-		rec := &kgo.Record{Value: []byte(v), Key: []byte("k-" + v), Partition: 0}
-		if err := c.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
-			t.Fatalf("produce: %v", err)
-		}
-	}
+	k.Produce(t, produceOpts(), records(topic, values...)...)
 }
 
 // wsClient is a pub/sub client over gorilla/websocket.
 type wsClient struct {
 	conn *websocket.Conn
+	net  *holdConn
 	seq  int64
+}
+
+// holdConn is the client's TCP connection; while held, writes are
+// buffered, to go out in one write.
+type holdConn struct {
+	net.Conn
+	mu   sync.Mutex
+	held *bytes.Buffer
+}
+
+func (c *holdConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held != nil {
+		return c.held.Write(p)
+	}
+	return c.Conn.Write(p)
+}
+
+// hold starts buffering writes; release writes what was buffered at once.
+func (c *holdConn) hold() {
+	c.mu.Lock()
+	c.held = new(bytes.Buffer)
+	c.mu.Unlock()
+}
+
+func (c *holdConn) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.held.Bytes()
+	c.held = nil
+	_, err := c.Conn.Write(b)
+	return err
 }
 
 // dial opens a WebSocket to uri on p.
 func dial(t *testing.T, p *proc, uri string) *wsClient {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	c := &wsClient{}
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			c.net = &holdConn{Conn: conn}
+			return c.net, nil
+		}}
 	conn, resp, err := d.Dial("ws://"+p.listen+uri, nil)
 	if err != nil {
 		status := 0
@@ -304,7 +364,8 @@ func dial(t *testing.T, p *proc, uri string) *wsClient {
 		t.Fatalf("dial %s: %v (HTTP %d); stderr:\n%s", uri, err, status, p.stderr)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &wsClient{conn: conn}
+	c.conn = conn
+	return c
 }
 
 // send writes one request without waiting for its answer.
@@ -321,6 +382,19 @@ func (c *wsClient) send(t *testing.T, req *pubsub.PubSubReq) int64 {
 		t.Fatalf("write: %v", err)
 	}
 	return c.seq
+}
+
+// sendTogether writes reqs (without waiting for answers) in one write to
+// the socket, so that kafkaedge finds them in its input at once.
+func (c *wsClient) sendTogether(t *testing.T, reqs ...*pubsub.PubSubReq) {
+	t.Helper()
+	c.net.hold()
+	for _, r := range reqs {
+		c.send(t, r)
+	}
+	if err := c.net.release(); err != nil {
+		t.Fatalf("write: %v", err)
+	}
 }
 
 // call sends req and returns the response to it.
@@ -397,31 +471,54 @@ func decode(t *testing.T, b []byte) map[string]any {
 	return m
 }
 
+// waitClusterReady waits until /readyz reports p ready with routes routes,
+// every one of them with a broker that answered.
+func waitClusterReady(t *testing.T, p *proc, routes int) {
+	t.Helper()
+	var last readyReport
+	waitFor(t, p, "/readyz to report the cluster ready", func() bool {
+		status, rep := readyz(t, p)
+		last = rep
+		return status == 200 && rep.Ready && rep.Routes == routes && len(rep.Degraded) == 0 &&
+			rep.Listeners["websocket"] && rep.Listeners["admin"]
+	})
+	if last.CheckedAt == "" {
+		t.Fatalf("/readyz ready without a probe: %+v", last)
+	}
+}
+
 func TestRouteFlag(t *testing.T) {
 	t.Parallel()
-	kc := newCluster(t, "orders", 1)
-	kc.produce(t, "a", "b", "c")
-	p := start(t, "-route", "/orders="+strings.Join(kc.addrs, ","))
-	expectData(t, p, "/orders", "orders", "a", "b", "c")
+	kafkatest.Each(t, func(t *testing.T, k *kafkatest.Kafka) {
+		topic := k.Topic(t, "orders", 1)
+		produce(t, k, topic, "a", "b", "c")
+		p := start(t, "-route", "/orders="+strings.Join(k.Brokers, ","))
+		expectData(t, p, "/orders", topic, "a", "b", "c")
+		waitClusterReady(t, p, 1)
 
-	// The static route is listed by the admin API.
-	list := decode(t, p.mustDo(t, "GET", "/apisix/admin/routes", "", 200))
-	if list["total"] != float64(1) {
-		t.Fatalf("list: %v", list)
-	}
-	if code := p.stop(t); code != 0 {
-		t.Fatalf("SIGTERM: exit %d, want 0; stderr:\n%s", code, p.stderr)
-	}
-	if !strings.Contains(p.stderr.String(), "kafkaedge stopped") {
-		t.Fatalf("no clean stop logged:\n%s", p.stderr)
-	}
+		// The static route is listed by the admin API.
+		list := decode(t, p.mustDo(t, "GET", "/apisix/admin/routes", "", 200))
+		if list["total"] != float64(1) {
+			t.Fatalf("list: %v", list)
+		}
+		if code := p.stop(t); code != 0 {
+			t.Fatalf("SIGTERM: exit %d, want 0; stderr:\n%s", code, p.stderr)
+		}
+		if !strings.Contains(p.stderr.String(), "kafkaedge stopped") {
+			t.Fatalf("no clean stop logged:\n%s", p.stderr)
+		}
+	})
 }
 
 func TestConfigFile(t *testing.T) {
 	t.Parallel()
-	kc := newCluster(t, "events", 1)
-	kc.produce(t, "x", "y")
-	host, port, _ := net.SplitHostPort(kc.addrs[0])
+	kafkatest.Each(t, testConfigFile)
+}
+
+func testConfigFile(t *testing.T, k *kafkatest.Kafka) {
+	topic := k.Topic(t, "events", 1)
+	produce(t, k, topic, "x", "y")
+	host, port, _ := net.SplitHostPort(k.Brokers[0])
 	cfg := fmt.Sprintf(`# kafkaedge test config
 admin-key: file-key
 log-level: debug
@@ -446,15 +543,15 @@ routes:
         - host: %s
           port: %s
           weight: 1
-`, kc.addrs[0], host, port)
+`, k.Brokers[0], host, port)
 	path := filepath.Join(t.TempDir(), "kafkaedge.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The -admin-key flag overrides the file's admin-key.
 	p := start(t, "-config", path, "-admin-key", "flag-key")
-	expectData(t, p, "/events", "events", "x", "y")
-	expectData(t, p, "/events-array", "events", "x", "y")
+	expectData(t, p, "/events", topic, "x", "y")
+	expectData(t, p, "/events-array", topic, "x", "y")
 	if status, _ := p.do(t, "GET", "/apisix/admin/routes", "", "file-key"); status != http.StatusUnauthorized {
 		t.Fatalf("file key after flag override: status %d, want 401", status)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
@@ -106,51 +107,85 @@ func (p *proc) getMetricsPath(path string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+func listOffsetReq(topic string, partition int32, ts int64) *pubsub.PubSubReq {
+	return &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaListOffset{
+		CmdKafkaListOffset: &pubsub.CmdKafkaListOffset{Topic: topic, Partition: partition, Timestamp: ts}}}
+}
+
 func fetchReq(topic string, partition int32, offset int64) *pubsub.PubSubReq {
 	return &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaFetch{
 		CmdKafkaFetch: &pubsub.CmdKafkaFetch{Topic: topic, Partition: partition, Offset: offset}}}
 }
 
-func TestMetricsAfterTraffic(t *testing.T) {
-	t.Parallel()
-	kc := newCluster(t, "metered", 1)
-	gz, err := kgo.NewClient(kgo.SeedBrokers(kc.addrs...), kgo.DefaultProduceTopic("metered"),
-		kgo.ProducerBatchCompression(kgo.GzipCompression()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gz.Close()
+// leaderOf is the host:port of the leader of topic/partition.
+func leaderOf(t *testing.T, k *kafkatest.Kafka, topic string, partition int32) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for i := range 5 {
-		// Compressible values: franz-go sends a batch uncompressed when
-		// compression does not make it smaller.
-		v := []byte(strconv.Itoa(i) + strings.Repeat(" compressible", 100))
-		if err := gz.ProduceSync(ctx, &kgo.Record{Value: v, Partition: 0}).FirstErr(); err != nil {
-			t.Fatal(err)
+	md, err := k.Admin(t).Metadata(ctx, topic)
+	if err != nil {
+		t.Fatalf("metadata of %s: %v", topic, err)
+	}
+	p, ok := md.Topics[topic].Partitions[partition]
+	if !ok {
+		t.Fatalf("metadata of %s has no partition %d", topic, partition)
+	}
+	for _, b := range md.Brokers {
+		if b.NodeID == p.Leader {
+			return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
 		}
 	}
-	p := start(t, "-route", "/m="+kc.addrs[0], "-max-inflight", "2", "-fetch-max-wait", "1s")
+	t.Fatalf("leader %d of %s/%d is not among the brokers %v", p.Leader, topic, partition, md.Brokers)
+	return ""
+}
+
+func TestMetricsAfterTraffic(t *testing.T) {
+	t.Parallel()
+	kafkatest.Each(t, testMetricsAfterTraffic)
+}
+
+func testMetricsAfterTraffic(t *testing.T, k *kafkatest.Kafka) {
+	topic := k.Topic(t, "metered", 1)
+	recs := make([]*kgo.Record, 5)
+	for i := range recs {
+		// Compressible values: franz-go sends a batch uncompressed when
+		// compression does not make it smaller.
+		recs[i] = &kgo.Record{Topic: topic, Partition: 0, Value: []byte(strconv.Itoa(i) + strings.Repeat(" compressible", 100))}
+	}
+	k.Produce(t, produceOpts(kgo.ProducerBatchCompression(kgo.GzipCompression())), recs...)
+	leader := leaderOf(t, k, topic, 0)
+	// -fetch-min-bytes 1: a fetch at the end of the partition waits at the
+	// broker for -fetch-max-wait, so that the tailing fetches below are in
+	// flight together (with the default 0 it is answered at once, and
+	// whether another fetch joins it is a race).
+	p := start(t, "-route", "/m="+k.Brokers[0], "-max-inflight", "2", "-fetch-max-wait", "1s", "-fetch-min-bytes", "1")
 	before := scrape(t, p)
 	if v := metricSum(before, "kafkaedge_ws_connections", map[string]string{"route": "/m"}); v > 0 {
 		t.Fatalf("connections before any client: %v", v)
 	}
+	// kafkaedge_route_ready is set by the first readiness probe.
+	waitClusterReady(t, p, 1)
 
 	c := dial(t, p, "/m")
 	c.call(t, &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdPing{CmdPing: &pubsub.CmdPing{State: []byte("s")}}})
-	if hw := c.listOffset(t, "metered", 0, -1); hw != 5 {
+	if hw := c.listOffset(t, topic, 0, -1); hw != 5 {
 		t.Fatalf("high watermark %d, want 5", hw)
 	}
-	if msgs := c.fetch(t, "metered", 0, 0); len(msgs) != 5 {
+	if msgs := c.fetch(t, topic, 0, 0); len(msgs) != 5 {
 		t.Fatalf("fetched %d messages, want 5", len(msgs))
 	}
 	c.call(t, &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdEmpty{CmdEmpty: &pubsub.CmdEmpty{}}})
 	c.conn.WriteMessage(websocket.TextMessage, []byte("skipped"))
 	// Ten pipelined requests against -max-inflight 2 pause the reading.
-	for range 10 {
-		c.send(t, &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaListOffset{
-			CmdKafkaListOffset: &pubsub.CmdKafkaListOffset{Topic: "metered", Partition: 0, Timestamp: -2}}})
+	// They go out in one write, so that they are in kafkaedge's input
+	// together: sent one by one, each could be answered before the next
+	// arrives, and the cap never reached.
+	pipelined := make([]*pubsub.PubSubReq, 10)
+	for i := range pipelined {
+		pipelined[i] = &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaListOffset{
+			CmdKafkaListOffset: &pubsub.CmdKafkaListOffset{Topic: topic, Partition: 0, Timestamp: -2}}}
 	}
+	c.sendTogether(t, pipelined...)
 	for range 10 {
 		c.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
 		if _, _, err := c.conn.ReadMessage(); err != nil {
@@ -168,7 +203,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		tails[i] = dial(t, p, "/m")
 	}
 	for _, w := range tails {
-		w.send(t, fetchReq("metered", 0, 5))
+		w.send(t, fetchReq(topic, 0, 5))
 	}
 	for _, w := range tails {
 		wg.Go(func() {
@@ -180,6 +215,15 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 	wg.Wait()
 
+	// An answer is counted (requests, latency, bytes, messages) by the
+	// write callback that runs on its loop just after the bytes went to
+	// the socket: a client may read the answer before it is counted. Wait
+	// until every answer read above is.
+	waitFor(t, p, "the answers to be counted", func() bool {
+		m := scrape(t, p)
+		return metricSum(m, "kafkaedge_requests_total", map[string]string{"command": "fetch"}) >= 11 &&
+			metricSum(m, "kafkaedge_requests_total", map[string]string{"command": "list_offset"}) >= 11
+	})
 	m := scrape(t, p)
 	checks := []struct {
 		name   string
@@ -196,7 +240,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		{"kafkaedge_request_duration_seconds", map[string]string{"command": "fetch"}, 11},
 		{"kafkaedge_delivered_bytes_total", map[string]string{"route": "/m"}, 100},
 		{"kafkaedge_delivered_messages_total", map[string]string{"route": "/m"}, 5},
-		{"kafkaedge_kafka_requests_total", map[string]string{"api": "Fetch", "broker": kc.addrs[0], "outcome": "NONE"}, 1},
+		{"kafkaedge_kafka_requests_total", map[string]string{"api": "Fetch", "broker": leader, "outcome": "NONE"}, 1},
 		{"kafkaedge_kafka_requests_total", map[string]string{"api": "ListOffsets", "outcome": "NONE"}, 1},
 		{"kafkaedge_kafka_request_duration_seconds", map[string]string{"api": "Fetch"}, 1},
 		{"kafkaedge_kafka_broker_connections", map[string]string{"state": "up"}, 1},
@@ -226,7 +270,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 
 	// The counters move with more traffic, and a close is counted and logged.
-	c.fetch(t, "metered", 0, 2)
+	c.fetch(t, topic, 0, 2)
 	c.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, _, err := c.conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
@@ -251,9 +295,9 @@ func TestMetricsAfterTraffic(t *testing.T) {
 
 func TestMetricsTopicLabels(t *testing.T) {
 	t.Parallel()
-	kc := newCluster(t, "labelled", 1)
-	kc.produce(t, "a", "b")
-	p := start(t, "-route", "/l="+kc.addrs[0], "-metrics-topic-labels", "-log-format", "json")
+	kc := fake(t, "labelled")
+	produce(t, kc, "labelled", "a", "b")
+	p := start(t, "-route", "/l="+kc.Brokers[0], "-metrics-topic-labels", "-log-format", "json")
 	c := dial(t, p, "/l")
 	c.fetch(t, "labelled", 0, 0)
 	waitFor(t, p, "messages by topic", func() bool {
@@ -335,8 +379,8 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	const (
 		clients = 100
 	)
-	kc := newCluster(t, "drain", 1)
-	p := start(t, "-route", "/d="+kc.addrs[0], "-fetch-min-bytes", "1", "-fetch-max-wait", "5s", "-drain-timeout", "15s")
+	kc := fake(t, "drain")
+	p := start(t, "-route", "/d="+kc.Brokers[0], "-fetch-min-bytes", "1", "-fetch-max-wait", "5s", "-drain-timeout", "15s")
 
 	// Every client asks for offset 0 of the empty partition: with
 	// -fetch-min-bytes 1 the fetch (one Kafka fetch, the other requests
@@ -407,8 +451,8 @@ func routeYAML(id, uri, broker string) string {
 
 func TestReloadOnSIGHUP(t *testing.T) {
 	t.Parallel()
-	kc := newCluster(t, "live", 1)
-	kc.produce(t, "m0")
+	kc := fake(t, "live")
+	produce(t, kc, "live", "m0")
 	path := filepath.Join(t.TempDir(), "kafkaedge.yaml")
 	write := func(body string) {
 		t.Helper()
@@ -416,8 +460,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("routes:\n" + routeYAML("keep", "/keep", kc.addrs[0]) + routeYAML("gone", "/gone", kc.addrs[0]))
-	p := start(t, "-config", path, "-route", "/flag="+kc.addrs[0])
+	write("routes:\n" + routeYAML("keep", "/keep", kc.Brokers[0]) + routeYAML("gone", "/gone", kc.Brokers[0]))
+	p := start(t, "-config", path, "-route", "/flag="+kc.Brokers[0])
 	hup := func(wantLog string, n int) {
 		t.Helper()
 		p.cmd.Process.Signal(syscall.SIGHUP)
@@ -434,8 +478,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	gone.fetch(t, "live", 0, 0)
 
 	const sasl = "    plugins:\n      kafka-proxy:\n        sasl: {username: edge, password: hup-s3cret}\n"
-	write("routes:\n" + routeYAML("keep", "/keep", kc.addrs[0]) + routeYAML("new", "/new", kc.addrs[0]) +
-		routeYAML("secret", "/secret", kc.addrs[0]) + sasl)
+	write("routes:\n" + routeYAML("keep", "/keep", kc.Brokers[0]) + routeYAML("new", "/new", kc.Brokers[0]) +
+		routeYAML("secret", "/secret", kc.Brokers[0]) + sasl)
 	hup(`msg="config reloaded (routes only)"`, 1)
 	if !strings.Contains(p.stderr.String(), "added=2 removed=1 changed=0 unchanged=1 failed=0") {
 		t.Fatalf("reload summary missing:\n%s", p.stderr)
@@ -453,23 +497,23 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	// on the same connection; the -route route is untouched.
 	expectData(t, p, "/new", "live", "m0")
 	expectData(t, p, "/flag", "live", "m0")
-	kc.produce(t, "m1")
+	produce(t, kc, "live", "m1")
 	if msgs := keep.fetch(t, "live", 0, 1); len(msgs) != 1 || string(msgs[0].Value) != "m1" {
 		t.Fatalf("keep after reload: %v", msgs)
 	}
 
 	// A bad file is logged and ignored: the routes stay.
-	write("routes:\n" + routeYAML("keep", "/keep", kc.addrs[0]) + "max-conn: 3\n")
+	write("routes:\n" + routeYAML("keep", "/keep", kc.Brokers[0]) + "max-conn: 3\n")
 	hup(`msg="config reload failed; routes unchanged"`, 1)
 	// A file route colliding with the -route route is refused as a whole.
-	write("routes:\n" + routeYAML("keep", "/keep", kc.addrs[0]) + routeYAML("dup", "/flag", kc.addrs[0]))
+	write("routes:\n" + routeYAML("keep", "/keep", kc.Brokers[0]) + routeYAML("dup", "/flag", kc.Brokers[0]))
 	hup(`msg="config reload failed; routes unchanged"`, 2)
 	expectData(t, p, "/new", "live", "m0", "m1")
 	list := decode(t, p.mustDo(t, "GET", "/apisix/admin/routes", "", 200))
 	if list["total"] != float64(4) {
 		t.Fatalf("routes after refused reloads: %v", list)
 	}
-	kc.produce(t, "m2")
+	produce(t, kc, "live", "m2")
 	if msgs := keep.fetch(t, "live", 0, 2); len(msgs) != 1 || string(msgs[0].Value) != "m2" {
 		t.Fatalf("keep after refused reloads: %v", msgs)
 	}
@@ -511,9 +555,9 @@ func TestFlagsDocumented(t *testing.T) {
 		t.Fatalf("found only %d flags in -h:\n%s", n, help)
 	}
 
-	kc := newCluster(t, "doc", 1)
-	kc.produce(t, "x")
-	p := start(t, "-route", "/doc="+kc.addrs[0], "-metrics-topic-labels")
+	kc := fake(t, "doc")
+	produce(t, kc, "doc", "x")
+	p := start(t, "-route", "/doc="+kc.Brokers[0], "-metrics-topic-labels")
 	dial(t, p, "/doc").fetch(t, "doc", 0, 0)
 	// Delivery is counted when the answer's write completes, which may be
 	// just after the client has read it.

@@ -10,14 +10,20 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 )
 
 func TestDataDirRestart(t *testing.T) {
 	t.Parallel()
-	kc := newCluster(t, "kept", 1)
-	kc.produce(t, "v0", "v1", "v2")
+	kafkatest.Each(t, testDataDirRestart)
+}
+
+func testDataDirRestart(t *testing.T, k *kafkatest.Kafka) {
+	topic := k.Topic(t, "kept", 1)
+	produce(t, k, topic, "v0", "v1", "v2")
 	dir := filepath.Join(t.TempDir(), "data")
-	route := fmt.Sprintf(`{"uri":"/kept","plugins":{"kafka-proxy":{}},"upstream":{"scheme":"kafka","nodes":{%q:1}}}`, kc.addrs[0])
+	route := fmt.Sprintf(`{"uri":"/kept","plugins":{"kafka-proxy":{}},"upstream":{"scheme":"kafka","nodes":{%q:1}}}`, k.Brokers[0])
 
 	p := start(t, "-data-dir", dir, "-route", "/static=127.0.0.1:1")
 	p.mustDo(t, "PUT", "/apisix/admin/routes/kept", route, http.StatusCreated)
@@ -53,7 +59,7 @@ func TestDataDirRestart(t *testing.T) {
 		t.Fatalf("route changed across restart:\nbefore %s\nafter  %s", before, after)
 	}
 	q.mustDo(t, "GET", "/apisix/admin/routes/gone", "", http.StatusNotFound)
-	expectData(t, q, "/kept", "kept", "v0", "v1", "v2")
+	expectData(t, q, "/kept", topic, "v0", "v1", "v2")
 }
 
 func TestDataDirCorrupt(t *testing.T) {
@@ -71,7 +77,7 @@ func TestDataDirCorrupt(t *testing.T) {
 		if err := os.WriteFile(path, []byte(c.content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		code, stderr := runExit(t, "-data-dir", dir, "-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-admin-key", "k")
+		code, stderr := runExit(t, "-data-dir", dir, "-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-admin-key", "k")
 		if code != 2 {
 			t.Errorf("%s: exit %d, want 2; stderr:\n%s", c.name, code, stderr)
 			continue
