@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -33,7 +32,7 @@ var ErrConfig = errors.New("reactor: invalid config")
 // Config configures a Server. The zero value of every field means its default.
 type Config struct {
 	Addr             string        // "host:port", default "0.0.0.0:9080"; port 0 picks a free port (see Server.Addr)
-	Loops            int           // event loops, default runtime.NumCPU()
+	Loops            int           // event loops, default GOMAXPROCS (the CPUs the process may use, cgroup limits included); a running server adds Loops+1 to GOMAXPROCS (see Server.Start)
 	MaxConns         int           // open connections, default 100000
 	MaxInflight      int           // Kafka requests in flight per connection, default 64
 	MaxInflightTotal int           // Kafka calls in flight on the node, default 4096
@@ -76,7 +75,7 @@ func (cfg Config) withDefaults() (Config, error) {
 			*v = def
 		}
 	}
-	set(&cfg.Loops, runtime.NumCPU())
+	set(&cfg.Loops, baseProcs())
 	set(&cfg.MaxConns, defaultMaxConns)
 	set(&cfg.MaxInflight, defaultMaxInflight)
 	set(&cfg.MaxInflightTotal, defaultMaxInflightTotal)

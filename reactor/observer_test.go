@@ -8,7 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
 // recorder is an Observer that counts what it is told.
@@ -132,8 +136,19 @@ func TestObserverEvents(t *testing.T) {
 		t.Fatalf("garbage: %v", resp)
 	}
 	// Two pipelined requests against MaxInflight 1 stop the reading once.
-	c.send(listReq(4, "obs", 0, -1))
-	c.send(listReq(5, "obs", 0, -2))
+	// They go in one write, so that the server reads the second while the
+	// first is in flight however fast Kafka answers.
+	var both []byte
+	for _, r := range []*pubsub.PubSubReq{listReq(4, "obs", 0, -1), listReq(5, "obs", 0, -2)} {
+		b, err := proto.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		both = append(both, clientFrame(ws.OpBinary, true, b)...)
+	}
+	if _, err := c.c.UnderlyingConn().Write(both); err != nil {
+		t.Fatal(err)
+	}
 	c.recv()
 	c.recv()
 	c.c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"))
@@ -218,9 +233,9 @@ func TestShutdownCancelsLateCalls(t *testing.T) {
 	c := dialWS(t, s, "/late")
 	c.roundTrip(listReq(1, "late", 0, -1)) // metadata and connection are warm
 	c.send(fetchReq(2, "late", 0, 0))
-	for s.Stats().KafkaCalls == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	// Wait for the fetch's own call: the ListOffset's goroutine may still
+	// be counted in KafkaCalls for a moment after its answer arrived.
+	waitFor(t, "the fetch to be dispatched", func() bool { return s.Stats().Fetches == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	done := make(chan error, 1)

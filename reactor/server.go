@@ -120,6 +120,11 @@ func New(cfg Config) (*Server, error) {
 // Start binds the listening socket and starts the event loops in the
 // background. It returns once the server accepts connections, or the error
 // that prevented it.
+//
+// Until the event loops have stopped, GOMAXPROCS is raised by Loops+1: each
+// loop and gnet's acceptor hold a P while they wait in epoll_wait, and
+// without more Ps the Kafka goroutines and Go's netpoller would wait for
+// them (docs/architecture.md, "The event loops and the Go scheduler").
 func (s *Server) Start() error {
 	if s.draining.Load() {
 		return ErrShutdown
@@ -135,8 +140,13 @@ func (s *Server) Start() error {
 		gnet.WithReuseAddr(true),
 		gnet.WithLogger(gnetLogger{s.log}),
 	}
+	// The loops and the acceptor each hold a P while they wait in
+	// epoll_wait; the reservation keeps GOMAXPROCS' other Ps for the Go
+	// code for as long as the engine runs (procs.go).
+	release := reserveProcs(pollers(s.cfg.Loops))
 	go func() {
 		s.runErr = gnet.Run(&events{s: s}, "tcp://"+s.cfg.Addr, opts...)
+		release()
 		close(s.runDone)
 	}()
 	select {
