@@ -119,15 +119,15 @@ func (d *direct) listOffset(ctx context.Context, partition int32, timestamp int6
 	if err != nil {
 		return 0, fmt.Errorf("list offsets %s/%d: %w", d.topic, partition, err)
 	}
-	for _, t := range kresp.(*kmsg.ListOffsetsResponse).Topics {
-		for _, p := range t.Partitions {
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				return 0, fmt.Errorf("list offsets %s/%d: %w", d.topic, partition, err)
-			}
-			return p.Offset, nil
-		}
+	topics := kresp.(*kmsg.ListOffsetsResponse).Topics
+	if len(topics) != 1 || len(topics[0].Partitions) != 1 {
+		return 0, fmt.Errorf("list offsets %s/%d: %d topics in the response, want one partition", d.topic, partition, len(topics))
 	}
-	return 0, fmt.Errorf("list offsets %s/%d: empty response", d.topic, partition)
+	p := topics[0].Partitions[0]
+	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+		return 0, fmt.Errorf("list offsets %s/%d: %w", d.topic, partition, err)
+	}
+	return p.Offset, nil
 }
 
 // e2eHook records the end-to-end time of every Fetch a kgo consumer sends.

@@ -6,11 +6,12 @@
 // By default it starts an in-process kfake cluster of three brokers, seeds it
 // per scenario, and execs bin/kafkaedge and the conventional server as
 // separate processes so that their CPU time and memory are read apart from
-// /proc. The scenarios are fetch (per codec), fanout, listoffset, latency,
-// idle and slow-readers; see docs/benchmarks.md. It prints a table and writes
-// results.json, results.svg and results.md into -out.
+// /proc. The scenarios are fetch (per codec), fanout, listoffset,
+// fixed-rate, idle and slow-readers; see docs/benchmarks.md. It prints a
+// table and writes results.json, results.svg and results.md into -out.
 //
-//	go run ./bench/cmd/kafkaedge-bench                      # everything, ~2-3 minutes
+//	go run ./bench/cmd/kafkaedge-bench                      # everything, ~4 minutes
+//	go run ./bench/cmd/kafkaedge-bench -scenarios fixed-rate -systems kafkaedge,conventional
 //	go run ./bench/cmd/kafkaedge-bench -scenarios fetch -codec lz4 -duration 10s
 //	go run ./bench/cmd/kafkaedge-bench -brokers kafka1:9092  # a real Kafka
 package main
@@ -27,6 +28,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,7 +44,10 @@ const (
 var allSystems = []string{sysKafkaedge, sysConventional, sysCeiling}
 
 // allScenarios in the order they run.
-var allScenarios = []string{"fetch", "fanout", "listoffset", "latency", "idle", "slow-readers"}
+var allScenarios = []string{"fetch", "fanout", "listoffset", "fixed-rate", "idle", "slow-readers"}
+
+// fixedCommands are the requests the fixed-rate scenario can send.
+var fixedCommands = []string{"listoffset", "fetch"}
 
 // config is the command line.
 type config struct {
@@ -61,8 +66,11 @@ type config struct {
 	fanoutBacklog   int
 	fanoutRate      int
 	listClients     int
-	latencyClients  int
-	latencyRate     int
+	fixedCommands   []string      // fixed-rate: listoffset, fetch
+	fixedRates      []int         // fixed-rate: total requests per second
+	fixedClients    []int         // fixed-rate: clients sharing the rate
+	fixedDuration   time.Duration // fixed-rate: measured time of each point and system
+	fixedRounds     int           // fixed-rate: slices each point's time is measured in, systems alternating
 	idleConns       int
 	slowClients     int
 	slowRate        int
@@ -91,8 +99,23 @@ func list(s string) []string {
 	return out
 }
 
-func parseFlags(args []string, stderr io.Writer) (config, error) {
-	var c config
+// ints parses a comma-separated list of integers in [lo, hi].
+func ints(name, s string, lo, hi int) ([]int, error) {
+	var out []int
+	for _, f := range list(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%s: %q is not an integer in %d..%d", name, f, lo, hi)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: empty", name)
+	}
+	return out, nil
+}
+
+func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs := flag.NewFlagSet("kafkaedge-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	brokers := fs.String("brokers", "", "real Kafka `host:port,...` (default: an in-process kfake cluster with 3 brokers); the suite creates and seeds its own topics")
@@ -110,8 +133,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.fanoutBacklog, "fanout-backlog", 200_000, "fanout: records behind the end where the clients start")
 	fs.IntVar(&c.fanoutRate, "fanout-rate", 5000, "fanout: records per second the producer writes while clients read")
 	fs.IntVar(&c.listClients, "listoffset-clients", 50, "listoffset: clients issuing ListOffset(-1) back to back")
-	fs.IntVar(&c.latencyClients, "latency-clients", 20, "latency: clients sharing the fixed request rate")
-	fs.IntVar(&c.latencyRate, "latency-rate", 2000, "latency: fetch requests per second in total")
+	fixCmds := fs.String("fixed-commands", strings.Join(fixedCommands, ","), "fixed-rate: requests to send, comma-separated: listoffset, fetch")
+	fixRates := fs.String("fixed-rates", "500,2000", "fixed-rate: total requests per second, comma-separated")
+	fixClients := fs.String("fixed-clients", "2,5,20", "fixed-rate: clients sharing each rate, comma-separated")
+	fs.DurationVar(&c.fixedDuration, "fixed-duration", 3*time.Second, "fixed-rate: measured time of each point (command, rate, clients) and system")
+	fs.IntVar(&c.fixedRounds, "fixed-rounds", 3, "fixed-rate: slices of -fixed-duration in which each point is measured, the systems taking turns")
 	fs.IntVar(&c.idleConns, "idle-conns", 10_000, "idle: WebSocket connections held open")
 	fs.IntVar(&c.slowClients, "slow-clients", 100, "slow-readers: clients reading slowly")
 	fs.IntVar(&c.slowRate, "slow-rate", 64<<10, "slow-readers: `bytes` per second each slow client reads")
@@ -129,6 +155,18 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	c.codecs = list(*codec)
 	c.scenarios = list(*scen)
 	c.systems = list(*sys)
+	c.fixedCommands = list(*fixCmds)
+	for _, f := range c.fixedCommands {
+		if !slices.Contains(fixedCommands, f) {
+			return c, fmt.Errorf("-fixed-commands: unknown command %q (have %s)", f, strings.Join(fixedCommands, ", "))
+		}
+	}
+	if c.fixedRates, err = ints("-fixed-rates", *fixRates, 1, 100_000); err != nil {
+		return c, err
+	}
+	if c.fixedClients, err = ints("-fixed-clients", *fixClients, 1, 1000); err != nil {
+		return c, err
+	}
 	for _, cd := range c.codecs {
 		if _, ok := codecs[cd]; !ok {
 			return c, fmt.Errorf("-codec: unknown codec %q", cd)
@@ -153,10 +191,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("-value-size must be 1..1048576")
 	case c.records < 1 || c.records > 10_000_000:
 		return c, errors.New("-records must be 1..10000000")
-	case c.fanoutClients < 1 || c.listClients < 1 || c.latencyClients < 1 || c.slowClients < 0 || c.idleConns < 1:
+	case c.fixedDuration < 500*time.Millisecond || c.fixedDuration > 10*time.Minute:
+		return c, errors.New("-fixed-duration must be 500ms..10m")
+	case c.fixedRounds < 1 || c.fixedDuration/time.Duration(max(c.fixedRounds, 1)) < 100*time.Millisecond:
+		return c, errors.New("-fixed-rounds must be >= 1, with slices of -fixed-duration of at least 100ms")
+	case c.fanoutClients < 1 || c.listClients < 1 || c.slowClients < 0 || c.idleConns < 1:
 		return c, errors.New("client counts must be positive")
-	case c.latencyRate < 1 || c.fanoutRate < 0 || c.slowRate < 1024:
-		return c, errors.New("-latency-rate must be >= 1, -fanout-rate >= 0, -slow-rate >= 1024")
+	case c.fanoutRate < 0 || c.slowRate < 1024:
+		return c, errors.New("-fanout-rate must be >= 0, -slow-rate >= 1024")
 	case c.fanoutBacklog < 1:
 		return c, errors.New("-fanout-backlog must be >= 1")
 	}

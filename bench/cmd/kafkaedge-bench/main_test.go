@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,21 +41,26 @@ func TestParseFlags(t *testing.T) {
 	}
 	if c.clients != 4 || c.duration != 5*time.Second || c.valueSize != 256 ||
 		strings.Join(c.codecs, ",") != "none,lz4,zstd" || len(c.scenarios) != len(allScenarios) ||
-		len(c.systems) != 3 || len(c.brokers) != 0 || c.out != "bench/results" {
+		len(c.systems) != 3 || len(c.brokers) != 0 || c.out != "bench/results" ||
+		strings.Join(c.fixedCommands, ",") != "listoffset,fetch" || !slices.Equal(c.fixedRates, []int{500, 2000}) ||
+		!slices.Equal(c.fixedClients, []int{2, 5, 20}) || c.fixedDuration != 3*time.Second || c.fixedRounds != 3 {
 		t.Errorf("defaults = %+v", c)
 	}
 	c, err = parseFlags([]string{"-brokers", "a:1, b:2", "-scenarios", "fetch,idle", "-systems", "conventional",
-		"-kafkaedge-flags", "-loops 1"}, io.Discard)
+		"-kafkaedge-flags", "-loops 1", "-fixed-commands", "fetch", "-fixed-rates", "100, 300", "-fixed-clients", "1"}, io.Discard)
 	if err != nil {
 		t.Fatalf("flags: %v", err)
 	}
 	if strings.Join(c.brokers, " ") != "a:1 b:2" || strings.Join(c.scenarios, " ") != "fetch idle" ||
-		strings.Join(c.kafkaedgeFlags, " ") != "-loops 1" {
+		strings.Join(c.kafkaedgeFlags, " ") != "-loops 1" || strings.Join(c.fixedCommands, ",") != "fetch" ||
+		!slices.Equal(c.fixedRates, []int{100, 300}) || !slices.Equal(c.fixedClients, []int{1}) {
 		t.Errorf("parsed = %+v", c)
 	}
 	for _, bad := range [][]string{
 		{"-codec", "brotli"}, {"-scenarios", "nope"}, {"-systems", "apisix"}, {"-clients", "0"},
-		{"-duration", "1ms"}, {"-value-size", "0"}, {"extra"},
+		{"-duration", "1ms"}, {"-value-size", "0"}, {"extra"}, {"-fixed-commands", "ping"}, {"-fixed-rates", "0"},
+		{"-fixed-rates", "x"}, {"-fixed-clients", ""}, {"-fixed-duration", "1ms"}, {"-fixed-rounds", "0"},
+		{"-fixed-duration", "1s", "-fixed-rounds", "20"}, {"-scenarios", "latency"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) succeeded", bad)
@@ -72,19 +78,23 @@ func TestCheckTargets(t *testing.T) {
 		{Scenario: "idle", System: sysKafkaedge, Extra: map[string]float64{"kib_per_conn": 2}},
 		{Scenario: "listoffset", System: sysKafkaedge, ReqPerSec: 10, P99Ms: 1, Error: "boom"},
 		{Scenario: "listoffset", System: sysConventional, ReqPerSec: 10, P99Ms: 2},
+		{Scenario: "fixed-rate/fetch/500rps/2c", System: sysKafkaedge, P50Ms: 0.3, P99Ms: 0.6},
+		{Scenario: "fixed-rate/fetch/500rps/2c", System: sysConventional, P50Ms: 0.4, P99Ms: 0.5},
 	}
 	want := map[string]struct {
 		value float64
 		met   bool
 	}{
-		"fetch-none/msgs/s kafkaedge / conventional":         {3, true},
-		"fetch-none/CPU-s per GB kafkaedge / conventional":   {0.25, true},
-		"fetch-none/msgs/s kafkaedge / ceiling":              {0.75, false},
-		"fanout/broker fetches / client fetches (kafkaedge)": {0.1, false},
-		"fanout/msgs/s kafkaedge / conventional":             {2, false},
-		"idle/KiB RSS per idle connection (kafkaedge)":       {2, true},
-		"listoffset/req/s kafkaedge / conventional":          {-1, false},
-		"listoffset/p99 kafkaedge / conventional":            {-1, false},
+		"fetch-none/msgs/s kafkaedge / conventional":              {3, true},
+		"fetch-none/CPU-s per GB kafkaedge / conventional":        {0.25, true},
+		"fetch-none/msgs/s kafkaedge / ceiling":                   {0.75, false},
+		"fanout/broker fetches / client fetches (kafkaedge)":      {0.1, false},
+		"fanout/msgs/s kafkaedge / conventional":                  {2, false},
+		"idle/KiB RSS per idle connection (kafkaedge)":            {2, true},
+		"listoffset/req/s kafkaedge / conventional":               {-1, false},
+		"listoffset/p99 kafkaedge / conventional":                 {-1, false},
+		"fixed-rate/fetch/500rps/2c/p50 kafkaedge / conventional": {0.75, true},
+		"fixed-rate/fetch/500rps/2c/p99 kafkaedge / conventional": {1.2, false},
 	}
 	got := checkTargets(rs)
 	if len(got) != len(want) {
@@ -154,9 +164,9 @@ func TestRunSmall(t *testing.T) {
 	out := filepath.Join(dir, "results")
 	var stdout bytes.Buffer
 	err = run([]string{"-systems", "conventional,ceiling", "-conventional-bin", conv, "-out", out,
-		"-scenarios", "fetch,fanout,listoffset,latency,idle", "-codec", "lz4", "-duration", "500ms",
+		"-scenarios", "fetch,fanout,listoffset,fixed-rate,idle", "-codec", "lz4", "-duration", "500ms",
 		"-records", "2000", "-clients", "2", "-fanout-clients", "5", "-fanout-backlog", "500", "-fanout-rate", "100",
-		"-listoffset-clients", "3", "-latency-clients", "2", "-latency-rate", "100", "-idle-conns", "50"},
+		"-listoffset-clients", "3", "-fixed-rates", "100", "-fixed-clients", "1,2", "-fixed-duration", "500ms", "-idle-conns", "50"},
 		&stdout, io.Discard)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, stdout.String())
@@ -177,7 +187,9 @@ func TestRunSmall(t *testing.T) {
 		got[r.Scenario+"/"+r.System] = r
 	}
 	for _, key := range []string{"fetch-lz4/conventional", "fetch-lz4/ceiling", "fanout/conventional", "fanout/ceiling",
-		"listoffset/conventional", "listoffset/ceiling", "latency/conventional", "latency/ceiling", "idle/conventional"} {
+		"listoffset/conventional", "listoffset/ceiling", "idle/conventional",
+		"fixed-rate/listoffset/100rps/1c/conventional", "fixed-rate/listoffset/100rps/2c/ceiling",
+		"fixed-rate/fetch/100rps/1c/conventional", "fixed-rate/fetch/100rps/2c/ceiling"} {
 		r := got[key]
 		if r == nil {
 			t.Errorf("no result for %s", key)
@@ -195,6 +207,18 @@ func TestRunSmall(t *testing.T) {
 		if r.CPUSeconds < 0 || r.RSSMiB <= 0 {
 			t.Errorf("fetch-lz4/conventional: server not measured: cpu %v rss %v", r.CPUSeconds, r.RSSMiB)
 		}
+	}
+	if n := len(rep.Results); n != 2+2+2+1+2*2*2 {
+		t.Errorf("%d results, want 15 (fetch, fanout, listoffset x 2 systems, idle, 4 fixed-rate points x 2)", n)
+	}
+	for _, key := range []string{"fixed-rate/fetch/100rps/2c/conventional", "fixed-rate/listoffset/100rps/1c/ceiling"} {
+		// 100 requests/s for 0.5s: about 50, all answered.
+		if r := got[key]; r != nil && (r.Requests < 40 || r.Requests > 60 || r.Errors != 0 || r.P50Ms <= 0) {
+			t.Errorf("%s: %d requests, %d errors, p50 %v ms; want about 50 requests", key, r.Requests, r.Errors, r.P50Ms)
+		}
+	}
+	if r := got["fixed-rate/fetch/100rps/2c/conventional"]; r != nil && (r.Messages == 0 || r.CPUSeconds < 0) {
+		t.Errorf("fixed-rate fetch: %d messages, server CPU %v", r.Messages, r.CPUSeconds)
 	}
 	if r := got["idle/conventional"]; r != nil && r.Extra["conns"] != 50 {
 		t.Errorf("idle held %v connections, want 50", r.Extra["conns"])

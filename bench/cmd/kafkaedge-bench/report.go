@@ -61,7 +61,8 @@ func (b *bench) report(args []string) *report {
 			"duration_s": b.cfg.duration.Seconds(), "clients": b.cfg.clients, "value_size": b.cfg.valueSize,
 			"codecs": b.cfg.codecs, "records_per_partition": b.cfg.records,
 			"fanout_clients": b.cfg.fanoutClients, "fanout_backlog": b.cfg.fanoutBacklog, "fanout_rate": b.cfg.fanoutRate,
-			"listoffset_clients": b.cfg.listClients, "latency_clients": b.cfg.latencyClients, "latency_rate": b.cfg.latencyRate,
+			"listoffset_clients": b.cfg.listClients, "fixed_commands": b.cfg.fixedCommands, "fixed_rates": b.cfg.fixedRates,
+			"fixed_clients": b.cfg.fixedClients, "fixed_duration_s": b.cfg.fixedDuration.Seconds(), "fixed_rounds": b.cfg.fixedRounds,
 			"idle_conns": b.cfg.idleConns, "slow_clients": b.cfg.slowClients, "slow_rate": b.cfg.slowRate,
 			"slow_max_outbound": b.cfg.slowMaxOutbound,
 		},
@@ -147,6 +148,11 @@ func checkTargets(rs []*Result) []targetCheck {
 			ratio(r.Scenario, "req/s kafkaedge / conventional", ">= 2", func(v float64) bool { return v >= 2 }, ke, conv,
 				func(r *Result) float64 { return r.ReqPerSec })
 			ratio(r.Scenario, "p99 kafkaedge / conventional", "< 1", func(v float64) bool { return v < 1 }, ke, conv,
+				func(r *Result) float64 { return r.P99Ms })
+		case strings.HasPrefix(r.Scenario, "fixed-rate/"):
+			ratio(r.Scenario, "p50 kafkaedge / conventional", "<= 1", func(v float64) bool { return v <= 1 }, ke, conv,
+				func(r *Result) float64 { return r.P50Ms })
+			ratio(r.Scenario, "p99 kafkaedge / conventional", "<= 1", func(v float64) bool { return v <= 1 }, ke, conv,
 				func(r *Result) float64 { return r.P99Ms })
 		case r.Scenario == "idle":
 			tc := targetCheck{Scenario: r.Scenario, Target: "KiB RSS per idle connection (kafkaedge)", Want: "<= 6", Value: -1}
@@ -307,11 +313,9 @@ func panelsFor(scenario string) []panel {
 			{scenario, "req/s", false, func(r *Result) float64 { return r.ReqPerSec }},
 			{scenario, "p99 ms", true, func(r *Result) float64 { return r.P99Ms }},
 		}
-	case scenario == "latency":
-		return []panel{
-			{scenario, "p50 ms", true, func(r *Result) float64 { return r.P50Ms }},
-			{scenario, "p99 ms", true, func(r *Result) float64 { return r.P99Ms }},
-		}
+	case strings.HasPrefix(scenario, "fixed-rate/"):
+		// One panel per point (p50 is in the tables).
+		return []panel{{scenario, "p99 ms", true, func(r *Result) float64 { return r.P99Ms }}}
 	case scenario == "idle":
 		return []panel{{scenario, "KiB RSS per connection", true, func(r *Result) float64 {
 			if v, ok := r.Extra["kib_per_conn"]; ok {

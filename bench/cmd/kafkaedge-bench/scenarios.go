@@ -113,12 +113,29 @@ func (m *meter) stop() {
 	}
 }
 
+// merge adds the figures of a finished window o to m, which then covers
+// both (the server's RSS is o's).
+func (m *meter) merge(o *meter) {
+	m.started, m.ended = true, true
+	m.elapsed += o.elapsed
+	m.self += o.self
+	m.cpu += o.cpu
+	if o.fetches < 0 || m.fetches < 0 {
+		m.fetches = -1
+	} else {
+		m.fetches += o.fetches
+	}
+	if o.end.valid {
+		m.end = o.end
+	}
+}
+
 // topic returns the full name of a suite topic.
 func (b *bench) topic(name string) string { return b.cfg.topicPrefix + name }
 
-// latencyBatch is the records per batch of the latency topic, so that its
+// fixedBatch is the records per batch of the fixed-rate topic, so that its
 // fetches carry small batches.
-const latencyBatch = 10
+const fixedBatch = 10
 
 // seeded creates and seeds a topic once and returns its end offsets;
 // batch > 0 limits the records per batch.
@@ -181,14 +198,12 @@ func (b *bench) scenario(ctx context.Context, name string) error {
 		b.each(ctx, "listoffset", b.cfg.listClients, topic, nil, func(ctx context.Context, t *target, m *meter, l *load) (map[string]float64, error) {
 			return nil, b.listOffsetLoad(ctx, t, m, l, topic, 4)
 		})
-	case "latency":
-		topic, ends, err := b.seeded(ctx, "latency", 1, 10_000, "none", latencyBatch)
+	case "fixed-rate":
+		topic, ends, err := b.seeded(ctx, "fixed-rate", 1, 10_000, "none", fixedBatch)
 		if err != nil {
 			return err
 		}
-		b.each(ctx, "latency", b.cfg.latencyClients, topic, nil, func(ctx context.Context, t *target, m *meter, l *load) (map[string]float64, error) {
-			return b.latencyLoad(ctx, t, m, l, topic, ends[0])
-		})
+		b.fixedRate(ctx, topic, ends[0])
 	case "idle":
 		topic, _, err := b.seeded(ctx, "listoffset", 4, 100, "none", 0)
 		if err != nil {
@@ -234,14 +249,19 @@ func (b *bench) each(ctx context.Context, scenario string, clients int, warmTopi
 			continue
 		}
 		res := b.runOne(ctx, scenario, sys, clients, warmTopic, kafkaedgeArgs, fn)
-		b.results = append(b.results, res)
-		line := fmt.Sprintf("%-16s %-12s %9.0f req/s %10.0f msgs/s %8.1f MB/s  p50 %7.2f ms  p99 %7.2f ms",
-			res.Scenario, res.System, res.ReqPerSec, res.MsgsPerSec, res.MBPerSec, res.P50Ms, res.P99Ms)
-		if res.Error != "" {
-			line += "  ERROR: " + res.Error
-		}
-		b.prog.note("%s", line)
+		b.add(res)
 	}
+}
+
+// add keeps a result and prints its line.
+func (b *bench) add(res *Result) {
+	b.results = append(b.results, res)
+	line := fmt.Sprintf("%-24s %-12s %9.0f req/s %10.0f msgs/s %8.1f MB/s  p50 %7.2f ms  p99 %7.2f ms",
+		res.Scenario, res.System, res.ReqPerSec, res.MsgsPerSec, res.MBPerSec, res.P50Ms, res.P99Ms)
+	if res.Error != "" {
+		line += "  ERROR: " + res.Error
+	}
+	b.prog.note("%s", line)
 }
 
 // startSystem execs the server of sys routed at /kafka to the cluster.
@@ -262,20 +282,12 @@ func (b *bench) startSystem(ctx context.Context, sys string, kafkaedgeArgs []str
 // runs fn and fills a Result.
 func (b *bench) runOne(ctx context.Context, scenario, sys string, clients int, warmTopic string, kafkaedgeArgs []string, fn loadFunc) *Result {
 	res := &Result{Scenario: scenario, System: sys, Clients: clients}
-	t := &target{system: sys}
-	if sys != sysCeiling {
-		srv, err := b.startSystem(ctx, sys, kafkaedgeArgs)
-		if err != nil {
-			res.Error = err.Error()
-			return res
-		}
-		defer srv.stop()
-		t.srv, t.url = srv, "ws://"+srv.addr+"/kafka"
-		if err := warmUp(ctx, t.url, warmTopic, b.partitions(warmTopic)); err != nil {
-			res.Error = fmt.Sprintf("warm-up: %v (%s)", err, srv.logTail())
-			return res
-		}
+	t, err := b.startTarget(ctx, sys, warmTopic, kafkaedgeArgs)
+	if err != nil {
+		res.Error = err.Error()
+		return res
 	}
+	defer t.stop()
 	l := newLoad()
 	m := &meter{srv: t.srv, cl: b.cl}
 	b.prog.set(scenario+" "+sys, l, b.cfg.duration)
@@ -298,6 +310,32 @@ func (b *bench) runOne(ctx context.Context, scenario, sys string, clients int, w
 	fill(res, l, m)
 	res.Extra = extra
 	return res
+}
+
+// startTarget starts the system's server (none for the ceiling) and warms
+// it up on warmTopic. The caller stops it.
+func (b *bench) startTarget(ctx context.Context, sys, warmTopic string, kafkaedgeArgs []string) (*target, error) {
+	t := &target{system: sys}
+	if sys == sysCeiling {
+		return t, nil
+	}
+	srv, err := b.startSystem(ctx, sys, kafkaedgeArgs)
+	if err != nil {
+		return nil, err
+	}
+	t.srv, t.url = srv, "ws://"+srv.addr+"/kafka"
+	if err := warmUp(ctx, t.url, warmTopic, b.partitions(warmTopic)); err != nil {
+		srv.stop()
+		return nil, fmt.Errorf("warm-up: %w (%s)", err, srv.logTail())
+	}
+	return t, nil
+}
+
+// stop stops t's server, if any.
+func (t *target) stop() {
+	if t.srv != nil {
+		t.srv.stop()
+	}
 }
 
 // fill computes a Result's figures from the load and the meter.
@@ -674,19 +712,111 @@ func (b *bench) listOffsetLoad(ctx context.Context, t *target, m *meter, l *load
 	return nil
 }
 
-// latencyLoad: a fixed total rate of small fetches (the last 1-10 records
-// of a partition), spread over the clients; latency counts from the time
-// each request was due, so a server that falls behind is charged for it.
-func (b *bench) latencyLoad(ctx context.Context, t *target, m *meter, l *load, topic string, end int64) (map[string]float64, error) {
-	n := b.cfg.latencyClients
+// fixedRate runs the fixed-rate scenario: for each command, total rate and
+// number of clients (a point), every system. Each system's server is
+// started once for all the points. A point is measured in -fixed-rounds
+// slices per system, the systems taking turns slice by slice in an order
+// that reverses every round (A B, B A, A B, ...), and each system's slices
+// are merged into its result: a burst of other work on the machine, or a
+// drift, weighs on the systems alike.
+func (b *bench) fixedRate(ctx context.Context, topic string, end int64) {
+	var targets []*target
+	defer func() {
+		for _, t := range targets {
+			t.stop()
+		}
+	}()
+	failed := map[string]string{}
+	for _, sys := range b.cfg.systems {
+		t, err := b.startTarget(ctx, sys, topic, nil)
+		if err != nil {
+			failed[sys] = err.Error()
+			continue
+		}
+		targets = append(targets, t)
+	}
+	slice := b.cfg.fixedDuration / time.Duration(b.cfg.fixedRounds)
+	for _, cmd := range b.cfg.fixedCommands {
+		for _, rate := range b.cfg.fixedRates {
+			for _, n := range b.cfg.fixedClients {
+				name := fixedName(cmd, rate, n)
+				type run struct {
+					t   *target
+					l   *load
+					m   meter
+					err error
+				}
+				runs := make([]*run, len(targets))
+				for i, t := range targets {
+					runs[i] = &run{t: t, l: newLoad(), m: meter{srv: t.srv, cl: b.cl}}
+				}
+				for r := 0; r < b.cfg.fixedRounds && ctx.Err() == nil; r++ {
+					for j := range runs {
+						ru := runs[j]
+						if r%2 == 1 {
+							ru = runs[len(runs)-1-j]
+						}
+						if ru.err != nil {
+							continue
+						}
+						m := &meter{srv: ru.t.srv, cl: b.cl}
+						b.prog.set(name+" "+ru.t.system, ru.l, slice)
+						ru.err = b.fixedRateLoad(ctx, ru.t, m, ru.l, cmd, rate, n, slice, topic, end)
+						b.prog.set("", nil, 0)
+						if !m.started {
+							m.begin()
+						}
+						m.stop()
+						ru.m.merge(m)
+						if ru.err == nil && ru.t.srv != nil {
+							ru.err = ru.t.srv.alive()
+						}
+					}
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				for _, sys := range b.cfg.systems {
+					if msg, ok := failed[sys]; ok {
+						b.add(&Result{Scenario: name, System: sys, Clients: n, Error: msg})
+						continue
+					}
+					ru := runs[slices.IndexFunc(runs, func(ru *run) bool { return ru.t.system == sys })]
+					res := &Result{Scenario: name, System: sys, Clients: n}
+					if ru.err != nil {
+						res.Error = ru.err.Error()
+					} else if ru.l.firstErr != nil && ru.l.errs.Load() > 0 {
+						res.Error = fmt.Sprintf("%d errors, first: %v", ru.l.errs.Load(), ru.l.firstErr)
+					}
+					fill(res, ru.l, &ru.m)
+					b.add(res)
+				}
+			}
+		}
+	}
+}
+
+// fixedName names a point of the fixed-rate scenario.
+func fixedName(cmd string, rate, clients int) string {
+	return fmt.Sprintf("fixed-rate/%s/%drps/%dc", cmd, rate, clients)
+}
+
+// fixedRateLoad: n clients share a fixed total rate of requests (cmd
+// "listoffset": ListOffset(-1); "fetch": a fetch of the last 1-10 records,
+// written in batches of 10) for dur. Each client has one
+// request in flight and sends at fixed intervals, staggered between the
+// clients; latency counts from the time each request was due, so a server
+// that falls behind is charged for it (no coordinated omission), except
+// that a client that was early and slept counts from its wake-up.
+func (b *bench) fixedRateLoad(ctx context.Context, t *target, m *meter, l *load, cmd string, rate, n int, dur time.Duration, topic string, end int64) error {
 	conns, d, done, err := b.openClients(ctx, t, topic, n, 16, 1)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer done()
-	interval := time.Duration(float64(time.Second) * float64(n) / float64(b.cfg.latencyRate))
+	interval := time.Duration(float64(time.Second) * float64(n) / float64(rate))
 	start := time.Now().Add(50 * time.Millisecond)
-	until := start.Add(b.cfg.duration)
+	until := start.Add(dur)
 	m.begin()
 	var wg sync.WaitGroup
 	for i := range n {
@@ -700,32 +830,42 @@ func (b *bench) latencyLoad(ctx context.Context, t *target, m *meter, l *load, t
 				_ = conns[i].SetDeadline(until.Add(30 * time.Second))
 			}
 			due := start.Add(interval * time.Duration(i) / time.Duration(n))
-			for ctx.Err() == nil && due.Before(until) {
+			for k := 0; k < maxRequests && ctx.Err() == nil && due.Before(until); k++ {
+				// A request is timed from when it was due; if the client
+				// was early and slept, from when it woke: Go's timers on
+				// Linux wake up to a millisecond late, and that is the
+				// client's slack, not the server's.
+				sent := due
 				if w := time.Until(due); w > 0 {
 					time.Sleep(w)
+					sent = time.Now()
 				}
-				off := end - 1 - rng.Int64N(min(10, end))
 				var msgs, bytes int
 				var err error
-				if d != nil {
-					msgs, bytes, _, err = d.fetch(ctx, 0, off)
-				} else {
+				switch {
+				case cmd == "listoffset" && d != nil:
+					_, err = d.listOffset(ctx, 0, -1)
+				case cmd == "listoffset":
+					_, err = conns[i].ListOffset(topic, 0, -1)
+				case d != nil:
+					msgs, bytes, _, err = d.fetch(ctx, 0, end-1-rng.Int64N(min(10, end)))
+				default:
 					var s wsclient.Summary
-					s, err = conns[i].FetchSummary(topic, 0, off)
+					s, err = conns[i].FetchSummary(topic, 0, end-1-rng.Int64N(min(10, end)))
 					msgs, bytes = s.Messages, s.ValueBytes
 				}
 				if err != nil {
 					l.fail(err)
 					return
 				}
-				rec.add(time.Since(due), msgs, bytes)
+				rec.add(time.Since(sent), msgs, bytes)
 				due = due.Add(interval)
 			}
 		}()
 	}
 	wg.Wait()
 	m.stop()
-	return map[string]float64{"target_rate": float64(b.cfg.latencyRate)}, nil
+	return nil
 }
 
 // idleLoad: open many connections, leave them idle, and read the server's
