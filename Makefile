@@ -4,7 +4,7 @@ BIN      := bin/kafkaedge
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test proto fuzz bench microbench clean
+.PHONY: build run test lint kafka proto fuzz bench microbench clean
 
 ## build: compile bin/kafkaedge
 build:
@@ -14,10 +14,27 @@ build:
 run: build
 	./$(BIN) -embedded
 
-## test: vet and race-test every package (what CI runs)
-test:
+## test: lint, then race-test every package (what CI runs); the real-Kafka
+## suites run when java and mvn are on PATH (the first run resolves the
+## brokers' jars through Maven into ~/.cache/kafkaedge)
+test: lint
+	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 || \
+	  echo "make test: the real-Kafka suites are skipped: java or mvn is not on PATH (install a JDK 17+ and Maven to run them)"
+	$(GO) test -race -count=1 -timeout 9m ./...
+
+## lint: go vet and staticcheck (pinned)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 8m ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## kafka: a real 3-node Apache Kafka cluster on loopback in the foreground;
+## prints KAFKA_BOOTSTRAP=... when it answers, Ctrl-C stops it
+## (KAFKA_VERSION=3.9.2 for the 3.x line)
+KAFKA_VERSION ?=
+kafka:
+	$(GO) build -o bin/kraft ./cmd/kraft
+	./bin/kraft $(if $(KAFKA_VERSION),-version $(KAFKA_VERSION))
 
 ## proto: regenerate proto/pubsub/pubsub.pb.go with pinned protoc-gen-go
 proto:

@@ -9,6 +9,7 @@ import (
 	"github.com/gobwas/ws"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kafkaedge/kafkaedge/internal/wstest"
 	"github.com/kafkaedge/kafkaedge/kafkawire/record"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
@@ -16,7 +17,7 @@ import (
 // framePayload strips the server frame header from one binary frame.
 func framePayload(t testing.TB, frame []byte) []byte {
 	t.Helper()
-	f, err := ws.ReadFrame(bytes.NewReader(frame))
+	f, err := wstest.ReadFrame(bytes.NewReader(frame))
 	if err != nil || f.Header.OpCode != ws.OpBinary || int(f.Header.Length) != len(f.Payload) {
 		t.Fatalf("frame: %v %+v", err, f.Header)
 	}

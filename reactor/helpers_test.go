@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kafkaedge/kafkaedge/internal/wstest"
 	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
@@ -209,7 +210,7 @@ func (r *rawConn) upgrade(path string) {
 // readFrame reads one server frame.
 func (r *rawConn) readFrame() (ws.Frame, error) {
 	_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	return ws.ReadFrame(r.br)
+	return wstest.ReadFrame(r.br)
 }
 
 // expectClose reads frames until a close frame and returns its code; it

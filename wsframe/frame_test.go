@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/gobwas/ws"
+
+	"github.com/kafkaedge/kafkaedge/internal/wstest"
 )
 
 var testMask = [4]byte{0x12, 0x34, 0x56, 0x78}
@@ -415,7 +417,7 @@ func TestAppendClose(t *testing.T) {
 	}
 	for _, c := range cases {
 		b := AppendClose(nil, c.code, c.reason)
-		f, err := ws.ReadFrame(bytes.NewReader(b))
+		f, err := wstest.ReadFrame(bytes.NewReader(b))
 		if err != nil {
 			t.Fatalf(
 				"code %d: gobwas ReadFrame: %v",

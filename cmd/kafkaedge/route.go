@@ -128,7 +128,7 @@ func (ns Nodes) MarshalJSON() ([]byte, error) {
 	}
 	a := make([]arrayNode, len(ns.List))
 	for i, n := range ns.List {
-		a[i] = arrayNode{n.Host, n.Port, n.Weight, n.Priority}
+		a[i] = arrayNode(n)
 	}
 	return json.Marshal(a)
 }
