@@ -4,7 +4,7 @@ BIN      := bin/kafkaedge
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test lint kafka proto fuzz bench microbench clean
+.PHONY: build run test lint kafka proto fuzz bench bench-kafka microbench clean
 
 ## build: compile bin/kafkaedge
 build:
@@ -50,10 +50,16 @@ fuzz:
 	done
 
 ## bench: the benchmark suite, kafkaedge vs a conventional Go server vs
-## franz-go direct, on an in-process 3-broker cluster (about 2.5 minutes);
+## franz-go direct, on an in-process 3-broker cluster (about 4 minutes);
 ## table on stdout, results.{json,svg,md} in bench/results/
 bench: build
 	$(GO) run ./bench/cmd/kafkaedge-bench $(BENCHFLAGS)
+
+## bench-kafka: the same suite on a real 3-broker Apache Kafka (KRaft, on
+## loopback, started and deleted by the run; needs java 17+ and mvn);
+## broker fetch counts over JMX (-kafka-version 3.9.2 in BENCHFLAGS for 3.x)
+bench-kafka: build
+	$(GO) run ./bench/cmd/kafkaedge-bench -kafka real $(BENCHFLAGS)
 
 ## microbench: Go micro-benchmarks of the codecs and the request path
 microbench:

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,71 +17,249 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkaedge/kafkaedge/internal/kraft"
 )
 
 // cluster is the Kafka the benchmark runs against: an in-process kfake
-// cluster (default) or a real one given with -brokers.
+// cluster (default), a real Apache Kafka cluster the suite starts on
+// loopback (-kafka real, internal/kraft), or one given with -brokers.
 type cluster struct {
-	brokers []string
-	fake    *kfake.Cluster // nil for a real cluster
-	fetches atomic.Int64   // Fetch requests the fake brokers received
-	admin   *kgo.Client
+	brokers     []string
+	desc        string         // what it is, for the report
+	fake        *kfake.Cluster // kfake only
+	fetches     atomic.Int64   // Fetch requests the fake brokers received
+	listOffsets atomic.Int64   // ListOffsets requests the fake brokers received
+	real        *kraft.Cluster // -kafka real only
+	brokerPIDs  []int          // -kafka real: the brokers' JVMs, for their CPU
+	jmx         *jmxCounter    // the brokers' JMX counters; nil: no broker fetch counts
+	replication int16          // of the topics the suite creates; -1: the broker default
+	admin       *kgo.Client
 }
 
-// newCluster starts kfake with three brokers, or connects to brokers.
-func newCluster(brokers []string) (*cluster, error) {
-	c := &cluster{brokers: brokers}
-	if len(brokers) == 0 {
+// benchJVM are the JVM options of the brokers of -kafka real unless
+// -kafka-jvm says otherwise: what Kafka's own start scripts give a broker
+// (kafka-server-start.sh's heap, kafka-run-class.sh's performance options),
+// with the JIT's full tiers, instead of kraft.DefaultJVM's small test heap.
+var benchJVM = []string{"-Xms1g", "-Xmx1g", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+	"-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent", "-XX:MaxInlineLevel=15"}
+
+// realProps are the broker settings of -kafka real beyond kraft's: Kafka's
+// default network and I/O thread counts (kraft's test clusters use 2 and 2).
+var realProps = []string{"num.network.threads=3", "num.io.threads=8"}
+
+// newCluster starts kfake with three brokers, or a real cluster of three
+// brokers (cfg.kafka "real"), or connects to cfg.brokers; logf reports
+// progress.
+func newCluster(ctx context.Context, cfg config, logf func(string, ...any)) (c *cluster, err error) {
+	c = &cluster{brokers: cfg.brokers, replication: int16(cfg.replication)}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	switch {
+	case cfg.kafka == kafkaReal:
+		if m := kraft.Missing(); m != "" {
+			return nil, fmt.Errorf("-kafka real needs Java (17+) and Maven: %s", m)
+		}
+		jvm := cfg.kafkaJVM
+		if jvm == nil {
+			jvm = benchJVM
+		}
+		logf("starting Apache Kafka %s: 3 brokers (KRaft, combined broker+controller) on loopback; JVM %s",
+			cfg.kafkaVersion, strings.Join(jvm, " "))
+		start := time.Now()
+		rc, err := kraft.Start(ctx, kraft.Options{Version: cfg.kafkaVersion, Brokers: 3, JVM: jvm, JMX: true, Props: realProps})
+		if err != nil {
+			return nil, fmt.Errorf("start Kafka %s: %w", cfg.kafkaVersion, err)
+		}
+		c.real = rc
+		c.brokers = rc.Bootstrap()
+		if c.replication < 0 {
+			c.replication = 3
+		}
+		var addrs []string
+		for _, n := range rc.Nodes {
+			addrs = append(addrs, n.JMXAddr())
+			if b, err := os.ReadFile(filepath.Join(n.Dir, "pid")); err == nil {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+					c.brokerPIDs = append(c.brokerPIDs, pid)
+				}
+			}
+		}
+		if len(c.brokerPIDs) != len(rc.Nodes) {
+			c.brokerPIDs = nil
+		}
+		c.desc = fmt.Sprintf("Apache Kafka %s, 3 brokers (KRaft) on loopback, replication factor %d, min.insync.replicas 1",
+			cfg.kafkaVersion, c.replication)
+		logf("Kafka %s started in %.1fs: %s", cfg.kafkaVersion, time.Since(start).Seconds(), strings.Join(c.brokers, ","))
+		lib, err := kraft.Resolve(ctx, cfg.kafkaVersion)
+		if err != nil {
+			return nil, err
+		}
+		if c.jmx, err = startJMX(ctx, addrs, lib, logf); err != nil {
+			logf("broker fetch counts unknown: %v", err)
+		}
+	case len(cfg.brokers) > 0:
+		c.desc = strings.Join(cfg.brokers, ",")
+		if len(cfg.jmx) > 0 {
+			if c.jmx, err = startJMX(ctx, cfg.jmx, "", logf); err != nil {
+				logf("broker fetch counts unknown: %v", err)
+			}
+		}
+	default:
 		fake, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.ClusterID("kafkaedge-bench"))
 		if err != nil {
 			return nil, fmt.Errorf("start kfake: %w", err)
 		}
 		c.fake = fake
 		c.brokers = fake.ListenAddrs()
-		// Count every Fetch, then let the broker handle it as usual.
+		c.desc = "in-process kfake, 3 brokers"
+		// Count every Fetch and ListOffsets, then let the broker handle
+		// it as usual.
 		fake.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
 			fake.KeepControl()
 			c.fetches.Add(1)
 			return nil, nil, false
 		})
+		fake.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
+			fake.KeepControl()
+			c.listOffsets.Add(1)
+			return nil, nil, false
+		})
 	}
 	admin, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ClientID("kafkaedge-bench-admin"))
 	if err != nil {
-		c.close()
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	c.admin = admin
 	return c, nil
 }
 
-// close stops the fake cluster and the admin client.
+// close stops what newCluster started: the admin client, the JMX reader,
+// and the fake or real brokers (whose data is deleted).
 func (c *cluster) close() {
 	if c.admin != nil {
 		c.admin.Close()
 	}
+	if c.jmx != nil {
+		c.jmx.close()
+	}
 	if c.fake != nil {
 		c.fake.Close()
 	}
-}
-
-// brokerFetches returns the Fetch requests counted so far, -1 for a real
-// cluster (whose request counts the suite cannot see).
-func (c *cluster) brokerFetches() int64 {
-	if c.fake == nil {
-		return -1
+	if c.real != nil {
+		c.real.Close()
 	}
-	return c.fetches.Load()
 }
 
-// createTopic creates topic with n partitions (replication factor: the
-// broker default) through a CreateTopics request.
+// brokerCounts are request counters of the brokers, summed over them; -1
+// where not counted.
+type brokerCounts struct {
+	fetches     int64 // consumer Fetch requests (not followers' replication fetches)
+	listOffsets int64 // ListOffsets requests
+	bytesOut    int64 // record bytes sent in consumers' fetch responses (JMX only)
+}
+
+// noCounts is a reading of nothing.
+var noCounts = brokerCounts{-1, -1, -1}
+
+// sub returns c - o field by field, -1 where either is unknown.
+func (c brokerCounts) sub(o brokerCounts) brokerCounts {
+	d := func(a, b int64) int64 {
+		if a < 0 || b < 0 {
+			return -1
+		}
+		return a - b
+	}
+	return brokerCounts{d(c.fetches, o.fetches), d(c.listOffsets, o.listOffsets), d(c.bytesOut, o.bytesOut)}
+}
+
+// add returns c + o field by field, -1 where either is unknown.
+func (c brokerCounts) add(o brokerCounts) brokerCounts {
+	a := func(x, y int64) int64 {
+		if x < 0 || y < 0 {
+			return -1
+		}
+		return x + y
+	}
+	return brokerCounts{a(c.fetches, o.fetches), a(c.listOffsets, o.listOffsets), a(c.bytesOut, o.bytesOut)}
+}
+
+// The brokers' JMX counters (Kafka's request and topic metrics) the suite
+// reads; each RequestMetrics name has a meter per request version.
+const (
+	listOffsetsMBeans = "kafka.network:type=RequestMetrics,name=RequestsPerSec,request=ListOffsets,*"
+	bytesOutMBean     = "kafka.server:type=BrokerTopicMetrics,name=BytesOutPerSec" // all topics; followers' bytes are ReplicationBytesOutPerSec
+)
+
+// brokerCounts reads the brokers' counters: kfake's request counters, or
+// the brokers' meters over JMX (with JmxTool, one JVM per read, the
+// consumer fetches only).
+func (c *cluster) brokerCounts() brokerCounts {
+	if c.fake != nil {
+		return brokerCounts{c.fetches.Load(), c.listOffsets.Load(), -1}
+	}
+	if c.jmx == nil {
+		return noCounts
+	}
+	ctx := context.Background()
+	out := noCounts
+	n, err := c.jmx.read(ctx, fetchConsumerMBeans, "Count")
+	if err != nil {
+		c.jmxFailed(err)
+		return noCounts
+	}
+	out.fetches = n
+	if c.jmx.cheap() {
+		if n, err := c.jmx.read(ctx, listOffsetsMBeans, "Count"); err == nil {
+			out.listOffsets = n
+		}
+		if n, err := c.jmx.read(ctx, bytesOutMBean, "Count"); err == nil {
+			out.bytesOut = n
+		}
+	}
+	return out
+}
+
+// countsCheap reports whether brokerCounts costs little enough to be read
+// around every fixed-rate slice.
+func (c *cluster) countsCheap() bool { return c.fake != nil || (c.jmx != nil && c.jmx.cheap()) }
+
+var jmxWarn sync.Once
+
+// jmxFailed reports the first failed JMX read.
+func (c *cluster) jmxFailed(err error) {
+	jmxWarn.Do(func() { fmt.Fprintf(os.Stderr, "kafkaedge-bench: broker fetch count: %v\n", err) })
+}
+
+// brokerCPU returns the CPU time the real brokers' JVMs have used, false
+// when it cannot be read (kfake's is the benchmark process's own).
+func (c *cluster) brokerCPU() (time.Duration, bool) {
+	if len(c.brokerPIDs) == 0 {
+		return 0, false
+	}
+	var sum time.Duration
+	for _, pid := range c.brokerPIDs {
+		s, err := readProc(pid)
+		if err != nil {
+			return 0, false
+		}
+		sum += s.CPU
+	}
+	return sum, true
+}
+
+// createTopic creates topic with n partitions (replication factor
+// c.replication, -1 for the broker default) through a CreateTopics request.
 func (c *cluster) createTopic(ctx context.Context, topic string, n int32) error {
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.TimeoutMillis = 30_000
 	t := kmsg.NewCreateTopicsRequestTopic()
 	t.Topic = topic
 	t.NumPartitions = n
-	t.ReplicationFactor = -1
+	t.ReplicationFactor = c.replication
 	req.Topics = append(req.Topics, t)
 	resp, err := req.RequestWith(ctx, c.admin)
 	if err != nil {

@@ -3,17 +3,23 @@
 // service (bench/conventional) and a franz-go client reading the brokers
 // directly (the ceiling), side by side on the same brokers and data.
 //
-// By default it starts an in-process kfake cluster of three brokers, seeds it
-// per scenario, and execs bin/kafkaedge and the conventional server as
-// separate processes so that their CPU time and memory are read apart from
-// /proc. The scenarios are fetch (per codec), fanout, listoffset,
-// fixed-rate, idle and slow-readers; see docs/benchmarks.md. It prints a
-// table and writes results.json, results.svg and results.md into -out.
+// By default it starts an in-process kfake cluster of three brokers; with
+// -kafka real it starts a real Apache Kafka of three KRaft brokers on
+// loopback for the run (internal/kraft; the JVMs get production-like
+// options, benchJVM) and counts the brokers' consumer fetches over JMX;
+// -brokers names an external cluster instead (-jmx for its counts). It
+// seeds the cluster per scenario, and execs bin/kafkaedge and the
+// conventional server as separate processes so that their CPU time and
+// memory are read apart from /proc. The scenarios are fetch (per codec),
+// fanout, listoffset, fixed-rate, idle and slow-readers; see
+// docs/benchmarks.md. It prints a table and writes results.json,
+// results.svg and results.md into -out.
 //
-//	go run ./bench/cmd/kafkaedge-bench                      # everything, ~4 minutes
+//	go run ./bench/cmd/kafkaedge-bench                      # everything on kfake, ~4 minutes
+//	go run ./bench/cmd/kafkaedge-bench -kafka real          # everything on Apache Kafka 4.4.0, ~4.5 minutes
 //	go run ./bench/cmd/kafkaedge-bench -scenarios fixed-rate -systems kafkaedge,conventional
 //	go run ./bench/cmd/kafkaedge-bench -scenarios fetch -codec lz4 -duration 10s
-//	go run ./bench/cmd/kafkaedge-bench -brokers kafka1:9092  # a real Kafka
+//	go run ./bench/cmd/kafkaedge-bench -brokers kafka1:9092 -jmx kafka1:9999  # an external Kafka
 package main
 
 import (
@@ -32,6 +38,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kafkaedge/kafkaedge/internal/kraft"
 )
 
 // The systems compared.
@@ -49,9 +57,21 @@ var allScenarios = []string{"fetch", "fanout", "listoffset", "fixed-rate", "idle
 // fixedCommands are the requests the fixed-rate scenario can send.
 var fixedCommands = []string{"listoffset", "fetch"}
 
+// The Kafka the suite runs against (-kafka).
+const (
+	kafkaKfake = "kfake" // in-process, 3 brokers
+	kafkaReal  = "real"  // Apache Kafka, 3 KRaft brokers on loopback (internal/kraft)
+)
+
 // config is the command line.
 type config struct {
+	kafka           string   // kafkaKfake or kafkaReal; external when brokers is set
+	kafkaVersion    string   // -kafka real
+	kafkaJVM        []string // -kafka real: the brokers' JVM options (nil: benchJVM)
 	brokers         []string
+	jmx             []string      // JMX host:port of the -brokers, to count their fetches
+	replication     int           // of the suite's topics; -1: broker default (-kafka real: 3)
+	brokerWarmup    time.Duration // -kafka real: small fetches and ListOffsets before the scenarios
 	clients         int
 	duration        time.Duration
 	valueSize       int
@@ -118,7 +138,13 @@ func ints(name, s string, lo, hi int) ([]int, error) {
 func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs := flag.NewFlagSet("kafkaedge-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	brokers := fs.String("brokers", "", "real Kafka `host:port,...` (default: an in-process kfake cluster with 3 brokers); the suite creates and seeds its own topics")
+	fs.StringVar(&c.kafka, "kafka", kafkaKfake, "brokers to run against: kfake (in-process, 3 brokers) or real (Apache Kafka, 3 KRaft brokers on loopback, started for the run; needs java 17+ and mvn)")
+	fs.StringVar(&c.kafkaVersion, "kafka-version", kraft.Latest, "-kafka real: Apache Kafka `version` (verified: "+strings.Join(kraft.Versions, ", ")+")")
+	kjvm := fs.String("kafka-jvm", "", "-kafka real: the brokers' JVM `options`, space-separated (default \""+strings.Join(benchJVM, " ")+"\")")
+	brokers := fs.String("brokers", "", "an external Kafka `host:port,...` instead of -kafka; the suite creates and seeds its own topics")
+	jmx := fs.String("jmx", "", "with -brokers: the brokers' JMX `host:port,...` (RMI, no auth), to count their consumer fetches (default: not counted)")
+	fs.DurationVar(&c.brokerWarmup, "broker-warmup", 4*time.Second, "-kafka real: time the brokers are sent small fetches and ListOffsets before the scenarios, so that their JIT has compiled those paths (0: only a full read of a small topic)")
+	fs.IntVar(&c.replication, "replication", -1, "replication factor of the suite's topics (default: the broker default; -kafka real: 3)")
 	fs.IntVar(&c.clients, "clients", 4, "fetch clients, one per partition of the fetch topic (also the fast clients of slow-readers)")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "measured time of each scenario and system")
 	fs.IntVar(&c.valueSize, "value-size", 256, "record value size in `bytes`")
@@ -151,6 +177,22 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	c.brokers = list(*brokers)
+	c.jmx = list(*jmx)
+	if *kjvm != "" {
+		c.kafkaJVM = strings.Fields(*kjvm)
+	}
+	switch {
+	case c.kafka != kafkaKfake && c.kafka != kafkaReal:
+		return c, fmt.Errorf("-kafka: %q: want kfake or real", c.kafka)
+	case c.kafka == kafkaReal && len(c.brokers) > 0:
+		return c, errors.New("-kafka real starts its own brokers: drop -brokers (or -kafka)")
+	case len(c.jmx) > 0 && len(c.brokers) == 0:
+		return c, errors.New("-jmx needs -brokers (-kafka real reads its brokers' JMX itself)")
+	case c.brokerWarmup < 0 || c.brokerWarmup > 5*time.Minute:
+		return c, errors.New("-broker-warmup must be 0..5m")
+	case c.replication == 0 || c.replication < -1 || c.replication > 32767:
+		return c, errors.New("-replication must be -1 (broker default) or 1..32767")
+	}
 	c.kafkaedgeFlags = strings.Fields(*keFlags)
 	c.codecs = list(*codec)
 	c.scenarios = list(*scen)
@@ -241,20 +283,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	cl, err := newCluster(cfg.brokers)
+	started := time.Now()
+	prog := newProgress(stderr)
+	defer prog.close()
+	cl, err := newCluster(ctx, cfg, prog.note)
 	if err != nil {
 		return err
 	}
 	defer cl.close()
 
-	b := &bench{cfg: cfg, cl: cl, prog: newProgress(stderr), started: time.Now()}
-	defer b.prog.close()
-	kind := "in-process kfake, 3 brokers"
-	if len(cfg.brokers) > 0 {
-		kind = strings.Join(cfg.brokers, ",")
-	}
-	b.prog.note("kafkaedge-bench: %s; %s each; scenarios %s; systems %s", kind, cfg.duration,
+	b := &bench{cfg: cfg, cl: cl, prog: prog, started: started}
+	b.prog.note("kafkaedge-bench: %s; %s each; scenarios %s; systems %s", cl.desc, cfg.duration,
 		strings.Join(cfg.scenarios, ","), strings.Join(cfg.systems, ","))
+	if cl.real != nil {
+		if err := b.warmBrokers(ctx); err != nil {
+			return fmt.Errorf("warm up the brokers: %w", err)
+		}
+	}
 
 	for _, s := range cfg.scenarios {
 		if ctx.Err() != nil {

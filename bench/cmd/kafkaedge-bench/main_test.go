@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/kafkaedge/kafkaedge/internal/kraft"
 )
 
 func TestReadProcSelf(t *testing.T) {
@@ -43,7 +45,8 @@ func TestParseFlags(t *testing.T) {
 		strings.Join(c.codecs, ",") != "none,lz4,zstd" || len(c.scenarios) != len(allScenarios) ||
 		len(c.systems) != 3 || len(c.brokers) != 0 || c.out != "bench/results" ||
 		strings.Join(c.fixedCommands, ",") != "listoffset,fetch" || !slices.Equal(c.fixedRates, []int{500, 2000}) ||
-		!slices.Equal(c.fixedClients, []int{2, 5, 20}) || c.fixedDuration != 3*time.Second || c.fixedRounds != 3 {
+		!slices.Equal(c.fixedClients, []int{2, 5, 20}) || c.fixedDuration != 3*time.Second || c.fixedRounds != 3 ||
+		c.kafka != kafkaKfake || c.kafkaVersion != kraft.Latest || c.kafkaJVM != nil || c.replication != -1 || len(c.jmx) != 0 {
 		t.Errorf("defaults = %+v", c)
 	}
 	c, err = parseFlags([]string{"-brokers", "a:1, b:2", "-scenarios", "fetch,idle", "-systems", "conventional",
@@ -56,11 +59,23 @@ func TestParseFlags(t *testing.T) {
 		!slices.Equal(c.fixedRates, []int{100, 300}) || !slices.Equal(c.fixedClients, []int{1}) {
 		t.Errorf("parsed = %+v", c)
 	}
+	c, err = parseFlags([]string{"-kafka", "real", "-kafka-version", "3.9.2", "-kafka-jvm", "-Xmx2g  -XX:+UseZGC", "-replication", "1"}, io.Discard)
+	if err != nil {
+		t.Fatalf("-kafka real: %v", err)
+	}
+	if c.kafka != kafkaReal || c.kafkaVersion != "3.9.2" || strings.Join(c.kafkaJVM, ",") != "-Xmx2g,-XX:+UseZGC" || c.replication != 1 {
+		t.Errorf("-kafka real parsed = %+v", c)
+	}
+	if c, err = parseFlags([]string{"-brokers", "a:1,b:2", "-jmx", "a:9999,b:9999"}, io.Discard); err != nil || strings.Join(c.jmx, " ") != "a:9999 b:9999" {
+		t.Errorf("-jmx: %v, %q", err, c.jmx)
+	}
 	for _, bad := range [][]string{
 		{"-codec", "brotli"}, {"-scenarios", "nope"}, {"-systems", "apisix"}, {"-clients", "0"},
 		{"-duration", "1ms"}, {"-value-size", "0"}, {"extra"}, {"-fixed-commands", "ping"}, {"-fixed-rates", "0"},
 		{"-fixed-rates", "x"}, {"-fixed-clients", ""}, {"-fixed-duration", "1ms"}, {"-fixed-rounds", "0"},
 		{"-fixed-duration", "1s", "-fixed-rounds", "20"}, {"-scenarios", "latency"},
+		{"-kafka", "redpanda"}, {"-kafka", "real", "-brokers", "a:1"}, {"-jmx", "a:1"}, {"-replication", "0"},
+		{"-broker-warmup", "-1s"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) succeeded", bad)
@@ -151,19 +166,11 @@ func TestRunSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the conventional server")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not found")
-	}
 	dir := t.TempDir()
-	conv := filepath.Join(dir, "conventional")
-	build := exec.Command(goBin, "build", "-o", conv, "github.com/kafkaedge/kafkaedge/bench/cmd/conventional")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build conventional: %v\n%s", err, out)
-	}
+	conv := buildConventional(t, dir)
 	out := filepath.Join(dir, "results")
 	var stdout bytes.Buffer
-	err = run([]string{"-systems", "conventional,ceiling", "-conventional-bin", conv, "-out", out,
+	err := run([]string{"-systems", "conventional,ceiling", "-conventional-bin", conv, "-out", out,
 		"-scenarios", "fetch,fanout,listoffset,fixed-rate,idle", "-codec", "lz4", "-duration", "500ms",
 		"-records", "2000", "-clients", "2", "-fanout-clients", "5", "-fanout-backlog", "500", "-fanout-rate", "100",
 		"-listoffset-clients", "3", "-fixed-rates", "100", "-fixed-clients", "1,2", "-fixed-duration", "500ms", "-idle-conns", "50"},
@@ -239,6 +246,83 @@ func TestRunSmall(t *testing.T) {
 	}
 }
 
+// buildConventional builds the conventional server into dir (skipping the
+// test without the go tool).
+func buildConventional(t *testing.T, dir string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not found")
+	}
+	conv := filepath.Join(dir, "conventional")
+	build := exec.Command(goBin, "build", "-o", conv, "github.com/kafkaedge/kafkaedge/bench/cmd/conventional")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build conventional: %v\n%s", err, out)
+	}
+	return conv
+}
+
+// TestRunRealKafka runs a small suite with -kafka real: a 3-broker Apache
+// Kafka started by the run (with kraft's small test JVMs, not the
+// benchmark's), the conventional server and the ceiling, and checks the
+// broker fetch counts read over JMX and the brokers' CPU.
+func TestRunRealKafka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-broker Apache Kafka")
+	}
+	if m := kraft.Missing(); m != "" {
+		t.Skip("real Kafka: " + m)
+	}
+	dir := t.TempDir()
+	conv := buildConventional(t, dir)
+	out := filepath.Join(dir, "results")
+	var stdout, stderr bytes.Buffer
+	err := run([]string{"-kafka", "real", "-kafka-jvm", strings.Join(kraft.DefaultJVM, " "), "-broker-warmup", "0s",
+		"-systems", "conventional,ceiling", "-conventional-bin", conv, "-out", out,
+		"-scenarios", "fetch,fanout,fixed-rate", "-codec", "none", "-duration", "1s", "-records", "2000", "-clients", "2",
+		"-fanout-clients", "5", "-fanout-backlog", "500", "-fanout-rate", "100",
+		"-fixed-commands", "fetch", "-fixed-rates", "100", "-fixed-clients", "2", "-fixed-duration", "500ms", "-fixed-rounds", "1"},
+		&stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rep.Cluster, "Apache Kafka "+kraft.Latest+", 3 brokers") || rep.Config["kafka"] != kafkaReal ||
+		rep.Config["replication"] != float64(3) || !strings.Contains(rep.Config["broker_fetches"].(string), "JMX") {
+		t.Errorf("cluster %q, config %v", rep.Cluster, rep.Config)
+	}
+	got := map[string]*Result{}
+	for _, r := range rep.Results {
+		if r.Error != "" {
+			t.Errorf("%s/%s: %s", r.Scenario, r.System, r.Error)
+		}
+		if r.BrokerCPU <= 0 {
+			t.Errorf("%s/%s: broker CPU %v", r.Scenario, r.System, r.BrokerCPU)
+		}
+		got[r.Scenario+"/"+r.System] = r
+	}
+	if len(rep.Results) != 6 {
+		t.Errorf("%d results, want 6 (fetch-none, fanout, fixed-rate x conventional, ceiling)", len(rep.Results))
+	}
+	// The conventional server sends one Fetch per client request; the
+	// counts are the consumer fetches only (RF 3: the followers fetch too).
+	for _, key := range []string{"fetch-none/conventional", "fanout/conventional", "fixed-rate/fetch/100rps/2c/conventional"} {
+		if r := got[key]; r == nil || r.Requests == 0 || r.BrokerFetches < r.Requests || r.BrokerFetches > r.Requests+5 {
+			t.Errorf("%s: %+v: want about one broker fetch per request", key, r)
+		}
+	}
+	if r := got["fetch-none/ceiling"]; r == nil || r.BrokerFetches <= 0 {
+		t.Errorf("fetch-none/ceiling: %+v", r)
+	}
+}
+
 // TestRunBrokersFlag runs the ceiling against a cluster given with
 // -brokers, the path a real Kafka takes: topics created with CreateTopics
 // and no broker request counter.
@@ -278,6 +362,29 @@ func TestRunBrokersFlag(t *testing.T) {
 	}
 }
 
+func TestParseJmxTool(t *testing.T) {
+	const head = "Trying to connect to JMX url: service:jmx:rmi:///jndi/rmi://127.0.0.1:40551/jmxrmi\n"
+	for _, tc := range []struct {
+		out  string
+		err  error
+		want int64
+	}{
+		{head + "No matched attributes for the queried objects [kafka.network:type=RequestMetrics,name=RequestsPerSec,request=FetchConsumer,*].\n",
+			errors.New("exit status 1"), 0},
+		{head + "time,\"1796161933249\"\nkafka.network:type=RequestMetrics,name=RequestsPerSec,request=FetchConsumer,version=18:Count,\"5\"\n", nil, 5},
+		{head + "time,\"1796161933249\"\n" +
+			"kafka.network:type=RequestMetrics,name=RequestsPerSec,request=FetchConsumer,version=17:Count,\"12\"\n" +
+			"kafka.network:type=RequestMetrics,name=RequestsPerSec,request=FetchConsumer,version=18:Count,\"30\"\n", nil, 42},
+		{head + "time,\"1796161933249\"\n", nil, -1},
+		{head + "Exception in thread main java.io.IOException: Failed to retrieve RMIServer stub\n", errors.New("exit status 1"), -1},
+	} {
+		got, err := parseJmxTool(tc.out, tc.err)
+		if got != tc.want || (err != nil) != (tc.want < 0) {
+			t.Errorf("parseJmxTool(%q) = %d, %v; want %d", tc.out, got, err, tc.want)
+		}
+	}
+}
+
 func TestListenRe(t *testing.T) {
 	for line, want := range map[string]string{
 		`time=x level=INFO msg="kafkaedge started" version=dev listen=127.0.0.1:40123 admin=""`: "127.0.0.1:40123",
@@ -292,5 +399,67 @@ func TestListenRe(t *testing.T) {
 		if got != want {
 			t.Errorf("listen in %q = %q, want %q", line, got, want)
 		}
+	}
+}
+
+// TestJMXReaders counts a real broker's consumer fetches and ListOffsets
+// through the JmxCount reader (the -brokers -jmx path) and through the
+// JmxTool fallback, which must agree.
+func TestJMXReaders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an Apache Kafka broker")
+	}
+	if m := kraft.Missing(); m != "" {
+		t.Skip("real Kafka: " + m)
+	}
+	ctx := t.Context()
+	rc, err := kraft.Start(ctx, kraft.Options{Brokers: 1, JMX: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	c, err := newCluster(ctx, config{brokers: rc.Bootstrap(), jmx: []string{rc.Nodes[0].JMXAddr()}, replication: -1}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if c.jmx == nil || !c.countsCheap() {
+		t.Fatal("the JmxCount reader did not start")
+	}
+	if err := c.seedTopic(ctx, "jmx", 1, 100, "none", 256, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := c.brokerCounts()
+	d, err := c.newDirect(ctx, "jmx", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	for range 5 {
+		if _, _, _, err := d.fetch(ctx, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if _, err := d.listOffset(ctx, 0, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := c.brokerCounts().sub(before)
+	// 100 records of 256 bytes, about 27 KB a fetch.
+	if got.fetches != 5 || got.listOffsets != 3 || got.bytesOut < 5*100*256 || got.bytesOut > 5*40_000 {
+		t.Errorf("counts over 5 fetches and 3 ListOffsets: %+v", got)
+	}
+	lib, err := kraft.Resolve(ctx, rc.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tool := &jmxCounter{addrs: c.jmx.addrs, lib: lib}
+	n, err := tool.read(ctx, fetchConsumerMBeans, "Count")
+	if err != nil {
+		t.Fatalf("JmxTool: %v", err)
+	}
+	if r := c.brokerCounts(); n != r.fetches {
+		t.Errorf("JmxTool read %d fetches, the reader %d", n, r.fetches)
 	}
 }

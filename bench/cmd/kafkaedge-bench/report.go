@@ -48,24 +48,46 @@ type targetCheck struct {
 
 // report assembles the report of the finished run.
 func (b *bench) report(args []string) *report {
-	cluster := "in-process kfake, 3 brokers"
-	if len(b.cfg.brokers) > 0 {
-		cluster = strings.Join(b.cfg.brokers, ",")
+	cfg := map[string]any{
+		"duration_s": b.cfg.duration.Seconds(), "clients": b.cfg.clients, "value_size": b.cfg.valueSize,
+		"codecs": b.cfg.codecs, "records_per_partition": b.cfg.records,
+		"fanout_clients": b.cfg.fanoutClients, "fanout_backlog": b.cfg.fanoutBacklog, "fanout_rate": b.cfg.fanoutRate,
+		"listoffset_clients": b.cfg.listClients, "fixed_commands": b.cfg.fixedCommands, "fixed_rates": b.cfg.fixedRates,
+		"fixed_clients": b.cfg.fixedClients, "fixed_duration_s": b.cfg.fixedDuration.Seconds(), "fixed_rounds": b.cfg.fixedRounds,
+		"idle_conns": b.cfg.idleConns, "slow_clients": b.cfg.slowClients, "slow_rate": b.cfg.slowRate,
+		"slow_max_outbound": b.cfg.slowMaxOutbound, "replication": int(b.cl.replication),
+	}
+	switch {
+	case b.cl.real != nil:
+		cfg["kafka"] = kafkaReal
+		cfg["kafka_version"] = b.cfg.kafkaVersion
+		jvm := b.cfg.kafkaJVM
+		if jvm == nil {
+			jvm = benchJVM
+		}
+		cfg["kafka_jvm"] = strings.Join(jvm, " ")
+		cfg["kafka_props"] = realProps
+	case b.cl.fake != nil:
+		cfg["kafka"] = kafkaKfake
+	default:
+		cfg["kafka"] = "external"
+	}
+	switch {
+	case b.cl.fake != nil:
+		cfg["broker_fetches"] = "kfake's request counter"
+	case b.cl.jmx != nil && b.cl.jmx.cheap():
+		cfg["broker_fetches"] = "JMX FetchConsumer RequestsPerSec Count (JmxCount reader)"
+	case b.cl.jmx != nil:
+		cfg["broker_fetches"] = "JMX FetchConsumer RequestsPerSec Count (JmxTool per read)"
+	default:
+		cfg["broker_fetches"] = "not counted"
 	}
 	return &report{
 		Date:    b.started.UTC().Format(time.RFC3339),
 		Command: strings.TrimSpace("kafkaedge-bench " + strings.Join(args, " ")),
 		Machine: describeMachine(),
-		Cluster: cluster,
-		Config: map[string]any{
-			"duration_s": b.cfg.duration.Seconds(), "clients": b.cfg.clients, "value_size": b.cfg.valueSize,
-			"codecs": b.cfg.codecs, "records_per_partition": b.cfg.records,
-			"fanout_clients": b.cfg.fanoutClients, "fanout_backlog": b.cfg.fanoutBacklog, "fanout_rate": b.cfg.fanoutRate,
-			"listoffset_clients": b.cfg.listClients, "fixed_commands": b.cfg.fixedCommands, "fixed_rates": b.cfg.fixedRates,
-			"fixed_clients": b.cfg.fixedClients, "fixed_duration_s": b.cfg.fixedDuration.Seconds(), "fixed_rounds": b.cfg.fixedRounds,
-			"idle_conns": b.cfg.idleConns, "slow_clients": b.cfg.slowClients, "slow_rate": b.cfg.slowRate,
-			"slow_max_outbound": b.cfg.slowMaxOutbound,
-		},
+		Cluster: b.cl.desc,
+		Config:  cfg,
 		Results: b.results,
 		Targets: checkTargets(b.results),
 	}
@@ -140,7 +162,7 @@ func checkTargets(rs []*Result) []targetCheck {
 				tc.Value = float64(ke.BrokerFetches) / float64(ke.Requests)
 				tc.Met = tc.Value <= 0.05
 			} else {
-				tc.Note = "not measured (needs kfake's request counter)"
+				tc.Note = "not measured (needs the brokers' fetch count: kfake's counter or JMX)"
 			}
 			out = append(out, tc)
 			ratio(r.Scenario, "msgs/s kafkaedge / conventional", ">= 3", func(v float64) bool { return v >= 3 }, ke, conv, msgs)
@@ -202,17 +224,17 @@ func num(v float64, prec int) string {
 func printTable(w io.Writer, rep *report) {
 	fmt.Fprintf(w, "\nkafkaedge-bench %s  (%s; %d CPUs, %.0f GiB, %s)\n\n", rep.Date, rep.Cluster, rep.Machine.CPUs, rep.Machine.MemGiB, rep.Machine.Go)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tsystem\treq/s\tmsgs/s\tMB/s\tp50 ms\tp99 ms\tCPU s\tCPU s/GB\tRSS MiB\tpeak MiB\tbroker fetches\tclient reqs\tbench CPU s\t")
+	fmt.Fprintln(tw, "scenario\tsystem\treq/s\tmsgs/s\tMB/s\tp50 ms\tp99 ms\tCPU s\tCPU s/GB\tRSS MiB\tpeak MiB\tbroker fetches\tclient reqs\tbench CPU s\tbroker CPU s\t")
 	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n", r.Scenario, r.System,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t\n", r.Scenario, r.System,
 			num(r.ReqPerSec, 0), num(r.MsgsPerSec, 0), num(r.MBPerSec, 1), num(r.P50Ms, 2), num(r.P99Ms, 2),
 			num(r.CPUSeconds, 2), num(r.CPUSecPerGB, 2), num(r.RSSMiB, 1), num(r.PeakRSSMiB, 1),
-			fetchCount(r.BrokerFetches), r.Requests, num(r.BenchCPU, 2))
+			fetchCount(r.BrokerFetches), r.Requests, num(r.BenchCPU, 2), num(r.BrokerCPU, 2))
 	}
 	tw.Flush()
 	for _, r := range rep.Results {
-		if len(r.Extra) > 0 {
-			fmt.Fprintf(w, "  %s %s: %s\n", r.Scenario, r.System, extraText(r.Extra))
+		if n := notes(r); n != "" {
+			fmt.Fprintf(w, "  %s %s: %s\n", r.Scenario, r.System, n)
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "  %s %s: ERROR %s\n", r.Scenario, r.System, r.Error)
@@ -243,6 +265,31 @@ func fetchCount(n int64) string {
 		return "-"
 	}
 	return fmt.Sprint(n)
+}
+
+// notes formats a result's scenario figures and the brokers' counts
+// beyond their fetches: the ListOffsets they received, and the record bytes
+// their consumer fetch responses carried (JMX).
+func notes(r *Result) string {
+	var parts []string
+	if len(r.Extra) > 0 {
+		parts = append(parts, extraText(r.Extra))
+	}
+	var br []string
+	if r.BrokerListOffsets > 0 {
+		br = append(br, fmt.Sprintf("%d ListOffsets", r.BrokerListOffsets))
+	}
+	if r.BrokerMBOut > 0 {
+		s := fmt.Sprintf("%.1f MB out", r.BrokerMBOut)
+		if r.BrokerFetches > 0 {
+			s += fmt.Sprintf(" (%.1f KB per fetch)", r.BrokerMBOut*1e3/float64(r.BrokerFetches))
+		}
+		br = append(br, s)
+	}
+	if len(br) > 0 {
+		parts = append(parts, "broker: "+strings.Join(br, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // extraText formats scenario figures as sorted key=value pairs.
@@ -437,22 +484,22 @@ func renderMarkdown(rep *report) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Run %s: `%s`; %s; %d CPUs (%s), %.1f GiB, %s, Linux %s.\n\n", rep.Date, rep.Command, rep.Cluster,
 		rep.Machine.CPUs, rep.Machine.CPUName, rep.Machine.MemGiB, rep.Machine.Go, rep.Machine.Kernel)
-	fmt.Fprintln(&b, "| scenario | system | req/s | msgs/s | MB/s | p50 ms | p99 ms | CPU s | CPU s/GB | RSS MiB | peak MiB | broker fetches | client reqs | bench CPU s |")
-	fmt.Fprintln(&b, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(&b, "| scenario | system | req/s | msgs/s | MB/s | p50 ms | p99 ms | CPU s | CPU s/GB | RSS MiB | peak MiB | broker fetches | client reqs | bench CPU s | broker CPU s |")
+	fmt.Fprintln(&b, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, r := range rep.Results {
 		sys := r.System
 		if r.Error != "" {
 			sys += " (error: " + strings.ReplaceAll(r.Error, "|", "/") + ")"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", r.Scenario, sys,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", r.Scenario, sys,
 			num(r.ReqPerSec, 0), num(r.MsgsPerSec, 0), num(r.MBPerSec, 1), num(r.P50Ms, 2), num(r.P99Ms, 2),
 			num(r.CPUSeconds, 2), num(r.CPUSecPerGB, 2), num(r.RSSMiB, 1), num(r.PeakRSSMiB, 1),
-			fetchCount(r.BrokerFetches), r.Requests, num(r.BenchCPU, 2))
+			fetchCount(r.BrokerFetches), r.Requests, num(r.BenchCPU, 2), num(r.BrokerCPU, 2))
 	}
 	fmt.Fprintln(&b)
 	for _, r := range rep.Results {
-		if len(r.Extra) > 0 {
-			fmt.Fprintf(&b, "- %s, %s: %s\n", r.Scenario, r.System, extraText(r.Extra))
+		if n := notes(r); n != "" {
+			fmt.Fprintf(&b, "- %s, %s: %s\n", r.Scenario, r.System, n)
 		}
 	}
 	if len(rep.Targets) > 0 {

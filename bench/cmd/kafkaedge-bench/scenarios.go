@@ -22,28 +22,31 @@ import (
 // Result is the outcome of one scenario on one system. Figures that do not
 // apply or were not measured are -1.
 type Result struct {
-	Scenario      string             `json:"scenario"`
-	System        string             `json:"system"`
-	Error         string             `json:"error,omitempty"`
-	Clients       int                `json:"clients"`
-	Seconds       float64            `json:"seconds"`
-	Requests      int64              `json:"requests"`
-	Errors        int64              `json:"errors"`
-	Messages      int64              `json:"messages"`
-	ValueBytes    int64              `json:"value_bytes"`
-	ReqPerSec     float64            `json:"req_per_sec"`
-	MsgsPerSec    float64            `json:"msgs_per_sec"`
-	MBPerSec      float64            `json:"mb_per_sec"` // of values, 10^6 bytes
-	P50Ms         float64            `json:"p50_ms"`
-	P99Ms         float64            `json:"p99_ms"`
-	MaxMs         float64            `json:"max_ms"`
-	CPUSeconds    float64            `json:"cpu_seconds"`       // server process utime+stime over the run
-	CPUSecPerGB   float64            `json:"cpu_sec_per_gb"`    // CPU seconds per 10^9 value bytes delivered
-	RSSMiB        float64            `json:"rss_mib"`           // server VmRSS at the end of the run
-	PeakRSSMiB    float64            `json:"peak_rss_mib"`      // server VmHWM
-	BenchCPU      float64            `json:"bench_cpu_seconds"` // the benchmark process (clients, kfake, ceiling) over the run
-	BrokerFetches int64              `json:"broker_fetches"`    // Fetch requests the brokers received
-	Extra         map[string]float64 `json:"extra,omitempty"`   // scenario figures, see docs/benchmarks.md
+	Scenario          string             `json:"scenario"`
+	System            string             `json:"system"`
+	Error             string             `json:"error,omitempty"`
+	Clients           int                `json:"clients"`
+	Seconds           float64            `json:"seconds"`
+	Requests          int64              `json:"requests"`
+	Errors            int64              `json:"errors"`
+	Messages          int64              `json:"messages"`
+	ValueBytes        int64              `json:"value_bytes"`
+	ReqPerSec         float64            `json:"req_per_sec"`
+	MsgsPerSec        float64            `json:"msgs_per_sec"`
+	MBPerSec          float64            `json:"mb_per_sec"` // of values, 10^6 bytes
+	P50Ms             float64            `json:"p50_ms"`
+	P99Ms             float64            `json:"p99_ms"`
+	MaxMs             float64            `json:"max_ms"`
+	CPUSeconds        float64            `json:"cpu_seconds"`         // server process utime+stime over the run
+	CPUSecPerGB       float64            `json:"cpu_sec_per_gb"`      // CPU seconds per 10^9 value bytes delivered
+	RSSMiB            float64            `json:"rss_mib"`             // server VmRSS at the end of the run
+	PeakRSSMiB        float64            `json:"peak_rss_mib"`        // server VmHWM
+	BenchCPU          float64            `json:"bench_cpu_seconds"`   // the benchmark process (clients, kfake, ceiling) over the run
+	BrokerFetches     int64              `json:"broker_fetches"`      // consumer Fetch requests the brokers received
+	BrokerCPU         float64            `json:"broker_cpu_seconds"`  // the real brokers' JVMs over the run (-kafka real)
+	BrokerListOffsets int64              `json:"broker_list_offsets"` // ListOffsets requests the brokers received
+	BrokerMBOut       float64            `json:"broker_mb_out"`       // record bytes (10^6) in the brokers' consumer fetch responses (JMX)
+	Extra             map[string]float64 `json:"extra,omitempty"`     // scenario figures, see docs/benchmarks.md
 }
 
 // bench runs the scenarios and keeps their results.
@@ -66,27 +69,36 @@ type target struct {
 
 // meter measures the server process and the brokers over a window.
 type meter struct {
-	srv     *server
-	cl      *cluster
-	t0      time.Time
-	s0      procSample
-	self0   procSample
-	self    time.Duration // CPU of the benchmark process over the window
-	f0      int64
-	elapsed time.Duration
-	cpu     time.Duration
-	end     procSample
-	fetches int64
-	started bool
-	ended   bool
+	srv        *server
+	cl         *cluster
+	skipCounts bool // do not read the brokers' counts (too slow to read for this window)
+	t0         time.Time
+	s0         procSample
+	self0      procSample
+	self       time.Duration // CPU of the benchmark process over the window
+	c0         brokerCounts
+	b0         time.Duration // the brokers' CPU at the start
+	bOK        bool
+	elapsed    time.Duration
+	cpu        time.Duration
+	end        procSample
+	counts     brokerCounts  // the brokers' counters over the window
+	fetches    int64         // counts.fetches
+	broker     time.Duration // the brokers' CPU over the window; -1: not measured
+	started    bool
+	ended      bool
 }
 
 func (m *meter) begin() {
+	m.c0 = noCounts
+	if !m.skipCounts {
+		m.c0 = m.cl.brokerCounts()
+	}
 	if m.srv != nil {
 		m.s0 = m.srv.sample()
 	}
 	m.self0, _ = readProc(os.Getpid())
-	m.f0 = m.cl.brokerFetches()
+	m.b0, m.bOK = m.cl.brokerCPU()
 	m.t0 = time.Now()
 	m.started = true
 }
@@ -100,10 +112,9 @@ func (m *meter) stop() {
 	if self, err := readProc(os.Getpid()); err == nil && m.self0.valid {
 		m.self = self.CPU - m.self0.CPU
 	}
-	if f := m.cl.brokerFetches(); f >= 0 {
-		m.fetches = f - m.f0
-	} else {
-		m.fetches = -1
+	m.broker = -1
+	if b, ok := m.cl.brokerCPU(); ok && m.bOK {
+		m.broker = b - m.b0
 	}
 	if m.srv != nil {
 		m.end = m.srv.sample()
@@ -111,6 +122,11 @@ func (m *meter) stop() {
 			m.cpu = m.end.CPU - m.s0.CPU
 		}
 	}
+	m.counts = noCounts
+	if m.c0.fetches >= 0 {
+		m.counts = m.cl.brokerCounts().sub(m.c0)
+	}
+	m.fetches = m.counts.fetches
 }
 
 // merge adds the figures of a finished window o to m, which then covers
@@ -120,10 +136,12 @@ func (m *meter) merge(o *meter) {
 	m.elapsed += o.elapsed
 	m.self += o.self
 	m.cpu += o.cpu
-	if o.fetches < 0 || m.fetches < 0 {
-		m.fetches = -1
+	m.counts = m.counts.add(o.counts)
+	m.fetches = m.counts.fetches
+	if o.broker < 0 || m.broker < 0 {
+		m.broker = -1
 	} else {
-		m.fetches += o.fetches
+		m.broker += o.broker
 	}
 	if o.end.valid {
 		m.end = o.end
@@ -349,6 +367,15 @@ func fill(res *Result, l *load, m *meter) {
 	res.MBPerSec = float64(res.ValueBytes) / 1e6 / sec
 	res.P50Ms, res.P99Ms, res.MaxMs = l.percentiles()
 	res.BrokerFetches = m.fetches
+	res.BrokerListOffsets = m.counts.listOffsets
+	res.BrokerMBOut = -1
+	if m.counts.bytesOut >= 0 {
+		res.BrokerMBOut = float64(m.counts.bytesOut) / 1e6
+	}
+	res.BrokerCPU = -1
+	if m.broker >= 0 {
+		res.BrokerCPU = m.broker.Seconds()
+	}
 	res.BenchCPU = m.self.Seconds()
 	res.CPUSeconds, res.CPUSecPerGB, res.RSSMiB, res.PeakRSSMiB = -1, -1, -1, -1
 	if m.srv != nil && m.end.valid {
@@ -570,13 +597,13 @@ func (b *bench) fanoutLoad(ctx context.Context, t *target, m *meter, l *load, to
 		return nil, err
 	}
 	defer done()
+	m.begin()
 	until := time.Now().Add(b.cfg.duration)
 	pctx, pcancel := context.WithDeadline(ctx, until)
 	defer pcancel()
 	prodDone := make(chan error, 1)
 	go func() { prodDone <- b.produceFor(pctx, topic, b.cfg.fanoutRate) }()
 
-	m.begin()
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
@@ -678,8 +705,8 @@ func (b *bench) listOffsetLoad(ctx context.Context, t *target, m *meter, l *load
 		return err
 	}
 	defer done()
-	until := time.Now().Add(b.cfg.duration)
 	m.begin()
+	until := time.Now().Add(b.cfg.duration)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
@@ -736,6 +763,9 @@ func (b *bench) fixedRate(ctx context.Context, topic string, end int64) {
 		targets = append(targets, t)
 	}
 	slice := b.cfg.fixedDuration / time.Duration(b.cfg.fixedRounds)
+	// Each slice reads the brokers' fetch count twice: only if that is
+	// cheap (kfake, the JmxCount reader), not a JVM per read (JmxTool).
+	cheap := b.cl.countsCheap()
 	for _, cmd := range b.cfg.fixedCommands {
 		for _, rate := range b.cfg.fixedRates {
 			for _, n := range b.cfg.fixedClients {
@@ -748,7 +778,7 @@ func (b *bench) fixedRate(ctx context.Context, topic string, end int64) {
 				}
 				runs := make([]*run, len(targets))
 				for i, t := range targets {
-					runs[i] = &run{t: t, l: newLoad(), m: meter{srv: t.srv, cl: b.cl}}
+					runs[i] = &run{t: t, l: newLoad(), m: meter{srv: t.srv, cl: b.cl, skipCounts: !cheap}}
 				}
 				for r := 0; r < b.cfg.fixedRounds && ctx.Err() == nil; r++ {
 					for j := range runs {
@@ -759,7 +789,7 @@ func (b *bench) fixedRate(ctx context.Context, topic string, end int64) {
 						if ru.err != nil {
 							continue
 						}
-						m := &meter{srv: ru.t.srv, cl: b.cl}
+						m := &meter{srv: ru.t.srv, cl: b.cl, skipCounts: !cheap}
 						b.prog.set(name+" "+ru.t.system, ru.l, slice)
 						ru.err = b.fixedRateLoad(ctx, ru.t, m, ru.l, cmd, rate, n, slice, topic, end)
 						b.prog.set("", nil, 0)
@@ -815,9 +845,9 @@ func (b *bench) fixedRateLoad(ctx context.Context, t *target, m *meter, l *load,
 	}
 	defer done()
 	interval := time.Duration(float64(time.Second) * float64(n) / float64(rate))
+	m.begin()
 	start := time.Now().Add(50 * time.Millisecond)
 	until := start.Add(dur)
-	m.begin()
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
@@ -997,4 +1027,62 @@ func (b *bench) slowLoad(ctx context.Context, t *target, m *meter, l *load, topi
 		extra["cap_mib"] = float64(base.RSS+capBytes) / (1 << 20)
 	}
 	return extra, nil
+}
+
+// warmBrokers exercises real brokers' produce, fetch and ListOffsets paths
+// before anything is measured, so that their JIT has compiled those paths:
+// otherwise the first system measured would meet colder brokers than the
+// others. It seeds a small topic (3 partitions, a leader on each broker),
+// reads each partition through once, then sends small fetches (the last
+// 1-10 records) and ListOffsets back to back for -broker-warmup.
+func (b *bench) warmBrokers(ctx context.Context) error {
+	start := time.Now()
+	const parts = 3
+	topic, ends, err := b.seeded(ctx, "broker-warmup", parts, 20_000, "none", 0)
+	if err != nil {
+		return err
+	}
+	d, err := b.cl.newDirect(ctx, topic, parts)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	var ferr firstError
+	var reqs atomic.Int64
+	for p := range int32(parts) {
+		for off := int64(0); off < ends[p] && ctx.Err() == nil; {
+			n, _, last, err := d.fetch(ctx, p, off)
+			if err != nil || n == 0 {
+				return fmt.Errorf("read %s/%d@%d: %v (%d records)", topic, p, off, err, n)
+			}
+			off = last + 1
+		}
+	}
+	until := time.Now().Add(b.cfg.brokerWarmup)
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			p := int32(i % parts)
+			rng := rand.New(rand.NewPCG(uint64(i), 9))
+			for n := 0; n < maxRequests && ctx.Err() == nil && time.Now().Before(until); n++ {
+				var err error
+				if i < 4 {
+					_, _, _, err = d.fetch(ctx, p, ends[p]-1-rng.Int64N(10))
+				} else {
+					_, err = d.listOffset(ctx, p, -1)
+				}
+				if err != nil {
+					ferr.set(err)
+					return
+				}
+				reqs.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if err := ferr.get(); err != nil {
+		return err
+	}
+	b.prog.note("warmed the brokers up in %.1fs (%d small fetches and ListOffsets after a full read)", time.Since(start).Seconds(), reqs.Load())
+	return ctx.Err()
 }
