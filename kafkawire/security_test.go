@@ -1,17 +1,9 @@
 package kafkawire
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,43 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
+	"github.com/kafkaedge/kafkaedge/internal/testcert"
 )
-
-// selfSigned returns a self-signed certificate for 127.0.0.1 and its PEM.
-func selfSigned(t *testing.T) (tls.Certificate, []byte, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "kafkawire test broker"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"broker.test"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, certPEM, keyPEM
-}
 
 // TestTLS: verification on without the CA fails with a clear error, off
 // works, and on with the CA file works, on kfake with a certificate of the
@@ -67,14 +24,10 @@ func selfSigned(t *testing.T) (tls.Certificate, []byte, []byte) {
 // certificate for 127.0.0.1 and localhost).
 func TestTLS(t *testing.T) {
 	t.Run("kfake", func(t *testing.T) {
-		cert, certPEM, _ := selfSigned(t)
+		cert, _, caFile, _ := testcert.Files(t, t.TempDir(), "broker", "broker.test")
 		tc := newCluster(t, kfake.SeedTopics(1, "s"), kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
 		tc.k.Produce(t, []kgo.Opt{kgo.DialTLSConfig(&tls.Config{InsecureSkipVerify: true})},
 			makeRecords("s", 0, 3, time.Now(), "s")...)
-		caFile := filepath.Join(t.TempDir(), "ca.pem")
-		if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
 		tlsCases(t, tc.addrs[:1], "s", caFile, "broker.test")
 
 		// Bad files are configuration errors.
@@ -127,7 +80,7 @@ func tlsCases(t *testing.T, brokers []string, topic, caFile, serverName string) 
 // TestTLSClientCertificate: a broker that requires a client certificate
 // accepts the configured one.
 func TestTLSClientCertificate(t *testing.T) {
-	cert, certPEM, keyPEM := selfSigned(t)
+	cert, certPEM, caFile, keyFile := testcert.Files(t, t.TempDir(), "broker", "broker.test")
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 	tc := newCluster(t, kfake.SeedTopics(1, "s"), kfake.TLS(&tls.Config{
@@ -136,14 +89,6 @@ func TestTLSClientCertificate(t *testing.T) {
 		ClientCAs:    pool,
 		MinVersion:   tls.VersionTLS12,
 	}))
-	dir := t.TempDir()
-	caFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	c := newClient(t, Config{Brokers: tc.addrs[:1], TLS: &TLSConfig{Verify: true, CAFile: caFile, CertFile: caFile, KeyFile: keyFile}})
 	if off, err := c.ListOffset(testCtx(t), "s", 0, -1); err != nil || off != 0 {
 		t.Fatalf("with a client certificate: %d, %v", off, err)

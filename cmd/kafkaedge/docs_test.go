@@ -1,44 +1,16 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/kafkaedge/kafkaedge/internal/testcert"
 )
 
-// writeCA writes a self-signed CA certificate in PEM and returns its path.
-func writeCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "kafkaedge test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+// caFile writes a self-signed CA certificate and returns its path.
+func caFile(t *testing.T) string {
+	_, _, path, _ := testcert.Files(t, t.TempDir(), "ca")
 	return path
 }
 
@@ -59,7 +31,7 @@ func TestOperationsExampleConfig(t *testing.T) {
 		"0.0.0.0:9080", "127.0.0.1:0",
 		"127.0.0.1:9180", "127.0.0.1:0",
 		"/var/lib/kafkaedge", t.TempDir(),
-		"/etc/kafkaedge/ca.pem", writeCA(t),
+		"/etc/kafkaedge/ca.pem", caFile(t),
 	).Replace(example)
 	path := writeConfig(t, example)
 	// The -listen/-admin-listen the harness adds are the same as the file's.

@@ -1,23 +1,13 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,6 +15,8 @@ import (
 
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
+
+	"github.com/kafkaedge/kafkaedge/internal/testcert"
 )
 
 // secureCluster is the SASL or the TLS listener of a cluster under test,
@@ -185,54 +177,10 @@ func testSASLRoutes(t *testing.T, sc secureCluster) {
 	}
 }
 
-// writeCert makes a certificate for 127.0.0.1 and localhost signed by
-// itself, writes it and its key under dir and returns it with the paths.
-func writeCert(t *testing.T, dir, name string) (tls.Certificate, string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})
-	certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, certFile, keyFile
-}
-
 // kfakeTLS is a one-broker kfake cluster behind TLS with a certificate of
 // its own.
 func kfakeTLS(t *testing.T) secureCluster {
-	cert, caFile, _ := writeCert(t, t.TempDir(), "broker")
+	cert, _, caFile, _ := testcert.Files(t, t.TempDir(), "broker")
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "tls"),
 		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
 	if err != nil {
@@ -267,7 +215,7 @@ func TestAdminTLSRoute(t *testing.T) {
 }
 
 func testTLSRoutes(t *testing.T, sc secureCluster) {
-	_, clientCert, clientKey := writeCert(t, t.TempDir(), "client")
+	_, _, clientCert, clientKey := testcert.Files(t, t.TempDir(), "client")
 	p := start(t)
 	route := func(uri, tlsJSON string) string {
 		return fmt.Sprintf(`{"uri":%q,"upstream":{"nodes":%s,"type":"none","scheme":"kafka","tls":%s}}`, uri, nodesJSON(sc.brokers), tlsJSON)

@@ -32,6 +32,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkaedge/kafkaedge/internal/testcert"
 )
 
 // User is a SASL user, known to every mechanism (PLAIN and both SCRAMs).
@@ -171,7 +173,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			c.Close()
 		}
 	}()
-	cert, key, err := selfSigned()
+	cert, key, err := testcert.New("kafkaedge test broker")
 	if err != nil {
 		return nil, err
 	}
