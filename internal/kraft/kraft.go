@@ -162,6 +162,32 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
 	}
+	// The ports come from the kernel and are released just before the
+	// JVMs bind them; an outgoing connection of another process can take
+	// one in between. That node then fails with "Address already in use":
+	// start again on fresh ports (a bounded number of times).
+	for attempt := 1; ; attempt++ {
+		c, err := start(ctx, o, root, lib)
+		var taken *portTakenError
+		if err == nil || !errors.As(err, &taken) || attempt == 3 {
+			return c, err
+		}
+		fmt.Fprintf(o.Log, "kraft: %v; starting again on fresh ports\n", taken)
+	}
+}
+
+// portTakenError says a node could not bind one of its ports.
+type portTakenError struct {
+	node int32
+	line string
+}
+
+func (e *portTakenError) Error() string {
+	return fmt.Sprintf("node %d could not bind its port: %s", e.node, e.line)
+}
+
+// start is one attempt of Start on fresh ports and a fresh folder.
+func start(ctx context.Context, o Options, root, lib string) (*Cluster, error) {
 	dir, err := os.MkdirTemp(root, strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, err
@@ -184,7 +210,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err := os.WriteFile(filepath.Join(dir, "keystore.pem"), append(append([]byte(nil), key...), cert...), 0o600); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(o.Brokers * 5)
+	ports, err := pickPorts(o.Brokers * 5)
 	if err != nil {
 		return nil, err
 	}
@@ -230,9 +256,12 @@ func clusterID() string {
 	}
 }
 
+// pickPorts is freePorts; a test replaces it to hand out a taken port.
+var pickPorts = freePorts
+
 // freePorts asks the kernel for n distinct free loopback ports. They are
-// released just before the JVMs bind them; a port taken in between makes
-// the node fail to start with "Address already in use" in its log.
+// released just before the JVMs bind them (see Start for a port taken in
+// between).
 func freePorts(n int) ([]int, error) {
 	ls := make([]net.Listener, 0, n)
 	defer func() {
@@ -495,7 +524,11 @@ func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 			if ok, exited := n.running(); ok {
 				alive = append(alive, n)
 			} else if exited != nil {
-				return fmt.Errorf("kraft: node %d exited while starting; end of %s:\n%s", n.ID, filepath.Join(n.Dir, "server.log"), n.LogTail(20))
+				if line := n.logLine("Address already in use"); line != "" {
+					return &portTakenError{node: n.ID, line: line}
+				}
+				return fmt.Errorf("kraft: node %d exited while starting; first errors and end of %s:\n%s\n...\n%s",
+					n.ID, filepath.Join(n.Dir, "server.log"), n.logErrors(10), n.LogTail(20))
 			}
 		}
 		if last = c.metadataLists(ctx, alive); last == nil {
@@ -532,6 +565,36 @@ func (c *Cluster) metadataLists(ctx context.Context, nodes []*Node) error {
 		}
 	}
 	return nil
+}
+
+// logLine returns the first line of the node's logs that contains sub.
+func (n *Node) logLine(sub string) string {
+	for _, f := range []string{"server.log", "stdout.log"} {
+		b, _ := os.ReadFile(filepath.Join(n.Dir, f))
+		for l := range strings.Lines(string(b)) {
+			if strings.Contains(l, sub) {
+				return strings.TrimSpace(l)
+			}
+		}
+	}
+	return ""
+}
+
+// logErrors returns the first n ERROR or FATAL lines of the node's
+// server.log: the cause of a failed start, which the shutdown lines at
+// the end of the log do not show.
+func (n *Node) logErrors(max int) string {
+	b, _ := os.ReadFile(filepath.Join(n.Dir, "server.log"))
+	var out []string
+	for l := range strings.Lines(string(b)) {
+		if len(out) < max && (strings.Contains(l, "] ERROR ") || strings.Contains(l, "] FATAL ")) {
+			out = append(out, strings.TrimRight(l, "\n"))
+		}
+	}
+	if len(out) == 0 {
+		return "(no ERROR or FATAL line)"
+	}
+	return strings.Join(out, "\n")
 }
 
 // LogTail returns the last n lines of the node's server.log (or of its

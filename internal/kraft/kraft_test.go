@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,6 +128,46 @@ func TestKillRestart(t *testing.T) {
 	md, err := metadata(t, c.Node(2).Addr())
 	if err != nil || len(md.Brokers) != 3 {
 		t.Fatalf("restarted node 2: %v, %v", md, err)
+	}
+}
+
+// TestPortTaken: a node whose port was taken between the kernel handing it
+// out and the JVM binding it fails with "Address already in use"; Start
+// starts the cluster again on fresh ports.
+func TestPortTaken(t *testing.T) {
+	skipWithoutJava(t)
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	taken := held.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pickPorts = func(n int) ([]int, error) {
+		calls++
+		ports, err := freePorts(n)
+		if calls == 1 && err == nil {
+			ports[0] = taken // node 1's PLAINTEXT port
+		}
+		return ports, err
+	}
+	defer func() { pickPorts = freePorts }()
+	var log strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, Options{Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if calls != 2 || c.Node(1).Plain == taken {
+		t.Fatalf("%d port picks, node 1 on %d (taken %d)", calls, c.Node(1).Plain, taken)
+	}
+	if !strings.Contains(log.String(), "could not bind its port") {
+		t.Errorf("the log does not say why it started again:\n%s", log.String())
+	}
+	if _, err := metadata(t, c.Node(1).Addr()); err != nil {
+		t.Fatal(err)
 	}
 }
 
