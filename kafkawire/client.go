@@ -1,6 +1,8 @@
-// Package kafkawire is kafkaedge's own Kafka client: a pool of multiplexed
+// Package kafkawire is kafkaedge's own Kafka client: pools of multiplexed
 // broker connections, metadata-driven routing to partition leaders, and the
-// ListOffsets and Fetch requests the edge serves.
+// ListOffsets and Fetch requests the edge serves, one call at a time or as
+// a Stream that tails many partitions in fetch sessions. A ClientSet shares
+// one Client among the users of a cluster.
 // It speaks the protocol through its sub-packages wire (request and response
 // codec) and record (record batches), with TLS and SASL, and no Kafka client
 // library.
@@ -28,6 +30,12 @@ type Client struct {
 	cfg Config
 	tls *tls.Config
 	dec record.Decoder
+	// fetchLane carries Fetch and FetchMany: laneFetch when the broker may
+	// hold them for data (FetchMinBytes > 0), else laneControl.
+	fetchLane lane
+	// roundHook, set by tests before any call, sees every Fetch request
+	// of fetchRound that was answered, and its answer.
+	roundHook func(addr string, req *wire.FetchRequest, resp *wire.FetchResponse)
 	// shares holds, per partition fetched (topicPartition), an
 	// *atomic.Int32: wire bytes per decoded byte, in 1/shareScale units.
 	shares sync.Map
@@ -38,7 +46,7 @@ type Client struct {
 	bg     sync.WaitGroup
 
 	poolsMu sync.Mutex
-	pools   map[string]*brokerPool
+	pools   map[poolKey]*brokerPool
 
 	meta     atomic.Pointer[snapshot]
 	snapMu   sync.Mutex // serializes metadata installs
@@ -48,8 +56,8 @@ type Client struct {
 	rr       atomic.Uint32
 }
 
-// New validates cfg and returns a Client. It dials lazily, on the first
-// call, and starts the periodic metadata refresh.
+// New validates cfg (Config.Validate) and returns a Client. It dials
+// lazily, on the first call, and starts the periodic metadata refresh.
 func New(cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
 	// The Client keeps its own copies of what the caller could change.
@@ -62,12 +70,9 @@ func New(cfg Config) (*Client, error) {
 		s := *cfg.SASL
 		cfg.SASL = &s
 	}
-	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("kafkawire config: %w", err)
-	}
-	tc, err := cfg.tlsConfig()
+	tc, err := cfg.check()
 	if err != nil {
-		return nil, fmt.Errorf("kafkawire config: %w", err)
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{
@@ -76,7 +81,10 @@ func New(cfg Config) (*Client, error) {
 		dec:    record.Decoder{MaxBatchBytes: cfg.MaxBatchBytes, StopAfterBytes: int(cfg.FetchPartitionMaxBytes)},
 		ctx:    ctx,
 		cancel: cancel,
-		pools:  make(map[string]*brokerPool),
+		pools:  make(map[poolKey]*brokerPool),
+	}
+	if cfg.FetchMinBytes > 0 {
+		c.fetchLane = laneFetch
 	}
 	if cfg.Observer != nil {
 		c.dec.Observer = cfg.Observer
@@ -96,7 +104,7 @@ func (c *Client) Close() error {
 	c.cancel()
 	c.poolsMu.Lock()
 	pools := c.pools
-	c.pools = map[string]*brokerPool{}
+	c.pools = map[poolKey]*brokerPool{}
 	c.poolsMu.Unlock()
 	for _, p := range pools {
 		p.close(ErrClosed)
@@ -138,17 +146,19 @@ func (c *Client) refreshLoop() {
 	}
 }
 
-// pool returns the connection pool of addr, creating it on first use.
-func (c *Client) pool(addr string) *brokerPool {
+// pool returns the connection pool of lane l to addr, creating it on first
+// use.
+func (c *Client) pool(addr string, l lane) *brokerPool {
+	k := poolKey{addr, l}
 	c.poolsMu.Lock()
 	defer c.poolsMu.Unlock()
-	p, ok := c.pools[addr]
+	p, ok := c.pools[k]
 	if !ok {
-		p = newBrokerPool(c, addr)
+		p = newBrokerPool(c, k)
 		if c.closed.Load() {
 			p.closed = true
 		} else {
-			c.pools[addr] = p
+			c.pools[k] = p
 		}
 	}
 	return p
@@ -166,10 +176,10 @@ func (c *Client) prunePools(brokers map[int32]string) {
 	}
 	var gone []*brokerPool
 	c.poolsMu.Lock()
-	for a, p := range c.pools {
-		if !keep[a] {
+	for k, p := range c.pools {
+		if !keep[k.addr] {
 			gone = append(gone, p)
-			delete(c.pools, a)
+			delete(c.pools, k)
 		}
 	}
 	c.poolsMu.Unlock()
@@ -215,24 +225,37 @@ func (c *Client) ListOffset(ctx context.Context, topic string, partition int32, 
 	}
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
+	off := int64(-1)
+	err := c.call(ctx, func(after time.Time) (err error) {
+		off, err = c.listOffsetOnce(ctx, topic, partition, timestamp, after)
+		return err
+	})
+	if err != nil {
+		return -1, c.opError(op, topic, partition, timestamp, err)
+	}
+	return off, nil
+}
+
+// call runs once until it succeeds or ctx leaves no time: a transient
+// failure is asked again, paced, with the metadata at hand (after zero); a
+// retriable one once, with metadata newer than the failure (after set).
+// It returns the last failure.
+func (c *Client) call(ctx context.Context, once func(after time.Time) error) error {
 	var after time.Time
 	retried, waits := false, 0
 	for {
-		off, err := c.listOffsetOnce(ctx, topic, partition, timestamp, after)
-		if err == nil {
-			return off, nil
-		}
-		if transient(err) && !c.closed.Load() && pause(ctx, waits) {
-			// The leader will answer once it has caught up: ask it
-			// again, with the metadata at hand.
+		err := once(after)
+		switch {
+		case err == nil:
+			return nil
+		case transient(err) && !c.closed.Load() && pause(ctx, waits):
+			// The leader will answer once it has caught up.
 			waits, after = waits+1, time.Time{}
-			continue
-		}
-		if !retried && c.mayRetry(ctx, err) {
+		case !retried && c.mayRetry(ctx, err):
 			retried, after = true, time.Now()
-			continue
+		default:
+			return err
 		}
-		return -1, c.opError(op, topic, partition, timestamp, err)
 	}
 }
 
@@ -266,12 +289,11 @@ func pause(ctx context.Context, n int) bool {
 
 // listOffsetOnce sends one ListOffsets request to the partition leader.
 func (c *Client) listOffsetOnce(ctx context.Context, topic string, partition int32, timestamp int64, after time.Time) (int64, error) {
-	infos, errs := c.leaders(ctx, []topicPartition{{topic, partition}}, after)
-	if errs[0] != nil {
-		return -1, errs[0]
+	li, err := c.leader(ctx, topicPartition{topic, partition}, after)
+	if err != nil {
+		return -1, err
 	}
-	li := infos[0]
-	cn, err := c.pool(li.addr).get(ctx)
+	cn, err := c.pool(li.addr, laneControl).get(ctx)
 	if err != nil {
 		return -1, err
 	}

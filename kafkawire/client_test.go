@@ -92,13 +92,15 @@ func TestListOffsetAndFetch(t *testing.T) {
 			topic string
 			part  int32
 		}{{"nope", 0}, {tp, 3}, {tp, -1}} {
+			knownTopic := tt.topic == tp
 			_, err := c.Fetch(ctx, tt.topic, tt.part, 0)
 			if !errors.As(err, &e) || !errors.Is(err, ErrUnknownTopic) || e.Reason() != "not found topic" ||
+				errors.Is(err, ErrUnknownPartition) != knownTopic || e.Code != wire.ErrUnknownTopicOrPartition ||
 				err.Error() != fmt.Sprintf("fetch %s/%d@0: unknown topic or partition", tt.topic, tt.part) {
 				t.Errorf("Fetch %s/%d: %v", tt.topic, tt.part, err)
 			}
 			_, err = c.ListOffset(ctx, tt.topic, tt.part, -1)
-			if !errors.As(err, &e) || e.Reason() != "not found topic" || e.Op != "list offsets" {
+			if !errors.As(err, &e) || e.Reason() != "not found topic" || e.Op != "list offsets" || errors.Is(err, ErrUnknownPartition) != knownTopic {
 				t.Errorf("ListOffset %s/%d: %v", tt.topic, tt.part, err)
 			}
 		}
@@ -238,7 +240,7 @@ func TestDeadBootstrapFirst(t *testing.T) {
 		_, err := c2.Fetch(ctx, tp, 0, 0)
 		var e *Error
 		if !errors.As(err, &e) || !strings.Contains(err.Error(), dead) || !strings.Contains(err.Error(), dead2) ||
-			!strings.Contains(err.Error(), "refused") || strings.Contains(e.Reason(), "\n") {
+			!strings.Contains(err.Error(), "refused") || strings.Contains(e.Reason(), "\n") || !errors.Is(err, ErrBrokerUnreachable) {
 			t.Fatalf("all brokers dead: %q", err)
 		}
 		t.Logf("all brokers dead: %v", err)

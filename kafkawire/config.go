@@ -16,28 +16,28 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Defaults that New applies to zero fields of Config.
-const (
-	defaultClientID        = "kafkaedge"
-	defaultConnsPerBroker  = 2
-	defaultDialTimeout     = 10 * time.Second
-	defaultRequestTimeout  = 30 * time.Second
-	defaultMetadataRefresh = 60 * time.Second
-	defaultFetchMaxWait    = 100 * time.Millisecond
-	defaultFetchMaxBytes   = 10 << 20
-	defaultMaxBatchBytes   = 64 << 20
+	"github.com/kafkaedge/kafkaedge/kafkawire/record"
 )
 
 // DefaultFetchPartitionMaxBytes is what a zero Config.FetchPartitionMaxBytes
 // means: 10 MiB, as APISIX asks.
+//
+// Deprecated: use DefaultConfig().FetchPartitionMaxBytes.
 const DefaultFetchPartitionMaxBytes = 10 << 20
+
+// Bounds of the settings, checked by Validate.
+const (
+	maxConnsPerBroker = 64
+	maxFetchBytes     = 1 << 30 // FetchMaxBytes, FetchPartitionMaxBytes, MaxBatchBytes
+	maxClientID       = 1<<15 - 1
+	// maxFetchWait is the longest wait a Fetch request can carry (int32
+	// milliseconds).
+	maxFetchWait = time.Duration(1<<31-1) * time.Millisecond
+)
 
 // Limits that bound what a broker can make the client do.
 const (
-	// maxConnsPerBroker caps Config.ConnsPerBroker.
-	maxConnsPerBroker = 64
 	// responseSlack is added to the larger of FetchMaxBytes and
 	// FetchPartitionMaxBytes to get the largest response frame accepted:
 	// Kafka returns a first record batch bigger than the fetch limits, and
@@ -47,23 +47,28 @@ const (
 	maxScramIterations = 1 << 20
 )
 
-// Config configures a Client. Zero fields take the defaults noted beside them.
+// ErrConfig is wrapped by the errors of Validate (and so of New and
+// ClientSet.Acquire): "kafkawire config: ConnsPerBroker 100 out of range
+// 1..64".
+var ErrConfig = errors.New("kafkawire config")
+
+// Config configures a Client. A zero field takes its value in DefaultConfig.
 type Config struct {
-	Brokers         []string      // bootstrap "host:port"
+	Brokers         []string      // bootstrap "host:port", at least one
 	ClientID        string        // default "kafkaedge"
 	TLS             *TLSConfig    // nil = plaintext
 	SASL            *SASLConfig   // nil = none
-	ConnsPerBroker  int           // default 2
-	DialTimeout     time.Duration // default 10s
-	RequestTimeout  time.Duration // default 30s, used when ctx has no earlier deadline
+	ConnsPerBroker  int           // connections per broker and kind of traffic, 1..64, default 2
+	DialTimeout     time.Duration // dial and TLS handshake, default 10s
+	RequestTimeout  time.Duration // each call when ctx has no earlier deadline, and the Kafka handshake; default 30s
 	MetadataRefresh time.Duration // periodic background refresh, default 60s
 
-	FetchMaxWait           time.Duration // default 100ms
-	FetchMinBytes          int32         // default 0
-	FetchMaxBytes          int32         // default 10 MiB
-	FetchPartitionMaxBytes int32         // default 10 MiB
+	FetchMaxWait           time.Duration // how long the broker may hold a fetch for data, at most RequestTimeout; default 100ms
+	FetchMinBytes          int32         // default 0: a fetch at the end of a partition is answered at once
+	FetchMaxBytes          int32         // per response, 1 byte to 1 GiB, default 10 MiB
+	FetchPartitionMaxBytes int32         // per partition, 1 byte to 1 GiB, default 10 MiB
 	IsolationLevel         int8          // 0 read_uncommitted (default), 1 read_committed
-	MaxBatchBytes          int           // decompressed cap per batch, default 64 MiB
+	MaxBatchBytes          int           // decompressed cap per batch, 1 byte to 1 GiB, default record.DefaultMaxBatchBytes (64 MiB)
 
 	Logger *slog.Logger // default slog.Default()
 
@@ -85,7 +90,7 @@ type TLSConfig struct {
 // SASLConfig enables SASL authentication on every broker connection.
 type SASLConfig struct {
 	Mechanism string // "PLAIN" (default), "SCRAM-SHA-256" or "SCRAM-SHA-512"
-	Username  string
+	Username  string // not empty
 	Password  string
 }
 
@@ -95,6 +100,24 @@ const (
 	mechanismScramSHA256 = "SCRAM-SHA-256"
 	mechanismScramSHA512 = "SCRAM-SHA-512"
 )
+
+// DefaultConfig returns every default of Config: what its zero fields
+// mean. Brokers, TLS, SASL, Logger and Observer are nil.
+func DefaultConfig() Config {
+	return Config{
+		ClientID:               "kafkaedge",
+		ConnsPerBroker:         2,
+		DialTimeout:            10 * time.Second,
+		RequestTimeout:         30 * time.Second,
+		MetadataRefresh:        60 * time.Second,
+		FetchMaxWait:           100 * time.Millisecond,
+		FetchMinBytes:          0,
+		FetchMaxBytes:          10 << 20,
+		FetchPartitionMaxBytes: DefaultFetchPartitionMaxBytes,
+		IsolationLevel:         0,
+		MaxBatchBytes:          record.DefaultMaxBatchBytes,
+	}
+}
 
 // keySecret salts the password digest in Config.Key, so that a key seen in a
 // log cannot be brute-forced offline. Keys are stable within one process,
@@ -107,32 +130,33 @@ var keySecret = func() []byte {
 
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
+	d := DefaultConfig()
 	if c.ClientID == "" {
-		c.ClientID = defaultClientID
+		c.ClientID = d.ClientID
 	}
 	if c.ConnsPerBroker == 0 {
-		c.ConnsPerBroker = defaultConnsPerBroker
+		c.ConnsPerBroker = d.ConnsPerBroker
 	}
 	if c.DialTimeout == 0 {
-		c.DialTimeout = defaultDialTimeout
+		c.DialTimeout = d.DialTimeout
 	}
 	if c.RequestTimeout == 0 {
-		c.RequestTimeout = defaultRequestTimeout
+		c.RequestTimeout = d.RequestTimeout
 	}
 	if c.MetadataRefresh == 0 {
-		c.MetadataRefresh = defaultMetadataRefresh
+		c.MetadataRefresh = d.MetadataRefresh
 	}
 	if c.FetchMaxWait == 0 {
-		c.FetchMaxWait = defaultFetchMaxWait
+		c.FetchMaxWait = d.FetchMaxWait
 	}
 	if c.FetchMaxBytes == 0 {
-		c.FetchMaxBytes = defaultFetchMaxBytes
+		c.FetchMaxBytes = d.FetchMaxBytes
 	}
 	if c.FetchPartitionMaxBytes == 0 {
-		c.FetchPartitionMaxBytes = DefaultFetchPartitionMaxBytes
+		c.FetchPartitionMaxBytes = d.FetchPartitionMaxBytes
 	}
 	if c.MaxBatchBytes == 0 {
-		c.MaxBatchBytes = defaultMaxBatchBytes
+		c.MaxBatchBytes = d.MaxBatchBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -145,64 +169,123 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// validate checks a Config that already has its defaults.
-func (c Config) validate() error {
+// Validate reports the first setting of c out of its bounds (a zero field
+// stands for its default), in one line that names the setting and wraps
+// ErrConfig. It is the one check of a cluster configuration: it validates
+// the broker addresses and loads the TLS files, as New does through it.
+func (c Config) Validate() error {
+	_, err := c.withDefaults().check()
+	return err
+}
+
+// check validates a Config that has its defaults and loads its TLS
+// material: the tls.Config of the connections (nil without TLS;
+// ServerName is filled per connection when empty).
+func (c Config) check() (*tls.Config, error) {
+	bad := func(format string, args ...any) (*tls.Config, error) {
+		return nil, fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
 	if len(c.Brokers) == 0 {
-		return errors.New("no bootstrap brokers")
+		return bad("Brokers: no bootstrap broker")
 	}
 	for _, b := range c.Brokers {
-		host, port, err := net.SplitHostPort(b)
-		if err != nil {
-			return fmt.Errorf("broker %q: %w", b, err)
+		if err := checkBroker(b); err != nil {
+			return bad("Brokers: bad address %q: %v", b, err)
 		}
-		if host == "" {
-			return fmt.Errorf("broker %q: empty host", b)
+	}
+	durations := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"DialTimeout", c.DialTimeout},
+		{"RequestTimeout", c.RequestTimeout},
+		{"MetadataRefresh", c.MetadataRefresh},
+		{"FetchMaxWait", c.FetchMaxWait},
+	}
+	for _, d := range durations {
+		if d.d < 0 {
+			return bad("%s %s is negative", d.name, d.d)
 		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("broker %q: invalid port", b)
+	}
+	sizes := []struct {
+		name string
+		n    int64
+	}{
+		{"FetchMaxBytes", int64(c.FetchMaxBytes)},
+		{"FetchPartitionMaxBytes", int64(c.FetchPartitionMaxBytes)},
+		{"MaxBatchBytes", int64(c.MaxBatchBytes)},
+	}
+	for _, s := range sizes {
+		if s.n < 1 || s.n > maxFetchBytes {
+			return bad("%s %d out of range 1..%d", s.name, s.n, maxFetchBytes)
 		}
 	}
 	switch {
+	case len(c.ClientID) > maxClientID:
+		return bad("ClientID longer than %d bytes", maxClientID)
 	case c.ConnsPerBroker < 1 || c.ConnsPerBroker > maxConnsPerBroker:
-		return fmt.Errorf("ConnsPerBroker %d out of range 1..%d", c.ConnsPerBroker, maxConnsPerBroker)
-	case c.DialTimeout < 0, c.RequestTimeout < 0, c.MetadataRefresh < 0, c.FetchMaxWait < 0:
-		return errors.New("negative duration")
-	case c.FetchMaxWait > time.Duration(1<<31-1)*time.Millisecond:
-		return errors.New("FetchMaxWait too large")
-	case c.FetchMinBytes < 0, c.FetchMaxBytes < 0, c.FetchPartitionMaxBytes < 0, c.MaxBatchBytes < 0:
-		return errors.New("negative byte limit")
-	case c.FetchMaxBytes > 1<<30 || c.FetchPartitionMaxBytes > 1<<30:
-		return errors.New("fetch byte limit above 1 GiB")
+		return bad("ConnsPerBroker %d out of range 1..%d", c.ConnsPerBroker, maxConnsPerBroker)
+	case c.FetchMaxWait > c.RequestTimeout:
+		return bad("FetchMaxWait %s longer than RequestTimeout %s", c.FetchMaxWait, c.RequestTimeout)
+	case c.FetchMaxWait > maxFetchWait:
+		return bad("FetchMaxWait %s longer than %s", c.FetchMaxWait, maxFetchWait)
+	case c.FetchMinBytes < 0:
+		return bad("FetchMinBytes %d is negative", c.FetchMinBytes)
 	case c.IsolationLevel != 0 && c.IsolationLevel != 1:
-		return fmt.Errorf("IsolationLevel %d: want 0 (read_uncommitted) or 1 (read_committed)", c.IsolationLevel)
+		return bad("IsolationLevel %d: want 0 (read_uncommitted) or 1 (read_committed)", c.IsolationLevel)
 	}
 	if s := c.SASL; s != nil {
 		switch s.Mechanism {
 		case mechanismPlain, mechanismScramSHA256, mechanismScramSHA512:
 		default:
-			return fmt.Errorf("SASL mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)
+			return bad("SASL Mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)
 		}
 		if s.Username == "" {
-			return errors.New("SASL username is empty")
+			return bad("SASL Username is empty")
 		}
 	}
-	if t := c.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
-		return errors.New("TLS CertFile and KeyFile must be set together")
+	tc, err := c.TLS.load()
+	if err != nil {
+		return bad("%v", err)
+	}
+	return tc, nil
+}
+
+// checkBroker validates a bootstrap address: an IP address or a DNS name,
+// and a port from 1 to 65535. Nothing is resolved.
+func checkBroker(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return errors.New("port must be 1 to 65535")
+	}
+	switch {
+	case host == "":
+		return errors.New("empty host")
+	case net.ParseIP(host) != nil:
+		return nil
+	case len(host) > 253:
+		return errors.New("host name longer than 253 bytes")
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		if label == "" || len(label) > 63 || strings.ContainsFunc(label, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		}) {
+			return fmt.Errorf("invalid host name %q", host)
+		}
 	}
 	return nil
 }
 
-// maxResponse is the largest response frame the client accepts.
-func (c Config) maxResponse() int {
-	return int(max(c.FetchMaxBytes, c.FetchPartitionMaxBytes)) + responseSlack
-}
-
-// tlsConfig loads the files named by c.TLS into a *tls.Config (nil when TLS
-// is off). ServerName is filled per connection when empty.
-func (c Config) tlsConfig() (*tls.Config, error) {
-	t := c.TLS
+// load reads the files named by t into a tls.Config; nil t is no TLS.
+func (t *TLSConfig) load() (*tls.Config, error) {
 	if t == nil {
 		return nil, nil
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New("TLS CertFile and KeyFile must be set together")
 	}
 	tc := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
@@ -212,34 +295,42 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("read TLS CA file: %w", err)
+			return nil, fmt.Errorf("TLS CAFile: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("TLS CA file %s: no PEM certificate found", t.CAFile)
+			return nil, fmt.Errorf("TLS CAFile %s: no PEM certificate found", t.CAFile)
 		}
 		tc.RootCAs = pool
 	}
 	if t.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("load TLS client certificate: %w", err)
+			return nil, fmt.Errorf("TLS CertFile/KeyFile: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
 }
 
-// Key is a canonical identity of the cluster config (sorted brokers, TLS,
-// SASL incl. a keyed hash of the password, and every setting that changes
-// behavior) so callers can share one Client per distinct cluster. Configs
-// that differ only in zero versus explicit default values have equal keys.
-// The Logger is not part of the key. Keys are comparable within one process.
+// maxResponse is the largest response frame the client accepts.
+func (c Config) maxResponse() int {
+	return int(max(c.FetchMaxBytes, c.FetchPartitionMaxBytes)) + responseSlack
+}
+
+// Key is the identity of the cluster configuration: two Configs with equal
+// keys get one Client from a ClientSet. It covers every field but Logger
+// and Observer: the brokers (sorted, without duplicates, host names in
+// lower case), the client ID, TLS (the file names, not their contents),
+// SASL (the password as a keyed hash) and every other setting, with zero
+// fields taken as their defaults, so that configs that differ only in
+// zero versus explicit default values have equal keys. Keys are comparable
+// within one process only.
 func (c Config) Key() string {
 	c = c.withDefaults()
 	brokers := slices.Clone(c.Brokers)
 	for i, b := range brokers {
-		brokers[i] = strings.ToLower(strings.TrimSpace(b))
+		brokers[i] = strings.ToLower(b)
 	}
 	slices.Sort(brokers)
 	brokers = slices.Compact(brokers)

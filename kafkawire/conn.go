@@ -36,7 +36,8 @@ const (
 	maxAbandoned = 64
 	// readBufferSize is the bufio buffer in front of a connection's reads.
 	readBufferSize = 32 << 10
-	// softwareVersion is sent in ApiVersions v3.
+	// softwareName and softwareVersion are sent in ApiVersions v3.
+	softwareName    = "kafkaedge"
 	softwareVersion = "1.0.0"
 )
 
@@ -155,7 +156,7 @@ func (c *conn) negotiate(ctx context.Context) error {
 	version := wire.Implemented[wire.KeyApiVersions].Max
 	for range 3 {
 		var resp wire.ApiVersionsResponse
-		req := &wire.ApiVersionsRequest{ClientSoftwareName: defaultClientID, ClientSoftwareVersion: softwareVersion}
+		req := &wire.ApiVersionsRequest{ClientSoftwareName: softwareName, ClientSoftwareVersion: softwareVersion}
 		buf, err := c.doAt(ctx, req, version, &resp)
 		if err != nil {
 			return err

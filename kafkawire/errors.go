@@ -7,21 +7,38 @@ import (
 	"github.com/kafkaedge/kafkaedge/kafkawire/wire"
 )
 
-// Sentinel errors that callers branch on with errors.Is.
+// Sentinel errors that callers branch on with errors.Is. An *Error wraps
+// at most one of ErrUnknownTopic (or ErrUnknownPartition), ErrTimeout,
+// ErrClosed and ErrBrokerUnreachable, or carries a Kafka error code.
 var (
 	// ErrUnknownTopic reports that the topic or the partition does not exist
 	// in the cluster's metadata.
 	ErrUnknownTopic = errors.New("unknown topic or partition")
+	// ErrUnknownPartition reports that the topic exists but the partition
+	// does not. It is also ErrUnknownTopic (errors.Is), and its text is
+	// the same.
+	ErrUnknownPartition error = unknownPartition{}
 	// ErrClosed reports that the Client was closed before or during the call.
 	ErrClosed = errors.New("kafkawire: client closed")
 	// ErrTimeout reports that a call's deadline (its context's, or
 	// Config.RequestTimeout) passed before the broker answered.
 	ErrTimeout = errors.New("request timed out")
+	// ErrBrokerUnreachable reports that no broker answered: the dial, the
+	// TLS or Kafka handshake or the authentication failed, or the
+	// connection broke before the answer. The error's text says which
+	// broker and why.
+	ErrBrokerUnreachable = errors.New("broker unreachable")
 )
 
+// unknownPartition is ErrUnknownPartition.
+type unknownPartition struct{}
+
+func (unknownPartition) Error() string        { return ErrUnknownTopic.Error() }
+func (unknownPartition) Is(target error) bool { return target == ErrUnknownTopic }
+
 // Error is every failure of ListOffset, Fetch and the per-partition results of
-// FetchMany. Its text names the operation, the partition and the offset:
-// "fetch topic/3@120: OFFSET_OUT_OF_RANGE".
+// FetchMany and of a Stream. Its text names the operation, the partition and
+// the offset: "fetch topic/3@120: OFFSET_OUT_OF_RANGE".
 type Error struct {
 	Op        string // "fetch" or "list offsets"
 	Topic     string
@@ -46,7 +63,7 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Reason is the <reason> of PROTOCOL.md: "not found topic" for an unknown
+// Reason is the <reason> of docs/protocol.md: "not found topic" for an unknown
 // topic or partition, else the Kafka error name (wire.ErrorName), else a
 // short text of the transport error.
 func (e *Error) Reason() string {
@@ -80,6 +97,12 @@ type connError struct {
 
 func (c *connError) Error() string { return fmt.Sprintf("broker %s: %v", c.addr, c.err) }
 func (c *connError) Unwrap() error { return c.err }
+
+// Is reports a transport failure as ErrBrokerUnreachable, unless it is the
+// Client's own Close.
+func (c *connError) Is(target error) bool {
+	return target == ErrBrokerUnreachable && !errors.Is(c.err, ErrClosed)
+}
 
 // isConnError reports whether err is a transport failure of a connection.
 func isConnError(err error) bool {
@@ -132,11 +155,14 @@ func transient(err error) bool {
 // newError builds the *Error returned to callers from an internal failure.
 // A Kafka error code becomes Code (with Err nil, so the text is the code's
 // name); an unknown topic or partition becomes Code
-// UNKNOWN_TOPIC_OR_PARTITION with Err ErrUnknownTopic.
+// UNKNOWN_TOPIC_OR_PARTITION with Err ErrUnknownTopic or
+// ErrUnknownPartition.
 func newError(op, topic string, partition int32, offset int64, err error) *Error {
 	e := &Error{Op: op, Topic: topic, Partition: partition, Offset: offset}
 	code := codeOf(err)
 	switch {
+	case errors.Is(err, ErrUnknownPartition):
+		e.Code, e.Err = wire.ErrUnknownTopicOrPartition, ErrUnknownPartition
 	case errors.Is(err, ErrUnknownTopic) || code == wire.ErrUnknownTopicOrPartition:
 		e.Code, e.Err = wire.ErrUnknownTopicOrPartition, ErrUnknownTopic
 	case code != 0:

@@ -80,3 +80,55 @@ func Example() {
 	// fetch events/0@10: OFFSET_OUT_OF_RANGE | reason: OFFSET_OUT_OF_RANGE
 	// fetch nope/0@0: unknown topic or partition | reason: not found topic
 }
+
+// ExampleClient_NewStream tails a partition: the Stream delivers the
+// records there are, then each new one as it comes.
+func ExampleClient_NewStream() {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cluster.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic("events"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer producer.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := producer.ProduceSync(ctx, &kgo.Record{Value: []byte("first")}).FirstErr(); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	client, err := kafkawire.New(kafkawire.Config{Brokers: cluster.ListenAddrs(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+	got := make(chan string, 10)
+	stream := client.NewStream(func(r *kafkawire.FetchResult) {
+		defer r.Release() // the partition is fetched again once released
+		if r.Err != nil {
+			got <- r.Err.Error()
+			return
+		}
+		for _, rec := range r.Records {
+			got <- fmt.Sprintf("%d %s", rec.Offset, rec.Value)
+		}
+	})
+	defer stream.Close()
+	stream.Add("events", 0, 0)
+	fmt.Println(<-got)
+	if err := producer.ProduceSync(ctx, &kgo.Record{Value: []byte("second")}).FirstErr(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(<-got)
+	// Output:
+	// 0 first
+	// 1 second
+}

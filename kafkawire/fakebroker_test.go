@@ -18,17 +18,20 @@ import (
 )
 
 // fakeBroker is a raw listener that answers ApiVersions properly and every
-// other request with answer(corr), written as is; a nil answer closes the
-// connection, and so does any answer when hangUp is set.
+// other request with answer(key, corr, req), written as is: req is the
+// request decoded with kmsg. A nil answer closes the connection, and so
+// does any answer when hangUp is set. Like Kafka, it serves the requests of
+// one connection one after the other: an answer that blocks holds up that
+// connection only.
 type fakeBroker struct {
 	ln      net.Listener
 	accepts atomic.Int64
-	answer  func(corr int32) []byte
+	answer  func(key int16, corr int32, req kmsg.Request) []byte
 	hangUp  bool
 	wg      sync.WaitGroup
 }
 
-func newFakeBroker(t *testing.T, hangUp bool, answer func(corr int32) []byte) *fakeBroker {
+func newFakeBroker(t testing.TB, hangUp bool, answer func(key int16, corr int32, req kmsg.Request) []byte) *fakeBroker {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -43,6 +46,9 @@ func newFakeBroker(t *testing.T, hangUp bool, answer func(corr int32) []byte) *f
 	})
 	return fb
 }
+
+// addr is the broker's host:port.
+func (fb *fakeBroker) addr() string { return fb.ln.Addr().String() }
 
 func (fb *fakeBroker) serve() {
 	defer fb.wg.Done()
@@ -62,18 +68,18 @@ func (fb *fakeBroker) serve() {
 				if _, err := io.ReadFull(nc, size[:]); err != nil {
 					return
 				}
-				req := make([]byte, binary.BigEndian.Uint32(size[:]))
-				if _, err := io.ReadFull(nc, req); err != nil || len(req) < 8 {
+				raw := make([]byte, binary.BigEndian.Uint32(size[:]))
+				if _, err := io.ReadFull(nc, raw); err != nil || len(raw) < 10 {
 					return
 				}
-				key := int16(binary.BigEndian.Uint16(req))
-				version := int16(binary.BigEndian.Uint16(req[2:]))
-				corr := int32(binary.BigEndian.Uint32(req[4:]))
+				key := int16(binary.BigEndian.Uint16(raw))
+				version := int16(binary.BigEndian.Uint16(raw[2:]))
+				corr := int32(binary.BigEndian.Uint32(raw[4:]))
 				var out []byte
 				if key == wire.KeyApiVersions {
 					out = apiVersionsFrame(corr, version)
 				} else {
-					out = fb.answer(corr)
+					out = fb.answer(key, corr, decodeRequest(key, version, raw))
 				}
 				if out == nil {
 					return // close
@@ -84,6 +90,39 @@ func (fb *fakeBroker) serve() {
 			}
 		}()
 	}
+}
+
+// decodeRequest decodes the request frame raw (after its size) with kmsg,
+// or returns nil if it does not decode.
+func decodeRequest(key, version int16, raw []byte) kmsg.Request {
+	req := kmsg.RequestForKey(key)
+	if req == nil {
+		return nil
+	}
+	req.SetVersion(version)
+	body := raw[8:]
+	if n := int16(binary.BigEndian.Uint16(body)); n > 0 && int(n)+2 <= len(body) {
+		body = body[2+n:] // client id
+	} else {
+		body = body[2:]
+	}
+	if req.IsFlexible() && len(body) > 0 {
+		body = body[1:] // no header tags
+	}
+	if err := req.ReadFrom(body); err != nil {
+		return nil
+	}
+	return req
+}
+
+// respFrame is the whole frame of resp answering corr, with the empty tag
+// section of response header v1 when resp is flexible.
+func respFrame(corr int32, resp kmsg.Response) []byte {
+	var body []byte
+	if resp.IsFlexible() {
+		body = append(body, 0)
+	}
+	return frame(corr, resp.AppendTo(body))
 }
 
 // apiVersionsFrame is a whole ApiVersions response frame.
@@ -137,7 +176,7 @@ func TestHostileBroker(t *testing.T) {
 		}, "unknown correlation id"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			fb := newFakeBroker(t, tt.hangUp, tt.answer)
+			fb := newFakeBroker(t, tt.hangUp, func(_ int16, corr int32, _ kmsg.Request) []byte { return tt.answer(corr) })
 			c := newClient(t, Config{Brokers: []string{fb.ln.Addr().String()}, RequestTimeout: 5 * time.Second})
 			for i := range 2 {
 				err := c.Ready(testCtx(t))
@@ -193,7 +232,7 @@ func TestHostileHandshake(t *testing.T) {
 	if n := accepts.Load(); n != 1 && time.Since(start) < backoffBase*4/5 {
 		t.Errorf("%d dials within the backoff, want 1", n)
 	}
-	if !c.pool(ln.Addr().String()).backingOff() && time.Since(start) < backoffBase*4/5 {
+	if !c.pool(ln.Addr().String(), laneControl).backingOff() && time.Since(start) < backoffBase*4/5 {
 		t.Error("pool not backing off after a failed handshake")
 	}
 }

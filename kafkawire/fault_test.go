@@ -126,7 +126,7 @@ func TestSlowBroker(t *testing.T) {
 	defer cancel()
 	_, err := c.ListOffset(ctx, "f", 0, -1)
 	var e *Error
-	if !errors.As(err, &e) || !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || e.Reason() != "timeout" {
+	if !errors.As(err, &e) || !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || e.Reason() != "timeout" || errors.Is(err, ErrBrokerUnreachable) {
 		t.Fatalf("ListOffset past its deadline: %v", err)
 	}
 	close(release)
@@ -142,7 +142,7 @@ func TestSlowBroker(t *testing.T) {
 		t.Errorf("%d new connections: the late response broke the connection", n)
 	}
 	leader := tc.addrs[tc.LeaderFor("f", 0)]
-	p := c.pool(leader)
+	p := c.pool(leader, laneControl)
 	p.mu.Lock()
 	cn := p.slots[0].c
 	p.mu.Unlock()

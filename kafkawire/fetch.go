@@ -2,7 +2,7 @@ package kafkawire
 
 import (
 	"context"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -33,15 +33,17 @@ type FetchResult struct {
 	HighWatermark  int64
 	LogStartOffset int64
 	Records        []record.Record
-	Err            error // *Error for a failed partition of FetchMany
+	Err            error // *Error for a failed partition of FetchMany or of a Stream
 
 	buf      *respBuf
+	cur      *cursor // the Stream partition that waits for this Release
 	released atomic.Bool
 }
 
-// Release returns the response buffer to the pool. Records (their Key/Value)
-// must not be used after Release. Calling it twice is safe. Not calling it
-// only costs garbage.
+// Release returns the response buffer to the pool, and lets the Stream
+// that delivered the result fetch its partition again. Records (their
+// Key/Value) must not be used after Release. Calling it twice is safe. Not
+// calling it costs garbage, and stops a Stream's partition.
 func (r *FetchResult) Release() {
 	if r == nil || !r.released.CompareAndSwap(false, true) {
 		return
@@ -52,21 +54,135 @@ func (r *FetchResult) Release() {
 		r.buf.release()
 		r.buf = nil
 	}
+	if r.cur != nil {
+		r.cur.release()
+		r.cur = nil
+	}
 }
 
 // Fetch returns the records of topic/partition from offset on (a batch that
 // starts earlier is trimmed), at most FetchPartitionMaxBytes of batches,
 // waiting up to FetchMaxWait for data. An empty result means nothing is
-// there yet. Failures are *Error.
+// there yet. It returns a result or an error, never both nor neither;
+// failures are *Error.
 func (c *Client) Fetch(ctx context.Context, topic string, partition int32, offset int64) (*FetchResult, error) {
-	rs, err := c.FetchMany(ctx, []FetchPartition{{Topic: topic, Partition: partition, Offset: offset}})
+	const op = "fetch"
+	if c.closed.Load() {
+		return nil, newError(op, topic, partition, offset, ErrClosed)
+	}
+	ctx, cancel := c.opContext(ctx)
+	defer cancel()
+	tp := topicPartition{topic, partition}
+	var out fetchOutcome
+	err := c.call(ctx, func(after time.Time) error {
+		out = c.fetchOne(ctx, tp, offset, after)
+		return out.err
+	})
+	if err == nil && c.closed.Load() {
+		out.release()
+		err = ErrClosed
+	}
 	if err != nil {
-		return nil, newError("fetch", topic, partition, offset, err)
+		return nil, c.opError(op, topic, partition, offset, err)
 	}
-	if rs[0].Err != nil {
-		return nil, rs[0].Err
+	return &FetchResult{Topic: topic, Partition: partition, Offset: offset,
+		HighWatermark: out.hwm, LogStartOffset: out.logStart, Records: out.records, buf: out.buf}, nil
+}
+
+// fetchOne sends a Fetch for tp at offset to its leader, and again from
+// past the batches that held nothing to return, up to maxSkips times.
+func (c *Client) fetchOne(ctx context.Context, tp topicPartition, offset int64, after time.Time) fetchOutcome {
+	li, err := c.leader(ctx, tp, after)
+	if err != nil {
+		return fetchOutcome{err: err}
 	}
-	return rs[0], nil
+	cn, err := c.pool(li.addr, c.fetchLane).get(ctx)
+	if err != nil {
+		return fetchOutcome{err: err}
+	}
+	v, err := cn.version(wire.KeyFetch, versionLimit(li.topicID))
+	if err != nil {
+		return fetchOutcome{err: err}
+	}
+	for skips := 0; ; skips++ {
+		req := c.fetchRequest(c.oneShotWait(ctx), c.cfg.FetchMinBytes)
+		req.Topics = []wire.FetchTopic{{Name: tp.topic, TopicID: li.topicID, Partitions: []wire.FetchPartition{
+			{Partition: tp.partition, CurrentLeaderEpoch: li.epoch, FetchOffset: offset, LogStartOffset: -1, PartitionMaxBytes: c.fetchBytes(tp)},
+		}}}
+		var resp wire.FetchResponse
+		buf, err := cn.doAt(ctx, req, v, &resp)
+		if err != nil {
+			return fetchOutcome{err: err}
+		}
+		p, err := answerOf(&resp, tp, li, v)
+		if err != nil {
+			buf.release()
+			return fetchOutcome{err: err}
+		}
+		out := c.decodePartition(tp, offset, skips < maxSkips, p, buf)
+		buf.release()
+		if out.skipTo <= 0 {
+			return out
+		}
+		offset = out.skipTo
+	}
+}
+
+// answerOf finds the answer for tp in the response of its leader li.
+func answerOf(resp *wire.FetchResponse, tp topicPartition, li leaderInfo, version int16) (*wire.FetchPartitionResponse, error) {
+	if resp.ErrorCode != 0 {
+		return nil, fmt.Errorf("fetch from %s: %w", li.addr, kafkaError{resp.ErrorCode})
+	}
+	for ti := range resp.Topics {
+		t := &resp.Topics[ti]
+		if version >= 13 && t.TopicID != li.topicID || version < 13 && t.Name != tp.topic {
+			continue
+		}
+		for pi := range t.Partitions {
+			p := &t.Partitions[pi]
+			if p.Partition != tp.partition {
+				continue
+			}
+			if p.ErrorCode != 0 {
+				return nil, fmt.Errorf("broker %d: %w", li.node, kafkaError{p.ErrorCode})
+			}
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("broker %s left the partition out of its Fetch response", li.addr)
+}
+
+// versionLimit is the highest Fetch version a topic can be fetched at: 12
+// without a topic ID (IDs are required from v13), else no limit (-1).
+func versionLimit(topicID [16]byte) int16 {
+	if topicID == ([16]byte{}) {
+		return 12
+	}
+	return -1
+}
+
+// fetchRequest is a consumer's Fetch request with the Client's limits and
+// no partitions, sessionless.
+func (c *Client) fetchRequest(maxWait time.Duration, minBytes int32) *wire.FetchRequest {
+	return &wire.FetchRequest{
+		ReplicaID:      -1,
+		MaxWaitMillis:  int32(maxWait / time.Millisecond),
+		MinBytes:       minBytes,
+		MaxBytes:       c.cfg.FetchMaxBytes,
+		IsolationLevel: c.cfg.IsolationLevel,
+		SessionEpoch:   -1,
+	}
+}
+
+// oneShotWait is the FetchMaxWait of a call bounded by ctx: at most half
+// the time left, so that an empty fetch returns empty instead of timing
+// out.
+func (c *Client) oneShotWait(ctx context.Context) time.Duration {
+	maxWait := c.cfg.FetchMaxWait
+	if dl, ok := ctx.Deadline(); ok {
+		maxWait = max(0, min(maxWait, time.Until(dl)/2))
+	}
+	return maxWait
 }
 
 // FetchMany sends one Fetch per leader; per-partition failures are in
@@ -155,7 +271,7 @@ func (c *Client) FetchMany(ctx context.Context, parts []FetchPartition) ([]*Fetc
 		for addr, items := range byLeader {
 			for _, batch := range splitDuplicates(items) {
 				wg.Go(func() {
-					outs := c.fetchOnce(ctx, addr, batch)
+					outs := c.fetchBatch(ctx, addr, batch)
 					mu.Lock()
 					defer mu.Unlock()
 					for i, it := range batch {
@@ -211,15 +327,6 @@ func pacing(todo []*fetchItem) int {
 	return n
 }
 
-// fetchOutcome is what one fetch round produced for one item.
-type fetchOutcome struct {
-	err           error
-	skipTo        int64 // > 0: nothing to return below this offset, fetch again from it
-	hwm, logStart int64
-	records       []record.Record
-	buf           *respBuf // referenced by records; nil if none alias it
-}
-
 // splitDuplicates splits items into batches in which each partition occurs
 // once, keeping the order.
 func splitDuplicates(items []*fetchItem) [][]*fetchItem {
@@ -243,100 +350,101 @@ func splitDuplicates(items []*fetchItem) [][]*fetchItem {
 	return batches
 }
 
-// fetchOnce sends one Fetch request for items to the broker at addr and
-// decodes the records of every partition.
-func (c *Client) fetchOnce(ctx context.Context, addr string, items []*fetchItem) []fetchOutcome {
+// fetchBatch sends one sessionless Fetch request for items, each partition
+// once, to their leader at addr and decodes the records of every partition.
+func (c *Client) fetchBatch(ctx context.Context, addr string, items []*fetchItem) []fetchOutcome {
 	outs := make([]fetchOutcome, len(items))
-	failAll := func(err error) []fetchOutcome {
+	want := make([]fetchWant, len(items))
+	index := make(map[topicPartition]int, len(items))
+	for i, it := range items {
+		want[i] = fetchWant{tp: it.tp, topicID: it.leader.topicID, epoch: it.leader.epoch, offset: it.offset, maxBytes: c.fetchBytes(it.tp)}
+		index[it.tp] = i
+	}
+	s := fetchSession{epoch: -1}
+	resp, buf, err := c.fetchRound(ctx, addr, c.fetchLane, &s, want, c.oneShotWait(ctx), c.cfg.FetchMinBytes)
+	if err != nil {
 		for i := range outs {
 			outs[i].err = err
 		}
 		return outs
 	}
-	cn, err := c.pool(addr).get(ctx)
-	if err != nil {
-		return failAll(err)
-	}
-
-	// Build the request, one topic entry per topic in first-seen order.
-	limit := int16(-1)
-	// Leave the broker time to answer within the caller's deadline: an
-	// empty fetch must not turn into a timeout.
-	maxWait := c.cfg.FetchMaxWait
-	if dl, ok := ctx.Deadline(); ok {
-		maxWait = max(0, min(maxWait, time.Until(dl)/2))
-	}
-	req := &wire.FetchRequest{
-		ReplicaID:      -1,
-		MaxWaitMillis:  int32(maxWait / time.Millisecond),
-		MinBytes:       c.cfg.FetchMinBytes,
-		MaxBytes:       c.cfg.FetchMaxBytes,
-		IsolationLevel: c.cfg.IsolationLevel,
-		SessionID:      0,
-		SessionEpoch:   -1,
-	}
-	topicIdx := make(map[string]int)
-	for _, it := range items {
-		ti, ok := topicIdx[it.tp.topic]
-		if !ok {
-			ti = len(req.Topics)
-			topicIdx[it.tp.topic] = ti
-			req.Topics = append(req.Topics, wire.FetchTopic{Name: it.tp.topic, TopicID: it.leader.topicID})
-			if it.leader.topicID == ([16]byte{}) {
-				limit = 12 // topic IDs are required from v13
-			}
-		}
-		req.Topics[ti].Partitions = append(req.Topics[ti].Partitions, wire.FetchPartition{
-			Partition:          it.tp.partition,
-			CurrentLeaderEpoch: it.leader.epoch,
-			FetchOffset:        it.offset,
-			LogStartOffset:     -1,
-			PartitionMaxBytes:  c.fetchBytes(it.tp),
-		})
-	}
-	v, err := cn.version(wire.KeyFetch, limit)
-	if err != nil {
-		return failAll(err)
-	}
-	var resp wire.FetchResponse
-	buf, err := cn.doAt(ctx, req, v, &resp)
-	if err != nil {
-		return failAll(err)
-	}
 	defer buf.release()
-	if resp.ErrorCode != 0 {
-		return failAll(fmt.Errorf("fetch from %s: %w", addr, kafkaError{resp.ErrorCode}))
+	for i := range outs {
+		outs[i].err = errLeftOut
 	}
-
-	// Index the answers by partition; from v13 topics come back by ID.
-	idName := make(map[[16]byte]string, len(req.Topics))
-	for _, t := range req.Topics {
-		idName[t.TopicID] = t.Name
-	}
-	answers := make(map[topicPartition]*wire.FetchPartitionResponse)
-	for ti := range resp.Topics {
-		t := &resp.Topics[ti]
-		name := t.Name
-		if v >= 13 {
-			name = idName[t.TopicID]
+	s.each(resp, func(tp topicPartition, p *wire.FetchPartitionResponse) {
+		i, ok := index[tp]
+		if !ok || outs[i].err != errLeftOut {
+			return // not asked, or answered twice
 		}
-		for pi := range t.Partitions {
-			answers[topicPartition{name, t.Partitions[pi].Partition}] = &t.Partitions[pi]
-		}
-	}
-
-	for i, it := range items {
-		p, ok := answers[it.tp]
-		switch {
-		case !ok:
-			outs[i].err = fmt.Errorf("broker %s left the partition out of its Fetch response", addr)
-		case p.ErrorCode != 0:
+		it := items[i]
+		if p.ErrorCode != 0 {
 			outs[i].err = fmt.Errorf("broker %d: %w", it.leader.node, kafkaError{p.ErrorCode})
-		default:
-			outs[i] = c.decodePartition(it, p, buf)
+			return
+		}
+		outs[i] = c.decodePartition(it.tp, it.offset, it.skips < maxSkips, p, buf)
+	})
+	for i := range outs {
+		if outs[i].err == errLeftOut {
+			outs[i].err = fmt.Errorf("broker %s left the partition out of its Fetch response", addr)
 		}
 	}
 	return outs
+}
+
+// errLeftOut stands for a partition not answered yet in fetchBatch.
+var errLeftOut = errors.New("left out")
+
+// fetchOutcome is what one fetch of one partition produced.
+type fetchOutcome struct {
+	err           error
+	skipTo        int64 // > 0: nothing to return below this offset, fetch again from it
+	hwm, logStart int64
+	records       []record.Record
+	buf           *respBuf // referenced by records; nil if none alias it
+}
+
+// release returns what o holds.
+func (o *fetchOutcome) release() {
+	putRecords(o.records)
+	if o.buf != nil {
+		o.buf.release()
+	}
+}
+
+// decodePartition decodes the records of one fetched partition, asked from
+// offset. If they held nothing to return below the end the fetch can see
+// and skip is set, the outcome says where to fetch again from. The outcome
+// holds a reference to buf when records alias it.
+func (c *Client) decodePartition(tp topicPartition, offset int64, skip bool, p *wire.FetchPartitionResponse, buf *respBuf) fetchOutcome {
+	var aborted []record.AbortedTransaction // nil: read_uncommitted
+	if c.cfg.IsolationLevel == 1 {
+		aborted = p.AbortedTransactions
+	}
+	recs, err := c.dec.Append(getRecords(), p.Records, offset, aborted)
+	if err != nil {
+		putRecords(recs)
+		return fetchOutcome{err: fmt.Errorf("decode records: %w", err)}
+	}
+	out := fetchOutcome{hwm: p.HighWatermark, logStart: p.LogStartOffset, records: recs}
+	c.learnShare(tp, p.Records, recs)
+	if len(recs) == 0 {
+		putRecords(recs)
+		out.records = nil
+		// The batches held only markers or aborted records: look past them
+		// while there is more below the end the fetch can see.
+		end := p.HighWatermark
+		if c.cfg.IsolationLevel == 1 && p.LastStableOffset >= 0 {
+			end = p.LastStableOffset
+		}
+		if next, _ := record.Scan(p.Records, math.MaxInt64); skip && next > offset && next < end {
+			out.skipTo = next
+		}
+		return out
+	}
+	buf.retain()
+	out.buf = buf
+	return out
 }
 
 // shareScale is the fixed-point unit of the wire shares in Client.shares.
@@ -375,7 +483,7 @@ func (c *Client) learnShare(tp topicPartition, records []byte, recs []record.Rec
 	if kv == 0 {
 		return
 	}
-	_, walked := scanBatches(records, recs[len(recs)-1].Offset)
+	_, walked := record.Scan(records, recs[len(recs)-1].Offset)
 	share := int32(min(shareScale, max(1, int64(walked)*shareScale/int64(kv))))
 	if v, ok := c.shares.Load(tp); ok {
 		v.(*atomic.Int32).Store(share)
@@ -409,72 +517,4 @@ func putRecords(recs []record.Record) {
 	clear(recs[:cap(recs)])
 	recs = recs[:0]
 	recordSlices.Put(&recs)
-}
-
-// decodePartition decodes the records of one fetched partition.
-func (c *Client) decodePartition(it *fetchItem, p *wire.FetchPartitionResponse, buf *respBuf) fetchOutcome {
-	var aborted []record.AbortedTransaction
-	if c.cfg.IsolationLevel == 1 {
-		aborted = make([]record.AbortedTransaction, len(p.AbortedTransactions))
-		for i, a := range p.AbortedTransactions {
-			aborted[i] = record.AbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset}
-		}
-	}
-	recs, err := c.dec.Append(getRecords(), p.Records, it.offset, aborted)
-	if err != nil {
-		putRecords(recs)
-		return fetchOutcome{err: fmt.Errorf("decode records: %w", err)}
-	}
-	out := fetchOutcome{hwm: p.HighWatermark, logStart: p.LogStartOffset, records: recs}
-	c.learnShare(it.tp, p.Records, recs)
-	if len(recs) == 0 {
-		putRecords(recs)
-		out.records = nil
-		// The batches held only markers or aborted records: look past them
-		// while there is more below the end the fetch can see.
-		end := p.HighWatermark
-		if c.cfg.IsolationLevel == 1 && p.LastStableOffset >= 0 {
-			end = p.LastStableOffset
-		}
-		if next, _ := scanBatches(p.Records, math.MaxInt64); next > it.offset && next < end && it.skips < maxSkips {
-			out.skipTo = next
-		}
-		return out
-	}
-	buf.retain()
-	out.buf = buf
-	return out
-}
-
-// scanBatches walks the complete batches (or legacy message set entries) of
-// records up to and including the first that ends at or past upTo, reading
-// only their fixed headers: magic 2 keeps the last offset delta at bytes
-// 23..27, and a legacy entry's offset is its last offset. It returns the
-// offset after the last batch walked (-1 if none) and the bytes walked.
-func scanBatches(records []byte, upTo int64) (next int64, n int) {
-	next = -1
-	for len(records)-n >= 17 {
-		b := records[n:]
-		base := int64(binary.BigEndian.Uint64(b))
-		size := int64(int32(binary.BigEndian.Uint32(b[8:])))
-		if size < 5 || 12+size > int64(len(b)) {
-			break
-		}
-		switch b[16] {
-		case 2:
-			if size < 15 {
-				return next, n
-			}
-			next = base + int64(int32(binary.BigEndian.Uint32(b[23:]))) + 1
-		case 0, 1:
-			next = base + 1
-		default:
-			return next, n
-		}
-		n += int(12 + size)
-		if next > upTo {
-			break
-		}
-	}
-	return next, n
 }

@@ -103,7 +103,7 @@ func (s *snapshot) lookup(topic string, partition int32) (leaderInfo, error) {
 	}
 	p, ok := t.parts[partition]
 	if !ok {
-		return leaderInfo{}, ErrUnknownTopic
+		return leaderInfo{}, ErrUnknownPartition
 	}
 	if p.leader < 0 {
 		return leaderInfo{}, fmt.Errorf("partition has no leader: %w", kafkaError{wire.ErrLeaderNotAvailable})
@@ -211,7 +211,7 @@ func (c *Client) fetchMetadata(ctx context.Context, topics []string) error {
 		if ctx.Err() != nil {
 			break
 		}
-		cn, err := c.pool(addr).get(ctx)
+		cn, err := c.pool(addr, laneControl).get(ctx)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -266,7 +266,7 @@ func (c *Client) metadataCandidates() []string {
 			continue
 		}
 		seen[a] = true
-		p := c.pool(a)
+		p := c.pool(a, laneControl)
 		switch {
 		case p.hasLive():
 			live = append(live, a)
@@ -339,6 +339,19 @@ func (c *Client) applyMetadata(requested []string, resp *wire.MetadataResponse, 
 	if len(resp.Brokers) > 0 {
 		c.prunePools(n.brokers)
 	}
+}
+
+// leader resolves the leader of tp, refreshing the metadata first if the
+// cache cannot answer for it or after is not zero (see leaders).
+func (c *Client) leader(ctx context.Context, tp topicPartition, after time.Time) (leaderInfo, error) {
+	snap := c.meta.Load()
+	if !after.IsZero() || snap.needsRefresh(tp.topic, tp.partition, time.Now()) {
+		if err := c.refresh(ctx, []string{tp.topic}, after, snap); err != nil {
+			return leaderInfo{}, err
+		}
+		snap = c.meta.Load()
+	}
+	return snap.lookup(tp.topic, tp.partition)
 }
 
 // leaders resolves the leader of every partition in need, refreshing the

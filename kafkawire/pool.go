@@ -14,7 +14,36 @@ const (
 	backoffMax  = 5 * time.Second
 )
 
-// brokerPool holds the connections to one broker address: up to
+// lane is a kind of traffic to a broker, with connections of its own:
+// Kafka answers the requests of one connection in order, so a fetch that
+// the broker holds for data (a long poll) would delay the requests behind
+// it.
+type lane uint8
+
+const (
+	// laneControl carries Metadata, ListOffsets and the fetches the
+	// broker answers at once (FetchMinBytes 0).
+	laneControl lane = iota
+	// laneFetch carries the fetches the broker may hold for FetchMaxWait:
+	// one-shot fetches with FetchMinBytes > 0, and every fetch of a Stream.
+	laneFetch
+)
+
+// String names the lane in logs.
+func (l lane) String() string {
+	if l == laneFetch {
+		return "fetch"
+	}
+	return "control"
+}
+
+// poolKey names the pool of one lane to one broker address.
+type poolKey struct {
+	addr string
+	lane lane
+}
+
+// brokerPool holds the connections of one lane to one broker address: up to
 // ConnsPerBroker multiplexed connections shared by every caller. A call takes
 // the live connection with the fewest pending requests; when that one is
 // busy and a slot is free, another connection is dialed in the background.
@@ -23,6 +52,7 @@ const (
 type brokerPool struct {
 	cl   *Client
 	addr string
+	lane lane
 
 	mu       sync.Mutex
 	slots    []poolSlot
@@ -38,8 +68,8 @@ type poolSlot struct {
 	dialing chan struct{} // closed when the dial in progress ends
 }
 
-func newBrokerPool(cl *Client, addr string) *brokerPool {
-	return &brokerPool{cl: cl, addr: addr, slots: make([]poolSlot, cl.cfg.ConnsPerBroker)}
+func newBrokerPool(cl *Client, k poolKey) *brokerPool {
+	return &brokerPool{cl: cl, addr: k.addr, lane: k.lane, slots: make([]poolSlot, cl.cfg.ConnsPerBroker)}
 }
 
 // get returns a live connection, dialing one if none is. It fails at once
@@ -134,7 +164,7 @@ func (p *brokerPool) dial(i int) chan struct{} {
 			p.failures++
 			p.retryAt = time.Now().Add(backoff(p.failures))
 			p.lastErr = err
-			p.cl.cfg.Logger.Debug("kafkawire: dial failed", "broker", p.addr, "failures", p.failures, "err", err)
+			p.cl.cfg.Logger.Debug("kafkawire: dial failed", "broker", p.addr, "lane", p.lane, "failures", p.failures, "err", err)
 			return
 		}
 		p.slots[i] = poolSlot{c: c}
@@ -142,7 +172,7 @@ func (p *brokerPool) dial(i int) chan struct{} {
 		p.retryAt = time.Time{}
 		p.lastErr = nil
 		if lg := p.cl.cfg.Logger; lg.Enabled(context.Background(), slog.LevelDebug) {
-			lg.Debug("kafkawire: connected", "broker", p.addr, "slot", i, "versions", c.negotiated())
+			lg.Debug("kafkawire: connected", "broker", p.addr, "lane", p.lane, "slot", i, "versions", c.negotiated())
 		}
 	}()
 	return done

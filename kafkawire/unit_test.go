@@ -2,10 +2,11 @@ package kafkawire
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -74,51 +75,6 @@ func TestScramHostileServer(t *testing.T) {
 	}
 }
 
-// TestNextOffset reads the end of the complete batches of a fetch.
-func TestScanBatches(t *testing.T) {
-	batch := func(base int64, lastDelta int32, magic byte, size int) []byte {
-		b := binary.BigEndian.AppendUint64(nil, uint64(base))
-		b = binary.BigEndian.AppendUint32(b, uint32(size-12))
-		b = append(b, make([]byte, size-12)...)
-		b[16] = magic
-		if magic == 2 && len(b) >= 27 {
-			binary.BigEndian.PutUint32(b[23:], uint32(lastDelta))
-		}
-		return b
-	}
-	two := append(batch(10, 4, 2, 70), batch(15, 0, 2, 61)...)
-	for _, tt := range []struct {
-		name string
-		in   []byte
-		want int64
-	}{
-		{"empty", nil, -1},
-		{"one v2", batch(10, 4, 2, 70), 15},
-		{"two v2", two, 16},
-		{"truncated second", two[:100], 15},
-		{"legacy", append(batch(7, 0, 1, 40), batch(9, 0, 0, 40)...), 10},
-		{"unknown magic", batch(3, 0, 9, 40), -1},
-		{"lying length", binary.BigEndian.AppendUint32(make([]byte, 8), 1<<30), -1},
-		{"negative length", append(binary.BigEndian.AppendUint32(make([]byte, 8), 0xffffffff), make([]byte, 20)...), -1},
-		{"v2 too short", batch(1, 0, 2, 20), -1},
-	} {
-		if got, _ := scanBatches(tt.in, math.MaxInt64); got != tt.want {
-			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
-		}
-	}
-	// Up to an offset: the walk stops after the batch that reaches it.
-	first := len(batch(10, 4, 2, 70))
-	for _, tt := range []struct {
-		upTo     int64
-		next     int64
-		consumed int
-	}{{10, 15, first}, {14, 15, first}, {15, 16, len(two)}, {99, 16, len(two)}} {
-		if next, n := scanBatches(two, tt.upTo); next != tt.next || n != tt.consumed {
-			t.Errorf("up to %d: next %d after %d bytes, want %d after %d", tt.upTo, next, n, tt.next, tt.consumed)
-		}
-	}
-}
-
 // TestErrorText covers Error's text, Reason and unwrapping.
 func TestErrorText(t *testing.T) {
 	for _, tt := range []struct {
@@ -145,8 +101,30 @@ func TestErrorText(t *testing.T) {
 			t.Errorf("Reason() = %q, want %q", got, tt.reason)
 		}
 	}
-	if e := newError("fetch", "t", 0, 0, ErrUnknownTopic); e.Code != wire.ErrUnknownTopicOrPartition || !errors.Is(e, ErrUnknownTopic) {
+	if e := newError("fetch", "t", 0, 0, ErrUnknownTopic); e.Code != wire.ErrUnknownTopicOrPartition || !errors.Is(e, ErrUnknownTopic) || errors.Is(e, ErrUnknownPartition) {
 		t.Errorf("unknown topic: code %d, is %v", e.Code, errors.Is(e, ErrUnknownTopic))
+	}
+	// An unknown partition of a known topic is both, with the same texts.
+	e := newError("fetch", "t", 7, 0, fmt.Errorf("lookup: %w", ErrUnknownPartition))
+	if e.Code != wire.ErrUnknownTopicOrPartition || !errors.Is(e, ErrUnknownTopic) || !errors.Is(e, ErrUnknownPartition) ||
+		e.Error() != "fetch t/7@0: unknown topic or partition" || e.Reason() != "not found topic" {
+		t.Errorf("unknown partition: %v, code %d, reason %q", e, e.Code, e.Reason())
+	}
+	// Transport failures are ErrBrokerUnreachable, but not the Client's
+	// own Close; timeouts and Kafka codes are not.
+	for _, tt := range []struct {
+		err         error
+		unreachable bool
+	}{
+		{&connError{addr: "a:1", err: errors.New("dial tcp: connection refused")}, true},
+		{fmt.Errorf("metadata: %w", brokerErrors{&connError{addr: "a:1", err: errors.New("x")}}), true},
+		{&connError{addr: "a:1", err: ErrClosed}, false},
+		{fmt.Errorf("%w: x", ErrTimeout), false},
+		{kafkaError{wire.ErrNotLeaderOrFollower}, false},
+	} {
+		if got := errors.Is(newError("fetch", "t", 0, 0, tt.err), ErrBrokerUnreachable); got != tt.unreachable {
+			t.Errorf("%v: ErrBrokerUnreachable %t, want %t", tt.err, got, tt.unreachable)
+		}
 	}
 }
 
@@ -185,33 +163,81 @@ func TestConfig(t *testing.T) {
 		c.Logger == nil || c.IsolationLevel != 0 {
 		t.Errorf("defaults: %+v", c)
 	}
+	// DefaultConfig is what the zero fields mean.
+	d := DefaultConfig()
+	d.Brokers, d.Logger = c.Brokers, c.Logger
+	if !reflect.DeepEqual(d, c) {
+		t.Errorf("DefaultConfig %+v, zero fields mean %+v", d, c)
+	}
+	if err := d.Validate(); err != nil {
+		t.Errorf("DefaultConfig with a broker: %v", err)
+	}
 	if c.maxResponse() != 26<<20 {
 		t.Errorf("maxResponse %d", c.maxResponse())
 	}
-	for _, bad := range []Config{
-		{},
-		{Brokers: []string{"nohost"}},
-		{Brokers: []string{":9092"}},
-		{Brokers: []string{"h:0"}},
-		{Brokers: []string{"h:70000"}},
-		{Brokers: []string{"h:1"}, ConnsPerBroker: -1},
-		{Brokers: []string{"h:1"}, ConnsPerBroker: 1000},
-		{Brokers: []string{"h:1"}, RequestTimeout: -time.Second},
-		{Brokers: []string{"h:1"}, FetchMaxBytes: -1},
-		{Brokers: []string{"h:1"}, FetchMaxBytes: 1<<30 + 1},
-		{Brokers: []string{"h:1"}, IsolationLevel: 2},
-		{Brokers: []string{"h:1"}, SASL: &SASLConfig{Username: ""}},
-		{Brokers: []string{"h:1"}, SASL: &SASLConfig{Mechanism: "OAUTHBEARER", Username: "u"}},
-		{Brokers: []string{"h:1"}, TLS: &TLSConfig{KeyFile: "k"}},
+
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := []string{"h:1"}
+	for _, tt := range []struct {
+		cfg  Config
+		want string // the message after "kafkawire config: "
+	}{
+		{Config{}, "Brokers: no bootstrap broker"},
+		{Config{Brokers: []string{"nohost"}}, `Brokers: bad address "nohost": want host:port`},
+		{Config{Brokers: []string{":9092"}}, `Brokers: bad address ":9092": empty host`},
+		{Config{Brokers: []string{"h:0"}}, `Brokers: bad address "h:0": port must be 1 to 65535`},
+		{Config{Brokers: []string{"h:70000"}}, `Brokers: bad address "h:70000": port must be 1 to 65535`},
+		{Config{Brokers: []string{"a:1", "bad host:1"}}, `Brokers: bad address "bad host:1": invalid host name "bad host"`},
+		{Config{Brokers: []string{"a..b:1"}}, `Brokers: bad address "a..b:1": invalid host name "a..b"`},
+		{Config{Brokers: []string{strings.Repeat("a", 254) + ":1"}}, `host name longer than 253 bytes`},
+		{Config{Brokers: h, ConnsPerBroker: -1}, "ConnsPerBroker -1 out of range 1..64"},
+		{Config{Brokers: h, ConnsPerBroker: 100}, "ConnsPerBroker 100 out of range 1..64"},
+		{Config{Brokers: h, DialTimeout: -time.Second}, "DialTimeout -1s is negative"},
+		{Config{Brokers: h, RequestTimeout: -time.Second}, "RequestTimeout -1s is negative"},
+		{Config{Brokers: h, MetadataRefresh: -time.Second}, "MetadataRefresh -1s is negative"},
+		{Config{Brokers: h, FetchMaxWait: -time.Second}, "FetchMaxWait -1s is negative"},
+		{Config{Brokers: h, FetchMaxWait: time.Minute}, "FetchMaxWait 1m0s longer than RequestTimeout 30s"},
+		{Config{Brokers: h, FetchMaxWait: 30 * 24 * time.Hour, RequestTimeout: 40 * 24 * time.Hour}, "FetchMaxWait 720h0m0s longer than 596h31m23.647s"},
+		{Config{Brokers: h, FetchMinBytes: -1}, "FetchMinBytes -1 is negative"},
+		{Config{Brokers: h, FetchMaxBytes: -1}, "FetchMaxBytes -1 out of range 1..1073741824"},
+		{Config{Brokers: h, FetchMaxBytes: 1<<30 + 1}, "FetchMaxBytes 1073741825 out of range 1..1073741824"},
+		{Config{Brokers: h, FetchPartitionMaxBytes: 1<<30 + 1}, "FetchPartitionMaxBytes 1073741825 out of range 1..1073741824"},
+		{Config{Brokers: h, MaxBatchBytes: -1}, "MaxBatchBytes -1 out of range 1..1073741824"},
+		{Config{Brokers: h, MaxBatchBytes: 1<<30 + 1}, "MaxBatchBytes 1073741825 out of range 1..1073741824"},
+		{Config{Brokers: h, ClientID: strings.Repeat("c", 1<<15)}, "ClientID longer than 32767 bytes"},
+		{Config{Brokers: h, IsolationLevel: 2}, "IsolationLevel 2: want 0 (read_uncommitted) or 1 (read_committed)"},
+		{Config{Brokers: h, SASL: &SASLConfig{Username: ""}}, "SASL Username is empty"},
+		{Config{Brokers: h, SASL: &SASLConfig{Mechanism: "OAUTHBEARER", Username: "u"}}, `SASL Mechanism "OAUTHBEARER": want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`},
+		{Config{Brokers: h, TLS: &TLSConfig{KeyFile: "k"}}, "TLS CertFile and KeyFile must be set together"},
+		{Config{Brokers: h, TLS: &TLSConfig{CAFile: filepath.Join(dir, "none.pem")}}, "TLS CAFile: open " + filepath.Join(dir, "none.pem") + ": no such file or directory"},
+		{Config{Brokers: h, TLS: &TLSConfig{CAFile: junk}}, "TLS CAFile " + junk + ": no PEM certificate found"},
+		{Config{Brokers: h, TLS: &TLSConfig{CertFile: junk, KeyFile: junk}}, "TLS CertFile/KeyFile: tls: failed to find any PEM data in certificate input"},
 	} {
-		if _, err := New(bad); err == nil {
-			t.Errorf("New(%+v) succeeded", bad)
+		err := tt.cfg.Validate()
+		if !errors.Is(err, ErrConfig) || !strings.HasPrefix(err.Error(), "kafkawire config: ") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", tt.cfg, err, tt.want)
+		}
+		if _, nerr := New(tt.cfg); nerr == nil || nerr.Error() != err.Error() {
+			t.Errorf("New(%+v) = %v, want Validate's %v", tt.cfg, nerr, err)
+		}
+	}
+	for _, ok := range []Config{
+		{Brokers: []string{"10.0.0.1:9092", "[::1]:9092", "kafka-1.example.com.:9093", "broker_2:1"}},
+		{Brokers: h, FetchMaxWait: 30 * time.Second, FetchMinBytes: 1, IsolationLevel: 1, ConnsPerBroker: 64},
+		{Brokers: h, SASL: &SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "u"}, TLS: &TLSConfig{}},
+	} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("Validate(%+v): %v", ok, err)
 		}
 	}
 
 	base := Config{Brokers: []string{"b:2", "a:1"}, SASL: &SASLConfig{Username: "u", Password: "secret"}}
-	same := Config{Brokers: []string{"a:1", "b:2", "a:1"}, ConnsPerBroker: 2, ClientID: "kafkaedge",
-		SASL: &SASLConfig{Mechanism: "PLAIN", Username: "u", Password: "secret"}}
+	same := Config{Brokers: []string{"a:1", "B:2", "a:1"}, ConnsPerBroker: 2, ClientID: "kafkaedge",
+		SASL: &SASLConfig{Mechanism: "PLAIN", Username: "u", Password: "secret"}, Logger: quietLogger, Observer: newRecorder()}
 	if base.Key() != same.Key() {
 		t.Errorf("equal configs, different keys:\n%s\n%s", base.Key(), same.Key())
 	}
@@ -230,6 +256,56 @@ func TestConfig(t *testing.T) {
 		if other.Key() == base.Key() {
 			t.Errorf("different configs, same key %s", other.Key())
 		}
+	}
+}
+
+// TestKeyCoversConfig changes every field of Config, and of its TLS and
+// SASL settings, in turn: each but Logger and Observer changes the key,
+// so that a field added later cannot be left out of Key by mistake.
+func TestKeyCoversConfig(t *testing.T) {
+	base := Config{Brokers: []string{"a:1"}, TLS: &TLSConfig{}, SASL: &SASLConfig{Username: "u"}}
+	notInKey := map[string]bool{"Logger": true, "Observer": true}
+	changed := func(v reflect.Value) bool {
+		switch v.Kind() {
+		case reflect.Bool:
+			v.SetBool(!v.Bool())
+		case reflect.String:
+			v.SetString(v.String() + "x")
+		case reflect.Int, reflect.Int8, reflect.Int32, reflect.Int64:
+			v.SetInt(v.Int() + 1)
+		case reflect.Slice:
+			v.Set(reflect.ValueOf([]string{"b:2"}))
+		default:
+			return false
+		}
+		return true
+	}
+	walk := func(name string, typ reflect.Type, edit func(c *Config) reflect.Value) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if notInKey[f.Name] || f.Type.Kind() == reflect.Pointer {
+				continue
+			}
+			c := base
+			tls, sasl := *base.TLS, *base.SASL
+			c.TLS, c.SASL = &tls, &sasl
+			if !changed(edit(&c).Field(i)) {
+				t.Errorf("%s%s: a field of kind %s the test cannot change", name, f.Name, f.Type.Kind())
+				continue
+			}
+			if c.Key() == base.Key() {
+				t.Errorf("%s%s is not part of Key", name, f.Name)
+			}
+		}
+	}
+	walk("", reflect.TypeFor[Config](), func(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() })
+	walk("TLS.", reflect.TypeFor[TLSConfig](), func(c *Config) reflect.Value { return reflect.ValueOf(c.TLS).Elem() })
+	walk("SASL.", reflect.TypeFor[SASLConfig](), func(c *Config) reflect.Value { return reflect.ValueOf(c.SASL).Elem() })
+	// Zero and default values are one key.
+	d := DefaultConfig()
+	d.Brokers = base.Brokers
+	if d.Key() != (Config{Brokers: base.Brokers}).Key() {
+		t.Error("DefaultConfig and the zero Config have different keys")
 	}
 }
 

@@ -3,10 +3,13 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"runtime"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire/record"
 )
 
 func TestApiVersionsRequest(t *testing.T) {
@@ -88,7 +91,8 @@ func TestFetchRequest(t *testing.T) {
 	for _, replica := range []int32{-1, 3} {
 		ours := &FetchRequest{
 			ReplicaID: replica, MaxWaitMillis: 100, MinBytes: 1, MaxBytes: 10 << 20, IsolationLevel: 1,
-			SessionID: 0, SessionEpoch: -1, RackID: "rack-a",
+			SessionID: 77, SessionEpoch: 5, RackID: "rack-a",
+			ForgottenTopics: []ForgottenTopic{{Name: "gamma", TopicID: uuid(9), Partitions: []int32{1, 4}}, {Name: "delta", TopicID: uuid(10)}},
 			Topics: []FetchTopic{
 				{Name: "alpha", TopicID: uuid(1), Partitions: []FetchPartition{
 					{Partition: 0, CurrentLeaderEpoch: 5, FetchOffset: 120, LogStartOffset: -1, PartitionMaxBytes: 1 << 20},
@@ -107,8 +111,18 @@ func TestFetchRequest(t *testing.T) {
 			if gotReplica != replica || k.MaxWaitMillis != 100 || k.MinBytes != 1 || k.MaxBytes != 10<<20 || k.IsolationLevel != 1 {
 				t.Fatalf("v%d: header fields %+v", v, k)
 			}
-			if v >= 7 && (k.SessionID != 0 || k.SessionEpoch != -1 || len(k.ForgottenTopics) != 0) {
-				t.Fatalf("v%d: session %d/%d", v, k.SessionID, k.SessionEpoch)
+			if v >= 7 && (k.SessionID != 77 || k.SessionEpoch != 5 || len(k.ForgottenTopics) != 2) {
+				t.Fatalf("v%d: session %d/%d, %d forgotten topics", v, k.SessionID, k.SessionEpoch, len(k.ForgottenTopics))
+			}
+			for i, ft := range ours.ForgottenTopics {
+				if v < 7 {
+					break
+				}
+				kf := k.ForgottenTopics[i]
+				if v < 13 && (kf.Topic != ft.Name || kf.TopicID != [16]byte{}) || v >= 13 && (kf.Topic != "" || kf.TopicID != ft.TopicID) ||
+					fmt.Sprint(kf.Partitions) != fmt.Sprint(ft.Partitions) && len(ft.Partitions) > 0 || len(kf.Partitions) != len(ft.Partitions) {
+					t.Fatalf("v%d: forgotten topic %q %x %v, want %+v", v, kf.Topic, kf.TopicID, kf.Partitions, ft)
+				}
 			}
 			if v >= 11 && k.Rack != "rack-a" {
 				t.Fatalf("v%d: rack %q", v, k.Rack)
@@ -187,7 +201,7 @@ func TestFetchResponse(t *testing.T) {
 		if string(p0.Records) != "record batch bytes of beta-topic" || p1.Records != nil || p2.Records == nil || len(p2.Records) != 0 {
 			t.Fatalf("v%d: records %q %v %v", v, p0.Records, p1.Records, p2.Records)
 		}
-		if p1.HighWatermark != 1001 || p1.LastStableOffset != 901 || len(p1.AbortedTransactions) != 2 || p1.AbortedTransactions[1] != (AbortedTransaction{55, 501}) {
+		if p1.HighWatermark != 1001 || p1.LastStableOffset != 901 || len(p1.AbortedTransactions) != 2 || p1.AbortedTransactions[1] != (record.AbortedTransaction{ProducerID: 55, FirstOffset: 501}) {
 			t.Fatalf("v%d: partition 1 %+v", v, p1)
 		}
 		if p0.AbortedTransactions != nil {

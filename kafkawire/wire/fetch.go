@@ -1,22 +1,31 @@
 package wire
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire/record"
+)
 
 // FetchRequest asks for record batches of partitions (Fetch v4-v16).
-// A consumer sets ReplicaID to -1; a sessionless fetch uses SessionID 0 and
-// SessionEpoch -1 (v7+).
+// A consumer sets ReplicaID to -1. From v7 a fetch belongs to a fetch
+// session (KIP-227): a sessionless fetch uses SessionID 0 and SessionEpoch
+// -1, the full fetch that opens a session SessionEpoch 0, and the
+// incremental fetches of an open session its SessionID and the next epoch;
+// Topics then lists only the partitions added or changed, and
+// ForgottenTopics those the session drops.
 type FetchRequest struct {
 	// ReplicaID is -1 for consumers. From v15 it is sent in the ReplicaState
 	// tagged field, and only when it is not -1.
-	ReplicaID      int32
-	MaxWaitMillis  int32
-	MinBytes       int32
-	MaxBytes       int32
-	IsolationLevel int8 // 0 read_uncommitted, 1 read_committed
-	SessionID      int32
-	SessionEpoch   int32
-	Topics         []FetchTopic
-	RackID         string // v11+
+	ReplicaID       int32
+	MaxWaitMillis   int32
+	MinBytes        int32
+	MaxBytes        int32
+	IsolationLevel  int8 // 0 read_uncommitted, 1 read_committed
+	SessionID       int32
+	SessionEpoch    int32
+	Topics          []FetchTopic
+	ForgottenTopics []ForgottenTopic // v7+
+	RackID          string           // v11+
 }
 
 // FetchTopic holds the partitions of one topic to fetch. Name is sent up to
@@ -33,6 +42,14 @@ type FetchPartition struct {
 	Partition, CurrentLeaderEpoch int32
 	FetchOffset, LogStartOffset   int64
 	PartitionMaxBytes             int32
+}
+
+// ForgottenTopic names partitions an incremental fetch drops from its
+// session: Name is sent up to v12, TopicID from v13.
+type ForgottenTopic struct {
+	Name       string
+	TopicID    [16]byte
+	Partitions []int32
 }
 
 // Key returns KeyFetch.
@@ -55,12 +72,7 @@ func (r *FetchRequest) AppendTo(dst []byte, version int16) []byte {
 	dst = appendArrayLen(dst, len(r.Topics), flex)
 	for i := range r.Topics {
 		t := &r.Topics[i]
-		if version >= 13 {
-			dst = AppendUUID(dst, t.TopicID)
-		} else {
-			dst = appendStr(dst, t.Name, flex)
-		}
-		dst = appendArrayLen(dst, len(t.Partitions), flex)
+		dst = appendFetchTopic(dst, t.Name, t.TopicID, len(t.Partitions), version)
 		for _, p := range t.Partitions {
 			dst = AppendInt32(dst, p.Partition)
 			if version >= 9 {
@@ -79,7 +91,15 @@ func (r *FetchRequest) AppendTo(dst []byte, version int16) []byte {
 		dst = appendTags(dst, flex)
 	}
 	if version >= 7 {
-		dst = appendArrayLen(dst, 0, flex) // ForgottenTopics
+		dst = appendArrayLen(dst, len(r.ForgottenTopics), flex)
+		for i := range r.ForgottenTopics {
+			t := &r.ForgottenTopics[i]
+			dst = appendFetchTopic(dst, t.Name, t.TopicID, len(t.Partitions), version)
+			for _, p := range t.Partitions {
+				dst = AppendInt32(dst, p)
+			}
+			dst = appendTags(dst, flex)
+		}
 	}
 	if version >= 11 {
 		dst = appendStr(dst, r.RackID, flex)
@@ -100,6 +120,19 @@ func (r *FetchRequest) AppendTo(dst []byte, version int16) []byte {
 	return AppendEmptyTags(dst)
 }
 
+// appendFetchTopic appends the start of a topic entry of a Fetch request
+// (of Topics or ForgottenTopics) at version: the name up to v12, the ID
+// from v13, then the length of its partitions array.
+func appendFetchTopic(dst []byte, name string, id [16]byte, partitions int, version int16) []byte {
+	flex := version >= 12
+	if version >= 13 {
+		dst = AppendUUID(dst, id)
+	} else {
+		dst = appendStr(dst, name, flex)
+	}
+	return appendArrayLen(dst, partitions, flex)
+}
+
 // FetchResponse is a broker's answer to FetchRequest.
 type FetchResponse struct {
 	ThrottleMillis int32
@@ -118,19 +151,16 @@ type FetchTopicResponse struct {
 
 // FetchPartitionResponse is the answer for one partition. Records is a
 // sub-slice of the decoded body (no copy), nil when the broker sent null.
-// PreferredReadReplica is -1 before v11.
+// AbortedTransactions (read_committed fetches) go to record.Decoder.Append
+// as they are. PreferredReadReplica is -1 before v11.
 type FetchPartitionResponse struct {
 	Partition                                       int32
 	ErrorCode                                       int16
 	HighWatermark, LastStableOffset, LogStartOffset int64
-	AbortedTransactions                             []AbortedTransaction
+	AbortedTransactions                             []record.AbortedTransaction
 	PreferredReadReplica                            int32
 	Records                                         []byte
 }
-
-// AbortedTransaction marks where an aborted transaction of a producer begins
-// (read_committed fetches).
-type AbortedTransaction struct{ ProducerID, FirstOffset int64 }
 
 // Decode decodes a response body at version into r. The Records of every
 // partition alias body.
@@ -185,9 +215,9 @@ func decodeFetchPartition(rd *Reader, version int16, flex bool) FetchPartitionRe
 		p.LogStartOffset = rd.Int64()
 	}
 	if n := rd.arrayLen(flex, 16); n >= 0 { // producer id, first offset
-		p.AbortedTransactions = make([]AbortedTransaction, 0, n)
+		p.AbortedTransactions = make([]record.AbortedTransaction, 0, n)
 		for k := 0; k < n && rd.err == nil; k++ {
-			p.AbortedTransactions = append(p.AbortedTransactions, AbortedTransaction{ProducerID: rd.Int64(), FirstOffset: rd.Int64()})
+			p.AbortedTransactions = append(p.AbortedTransactions, record.AbortedTransaction{ProducerID: rd.Int64(), FirstOffset: rd.Int64()})
 			rd.tags(flex)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire/record"
 )
 
 // This file holds the kmsg cross-check helpers shared by the codec tests and
@@ -115,7 +117,7 @@ func fetchFromKmsg(k *kmsg.FetchResponse) FetchResponse {
 				PreferredReadReplica: p.PreferredReadReplica, Records: p.RecordBatches,
 			}
 			for _, a := range p.AbortedTransactions {
-				op.AbortedTransactions = append(op.AbortedTransactions, AbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
+				op.AbortedTransactions = append(op.AbortedTransactions, record.AbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
 			}
 			ot.Partitions = append(ot.Partitions, op)
 		}
