@@ -22,7 +22,7 @@ func BenchmarkFetchEncode(b *testing.B) {
 		b.ReportAllocs()
 		var body, hdr []byte
 		for b.Loop() {
-			body = appendFetchBody(body[:0], recs, 0, 32<<20)
+			body, _ = appendFetchBody(body[:0], recs, 0, 32<<20)
 			hdr = appendRespHeaderFrame(hdr[:0], 42, pubsub.FieldKafkaFetchResp, len(body))
 		}
 		b.SetBytes(int64(len(body) + len(hdr)))
@@ -42,39 +42,26 @@ func BenchmarkFetchEncode(b *testing.B) {
 }
 
 // BenchmarkRequestPath measures a ping round trip through the real server
-// with a gorilla/websocket client; allocs/op counts the whole process
-// (client and server) per request.
+// with the tests' gorilla/websocket client sending and receiving raw
+// frames; allocs/op counts the whole process (client and server) per
+// request.
 func BenchmarkRequestPath(b *testing.B) {
 	s := startServer(b, Config{Loops: 1}, deadRoute("/kafka"))
-	d := websocket.Dialer{}
-	c, _, err := d.Dial("ws://"+s.Addr()+"/kafka", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := dialWS(b, s, "/kafka")
 	req, err := proto.Marshal(pingReq(7, "state"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	buf := make([]byte, 0, 64)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := c.WriteMessage(websocket.BinaryMessage, req); err != nil {
+		if err := c.SendRaw(websocket.BinaryMessage, req); err != nil {
 			b.Fatal(err)
 		}
-		_, r, err := c.NextReader()
+		resp, err := c.RecvRaw()
 		if err != nil {
 			b.Fatal(err)
 		}
-		buf = buf[:0]
-		for {
-			n, err := r.Read(buf[len(buf):cap(buf)])
-			buf = buf[:len(buf)+n]
-			if err != nil {
-				break
-			}
-		}
-		if len(buf) == 0 {
+		if len(resp) == 0 {
 			b.Fatal("empty response")
 		}
 	}

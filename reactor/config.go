@@ -9,40 +9,33 @@ import (
 	"time"
 
 	"github.com/kafkaedge/kafkaedge/kafkawire"
+	"github.com/kafkaedge/kafkaedge/wsframe"
 )
 
-// Defaults applied by New to the zero fields of Config.
-const (
-	defaultAddr             = "0.0.0.0:9080"
-	defaultMaxConns         = 100000
-	defaultMaxInflight      = 64
-	defaultMaxInflightTotal = 4096
-	defaultMaxMessage       = 1 << 20
-	defaultMaxHeader        = 8 << 10
-	defaultMaxOutbound      = 32 << 20
-	defaultSlowTimeout      = 30 * time.Second
-	defaultIdleTimeout      = 5 * time.Minute
-	defaultHandshakeTimeout = 10 * time.Second
-)
-
-// ErrConfig is wrapped by every error New and PutRoute return for an invalid
-// configuration.
+// ErrConfig is wrapped by every error Config.Validate, New and PutRoute
+// return for an invalid configuration.
 var ErrConfig = errors.New("reactor: invalid config")
 
-// Config configures a Server. The zero value of every field means its default.
+// Config configures a Server. The zero value of every field means its
+// default, the value DefaultConfig holds.
 type Config struct {
 	Addr             string        // "host:port", default "0.0.0.0:9080"; port 0 picks a free port (see Server.Addr)
 	Loops            int           // event loops, default GOMAXPROCS (the CPUs the process may use, cgroup limits included); a running server adds Loops+1 to GOMAXPROCS (see Server.Start)
 	MaxConns         int           // open connections, default 100000
 	MaxInflight      int           // Kafka requests in flight per connection, default 64
 	MaxInflightTotal int           // Kafka calls in flight on the node, default 4096
-	MaxMessage       int           // client message limit, default 1 MiB
-	MaxHeader        int           // HTTP request head limit, default 8 KiB
+	MaxMessage       int           // client message limit, default 1 MiB (wsframe.Limits)
+	MaxHeader        int           // HTTP request head limit, default 8 KiB, at least 256 bytes (wsframe.Limits)
 	MaxOutbound      int           // bytes queued to one client, default 32 MiB
 	SlowTimeout      time.Duration // close a client stuck past MaxOutbound after this, default 30s
 	IdleTimeout      time.Duration // close a connection without traffic after this, default 5m
 	HandshakeTimeout time.Duration // close a connection that has not upgraded after this, default 10s
-	Logger           *slog.Logger  // default slog.Default()
+	// Logger receives the server's log lines, default slog.Default(). The
+	// lines logged on the event loops reach it through a bounded queue and
+	// a goroutine of the server's own, so a Logger that blocks never stalls
+	// a loop (lines that find the queue full are dropped and counted in
+	// Stats.LogDropped).
+	Logger *slog.Logger
 	// Observer receives the server's events for metrics; nil means none.
 	// It is handed to no route's kafkawire.Config (set that one there).
 	Observer Observer
@@ -54,67 +47,108 @@ type Route struct {
 	Cluster kafkawire.Config
 }
 
-// withDefaults returns cfg with zero fields replaced by their defaults, or an
-// error wrapping ErrConfig.
-func (cfg Config) withDefaults() (Config, error) {
-	if cfg.Addr == "" {
-		cfg.Addr = defaultAddr
+// DefaultConfig returns the default of every setting: what New uses for a
+// zero field of Config. Three defaults are decided by New rather than held
+// here: Loops 0 means one loop per CPU the process may use (GOMAXPROCS
+// without the reservations of running servers), Logger nil slog.Default()
+// and Observer nil no events.
+func DefaultConfig() Config {
+	l := wsframe.DefaultLimits()
+	return Config{
+		Addr:             "0.0.0.0:9080",
+		MaxConns:         100000,
+		MaxInflight:      64,
+		MaxInflightTotal: 4096,
+		MaxMessage:       l.MaxMessage,
+		MaxHeader:        l.MaxHeader,
+		MaxOutbound:      32 << 20,
+		SlowTimeout:      30 * time.Second,
+		IdleTimeout:      5 * time.Minute,
+		HandshakeTimeout: 10 * time.Second,
 	}
-	host, port, err := net.SplitHostPort(cfg.Addr)
+}
+
+// Validate reports the first setting of cfg that New refuses, in one line
+// that names it and wraps ErrConfig. Zero fields are valid: they take their
+// defaults.
+func (cfg Config) Validate() error {
+	cfg = cfg.withDefaults()
+	_, port, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
-		return cfg, fmt.Errorf("%w: addr %q: %w", ErrConfig, cfg.Addr, err)
+		return fmt.Errorf("%w: Addr %q: %w", ErrConfig, cfg.Addr, err)
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return cfg, fmt.Errorf("%w: addr %q: bad port", ErrConfig, cfg.Addr)
+		return fmt.Errorf("%w: Addr %q: port must be a number from 0 to 65535", ErrConfig, cfg.Addr)
 	}
-	if host == "" {
-		cfg.Addr = net.JoinHostPort("0.0.0.0", port)
+	for _, v := range []struct {
+		name string
+		v    int
+	}{
+		{"Loops", cfg.Loops}, {"MaxConns", cfg.MaxConns}, {"MaxInflight", cfg.MaxInflight},
+		{"MaxInflightTotal", cfg.MaxInflightTotal}, {"MaxOutbound", cfg.MaxOutbound},
+	} {
+		if v.v < 0 {
+			return fmt.Errorf("%w: %s is negative (%d)", ErrConfig, v.name, v.v)
+		}
 	}
+	for _, v := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"SlowTimeout", cfg.SlowTimeout}, {"IdleTimeout", cfg.IdleTimeout}, {"HandshakeTimeout", cfg.HandshakeTimeout},
+	} {
+		if v.v < 0 {
+			return fmt.Errorf("%w: %s is negative (%s)", ErrConfig, v.name, v.v)
+		}
+	}
+	if err := cfg.limits().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// withDefaults returns cfg with its zero fields set to their defaults.
+func (cfg Config) withDefaults() Config {
+	d := DefaultConfig()
 	set := func(v *int, def int) {
 		if *v == 0 {
 			*v = def
 		}
 	}
-	set(&cfg.Loops, baseProcs())
-	set(&cfg.MaxConns, defaultMaxConns)
-	set(&cfg.MaxInflight, defaultMaxInflight)
-	set(&cfg.MaxInflightTotal, defaultMaxInflightTotal)
-	set(&cfg.MaxMessage, defaultMaxMessage)
-	set(&cfg.MaxHeader, defaultMaxHeader)
-	set(&cfg.MaxOutbound, defaultMaxOutbound)
 	setD := func(v *time.Duration, def time.Duration) {
 		if *v == 0 {
 			*v = def
 		}
 	}
-	setD(&cfg.SlowTimeout, defaultSlowTimeout)
-	setD(&cfg.IdleTimeout, defaultIdleTimeout)
-	setD(&cfg.HandshakeTimeout, defaultHandshakeTimeout)
+	if cfg.Addr == "" {
+		cfg.Addr = d.Addr
+	}
+	set(&cfg.Loops, baseProcs())
+	set(&cfg.MaxConns, d.MaxConns)
+	set(&cfg.MaxInflight, d.MaxInflight)
+	set(&cfg.MaxInflightTotal, d.MaxInflightTotal)
+	set(&cfg.MaxMessage, d.MaxMessage)
+	set(&cfg.MaxHeader, d.MaxHeader)
+	set(&cfg.MaxOutbound, d.MaxOutbound)
+	setD(&cfg.SlowTimeout, d.SlowTimeout)
+	setD(&cfg.IdleTimeout, d.IdleTimeout)
+	setD(&cfg.HandshakeTimeout, d.HandshakeTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Observer == nil {
-		cfg.Observer = nopObserver{}
+	return cfg
+}
+
+// limits returns the settings that wsframe owns.
+func (cfg Config) limits() wsframe.Limits {
+	return wsframe.Limits{MaxHeader: cfg.MaxHeader, MaxMessage: cfg.MaxMessage}
+}
+
+// listenAddr returns a valid Addr with an empty host made explicit.
+func (cfg Config) listenAddr() string {
+	host, port, _ := net.SplitHostPort(cfg.Addr)
+	if host == "" {
+		return net.JoinHostPort("0.0.0.0", port)
 	}
-	for name, v := range map[string]int{
-		"Loops": cfg.Loops, "MaxConns": cfg.MaxConns, "MaxInflight": cfg.MaxInflight,
-		"MaxInflightTotal": cfg.MaxInflightTotal, "MaxMessage": cfg.MaxMessage,
-		"MaxHeader": cfg.MaxHeader, "MaxOutbound": cfg.MaxOutbound,
-	} {
-		if v < 0 {
-			return cfg, fmt.Errorf("%w: %s is negative (%d)", ErrConfig, name, v)
-		}
-	}
-	for name, v := range map[string]time.Duration{
-		"SlowTimeout": cfg.SlowTimeout, "IdleTimeout": cfg.IdleTimeout,
-		"HandshakeTimeout": cfg.HandshakeTimeout,
-	} {
-		if v < 0 {
-			return cfg, fmt.Errorf("%w: %s is negative (%s)", ErrConfig, name, v)
-		}
-	}
-	if cfg.MaxHeader < 256 {
-		return cfg, fmt.Errorf("%w: MaxHeader %d is below 256 bytes", ErrConfig, cfg.MaxHeader)
-	}
-	return cfg, nil
+	return cfg.Addr
 }

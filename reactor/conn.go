@@ -2,11 +2,11 @@ package reactor
 
 import (
 	"errors"
-	"strings"
 	"sync/atomic"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 	"github.com/kafkaedge/kafkaedge/wsframe"
@@ -20,32 +20,41 @@ const (
 	phaseClosed                 // gnet closed the connection
 )
 
+// Input states of an open connection.
+const (
+	inReading uint8 = iota // its input is consumed as it arrives
+	inPaused               // its input is left in gnet's buffer because of a cap; resume wakes it
+	inWaking               // paused, and a Wake is on its way to read on
+)
+
 // inboundSlack is how many bytes beyond one maximum message a paused
 // connection may leave in gnet's inbound buffer before it is closed: a
 // client pipelining small requests stays far below it.
 const inboundSlack = 256 << 10
 
 // connState is the state of one connection, kept in gnet's Conn.Context().
-// Every field but pending is touched only on the connection's event loop
-// (gnet callbacks, AsyncWritev callbacks and tasks run there).
+// Every field but pending and slotQueued is touched only on the
+// connection's event loop (gnet callbacks, AsyncWritev callbacks and tasks
+// run there).
 type connState struct {
 	s    *Server
 	c    gnet.Conn
 	loop *loopState
 
 	phase uint8
+	input uint8 // inReading, inPaused or inWaking
+	// held is a request read but not dispatched yet, for want of a
+	// node-wide slot or of outbound budget for one more fetch; the
+	// connection stays paused until it goes. held.cmd is 0 when none.
+	held  kafkaReq
 	dec   wsframe.Decoder
 	route *route // set at the upgrade
 
-	inflight   int   // requests answered by a Kafka goroutine, not yet written
-	fetches    int   // the Fetch requests among them, each reserving maxBody of MaxOutbound
-	openedAt   int64 // Server.now() at accept
-	lastActive int64 // Server.now() at the last input or completed response
-	overSince  int64 // Server.now() when the queued bytes passed MaxOutbound; 0 if not
-	paused     bool  // input left unread because of a cap
-	wakeQueued bool  // a Wake is on its way
-	held       heldReq
-	hasHeld    bool   // held waits for a node-wide slot
+	inflight   int    // requests answered by a Kafka goroutine, not yet written
+	fetches    int    // the Fetch requests among them, each reserving maxBody of MaxOutbound
+	openedAt   int64  // Server.now() at accept
+	lastActive int64  // Server.now() at the last input or completed response
+	overSince  int64  // Server.now() when the queued bytes passed MaxOutbound; 0 if not
 	topic      string // the last topic requested, reused while the client repeats it
 
 	slotQueued bool // in Server.slots' waiters; guarded by the limiter's mutex
@@ -59,9 +68,9 @@ type connState struct {
 	pending atomic.Int64 // bytes handed to AsyncWritev whose callback has not run
 }
 
-// heldReq is a decoded Kafka request waiting for a node-wide slot.
-type heldReq struct {
-	kind      uint8
+// kafkaReq is a decoded Kafka request.
+type kafkaReq struct {
+	cmd       protowire.Number // pubsub.FieldCmdKafkaListOffset or pubsub.FieldCmdKafkaFetch
 	seq       int64
 	topic     string
 	partition int32
@@ -79,7 +88,9 @@ func (st *connState) queued() int {
 // the caps allow, and returns gnet's action.
 func (st *connState) onTraffic() gnet.Action {
 	s := st.s
-	st.wakeQueued = false
+	if st.input == inWaking {
+		st.input = inPaused
+	}
 	c := st.c
 	switch st.phase {
 	case phaseClosing, phaseClosed:
@@ -91,28 +102,27 @@ func (st *connState) onTraffic() gnet.Action {
 		}
 	}
 	st.lastActive = s.now()
-	if st.hasHeld && !s.draining.Load() {
+	if st.held.cmd != 0 && !s.draining.Load() {
 		if st.queued() > s.cfg.MaxOutbound {
 			st.markOver()
-			st.paused = true
+			st.input = inPaused
 			return st.checkInbound()
 		}
 		if !st.dispatchKafka(st.held) {
-			st.paused = true
+			st.input = inPaused
 			return st.checkInbound()
 		}
-		st.hasHeld = false
-		st.held = heldReq{}
+		st.held = kafkaReq{}
 	}
 	buf, _ := c.Peek(-1)
 	ls := st.loop
 	ls.out = ls.out[:0]
 	off := 0
 	act := gnet.None
-	st.paused = false
+	st.input = inReading
 	for off < len(buf) && st.phase == phaseOpen {
 		if !st.canConsume() {
-			st.paused = true
+			st.input = inPaused
 			break
 		}
 		m, n, err := st.dec.Next(buf[off:])
@@ -126,8 +136,8 @@ func (st *connState) onTraffic() gnet.Action {
 		off += n
 		st.onMessage(m)
 	}
-	if st.hasHeld {
-		st.paused = true // resumed by a write callback or a freed slot
+	if st.held.cmd != 0 {
+		st.input = inPaused // resumed by a write callback or a freed slot
 	}
 	if len(ls.out) > 0 {
 		_, _ = c.Write(ls.out)
@@ -144,7 +154,7 @@ func (st *connState) onTraffic() gnet.Action {
 	if st.phase == phaseClosing {
 		return gnet.Close
 	}
-	if st.paused {
+	if st.input == inPaused {
 		return st.checkInbound()
 	}
 	return gnet.None
@@ -155,7 +165,7 @@ func (st *connState) onTraffic() gnet.Action {
 func (st *connState) checkInbound() gnet.Action {
 	if st.c.InboundBuffered() > st.s.cfg.MaxMessage+inboundSlack {
 		st.s.obs.Backpressure(BackpressureFloodClosed)
-		st.s.log.Warn("closing a client that sends past its pause",
+		st.s.loopLog.Warn("closing a client that sends past its pause",
 			"remote", st.c.RemoteAddr(), "unread", st.c.InboundBuffered())
 		st.closeFrame(ws.StatusPolicyViolation, "too many requests in flight")
 		return gnet.Close
@@ -168,7 +178,7 @@ func (st *connState) checkInbound() gnet.Action {
 // server is not draining.
 func (st *connState) canConsume() bool {
 	s := st.s
-	if st.hasHeld || s.draining.Load() {
+	if st.held.cmd != 0 || s.draining.Load() {
 		return false
 	}
 	if st.inflight >= s.cfg.MaxInflight {
@@ -196,10 +206,10 @@ func (st *connState) markOver() {
 // resume makes gnet call OnTraffic again for a paused connection, which
 // reads the input left in gnet's buffer. Called on the loop.
 func (st *connState) resume() {
-	if !st.paused || st.wakeQueued || st.phase != phaseOpen {
+	if st.input != inPaused || st.phase != phaseOpen {
 		return
 	}
-	st.wakeQueued = true
+	st.input = inWaking
 	_ = st.c.Wake(nil)
 }
 
@@ -222,15 +232,11 @@ func (st *connState) handshake() (act gnet.Action, done bool) {
 		s.obs.Upgrade("", status)
 		return st.reject(status, reason), false
 	}
-	path := req.Path
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	rt := s.routes.Load().byURI[path]
+	rt := s.routes.Load().byURI[req.Path]
 	switch {
 	case rt == nil:
 		s.obs.Upgrade("", 404)
-		return st.reject(404, "no route for "+path), false
+		return st.reject(404, "no route for "+req.Path), false
 	case !req.Upgrade:
 		reason := "this URI speaks WebSocket only"
 		if req.UpgradeErr != "" {
@@ -306,17 +312,10 @@ func (st *connState) onMessage(m wsframe.Message) {
 	ls := st.loop
 	switch m.Op {
 	case ws.OpPing:
-		ls.out = wsframe.AppendHeader(ls.out, ws.OpPong, len(m.Payload))
-		ls.out = append(ls.out, m.Payload...)
+		ls.out = wsframe.AppendPong(ls.out, m.Payload)
 	case ws.OpClose:
-		code := ws.StatusNormalClosure
-		if len(m.Payload) >= 2 {
-			code = ws.StatusCode(uint16(m.Payload[0])<<8 | uint16(m.Payload[1]))
-		}
-		if !sendableCode(code) {
-			code = ws.StatusNormalClosure
-		}
-		ls.out = wsframe.AppendClose(ls.out, code, "")
+		var code ws.StatusCode
+		ls.out, code = wsframe.AppendCloseReply(ls.out, m.Payload)
 		st.closeCode, st.closeReason = code, "client closed"
 		st.phase = phaseClosing
 	case ws.OpBinary:
@@ -326,12 +325,6 @@ func (st *connState) onMessage(m wsframe.Message) {
 	}
 	// Text frames and unsolicited pongs are skipped.
 }
-
-// Kinds of Kafka requests.
-const (
-	kindListOffset uint8 = iota + 1
-	kindFetch
-)
 
 // onRequest decodes one PubSubReq and answers it on the loop (ping, errors)
 // or hands it to Kafka.
@@ -343,7 +336,7 @@ func (st *connState) onRequest(payload []byte) {
 	if err := pubsub.ParseReq(payload, req); err != nil {
 		obs.FrameRejected(FrameUndecodable)
 		obs.Request(CmdInvalid, false, 0)
-		ls.out = appendErrorResp(ls.out, &ls.body, 0, 0, "wrong command")
+		ls.out = appendErrorResp(ls.out, &ls.body, 0, 0, pubsub.MessageWrongCommand)
 		return
 	}
 	seq := req.Sequence
@@ -353,17 +346,17 @@ func (st *connState) onRequest(payload []byte) {
 		obs.FrameRejected(FrameNoCommand)
 	case pubsub.FieldCmdPing:
 		obs.Request(CmdPing, true, 0)
-		ls.body = appendPongBody(ls.body[:0], req.State)
+		ls.body = pubsub.AppendPongResp(ls.body[:0], req.State)
 		ls.out = appendResp(ls.out, seq, pubsub.FieldPongResp, ls.body)
 	case pubsub.FieldCmdKafkaListOffset:
-		st.startKafka(heldReq{kind: kindListOffset, seq: seq, topic: st.topicString(req.Topic),
+		st.startKafka(kafkaReq{cmd: req.Command, seq: seq, topic: st.topicString(req.Topic),
 			partition: req.Partition, arg: req.Timestamp, start: st.s.now()})
 	case pubsub.FieldCmdKafkaFetch:
-		st.startKafka(heldReq{kind: kindFetch, seq: seq, topic: st.topicString(req.Topic),
+		st.startKafka(kafkaReq{cmd: req.Command, seq: seq, topic: st.topicString(req.Topic),
 			partition: req.Partition, arg: req.Offset, start: st.s.now()})
 	default: // CmdEmpty
 		obs.Request(CmdUnknown, false, 0)
-		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, "unknown command")
+		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, pubsub.MessageUnknownCommand)
 	}
 }
 
@@ -379,20 +372,8 @@ func (st *connState) topicString(topic []byte) string {
 // startKafka dispatches a Kafka request, or holds it (pausing the
 // connection) when the node has no free slot or the connection's outbound
 // budget is taken by the fetches in flight.
-func (st *connState) startKafka(r heldReq) {
+func (st *connState) startKafka(r kafkaReq) {
 	if !st.dispatchKafka(r) {
 		st.held = r
-		st.hasHeld = true
-	}
-}
-
-// sendableCode reports whether code may appear in a close frame (RFC 6455
-// section 7.4): 1000-1003, 1007-1011 and the 3000-4999 ranges.
-func sendableCode(code ws.StatusCode) bool {
-	switch {
-	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011:
-		return true
-	default:
-		return code >= 3000 && code <= 4999
 	}
 }

@@ -1,22 +1,16 @@
 package reactor
 
 import (
-	"errors"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
-
-// errNoResult stands for a Fetch that returned neither a result nor an
-// error.
-var errNoResult = errors.New("no fetch result")
 
 // maxPooledBody is the largest response buffer kept for reuse.
 const maxPooledBody = 16 << 20
@@ -95,10 +89,10 @@ func (l *limiter) forget(st *connState) {
 
 // callKey identifies identical Kafka requests: a fetch at one offset or a
 // list offset at one timestamp of the same partition. Clients are shared
-// per cluster key, so the client pointer stands for the cluster.
+// per cluster key, so the client stands for the cluster.
 type callKey struct {
-	client    *kafkawire.Client
-	kind      uint8
+	client    kafkaClient
+	cmd       protowire.Number // pubsub.FieldCmdKafkaListOffset or pubsub.FieldCmdKafkaFetch
 	topic     string
 	partition int32
 	arg       int64 // offset or timestamp
@@ -140,26 +134,24 @@ func recycle(f *kafkaCall) {
 // slot or, for a fetch, when the bytes queued to the connection plus maxBody
 // for each of its fetches in flight would pass MaxOutbound; a write callback
 // or a freed slot resumes the connection. Called on the loop.
-func (st *connState) dispatchKafka(r heldReq) bool {
+func (st *connState) dispatchKafka(r kafkaReq) bool {
 	s := st.s
-	fetch := r.kind == kindFetch
+	fetch := r.cmd == pubsub.FieldCmdKafkaFetch
 	if fetch && st.fetches > 0 && st.queued()+(st.fetches+1)*s.maxBody > s.cfg.MaxOutbound {
 		return false
 	}
-	key := callKey{client: st.route.cl.client, kind: r.kind, topic: r.topic, partition: r.partition, arg: r.arg}
+	key := callKey{client: st.route.client, cmd: r.cmd, topic: r.topic, partition: r.partition, arg: r.arg}
 	s.fanMu.Lock()
 	f := s.fan[key]
 	switch {
 	case f != nil:
 		if fetch {
-			s.stats.coalesced.Add(1)
 			s.obs.FetchCoalesced()
 		} else {
-			s.stats.listCoalesced.Add(1)
+			s.obs.ListOffsetCoalesced()
 		}
 	case !s.slots.acquire(st):
 		s.fanMu.Unlock()
-		s.stats.slotWaits.Add(1)
 		s.obs.Backpressure(BackpressureSlotWait)
 		return false
 	default:
@@ -195,9 +187,8 @@ func (s *Server) runListOffset(f *kafkaCall) {
 	var code int32
 	if err != nil {
 		var reason string
-		code, reason = errorCode(err)
-		msg = "failed to list offset, topic: " + k.topic + ", partition: " +
-			strconv.FormatInt(int64(k.partition), 10) + ", err: " + reason
+		code, reason = kafkaError(err)
+		msg = pubsub.ListOffsetErrorMessage(k.topic, k.partition, reason)
 	}
 	for _, w := range f.waiters {
 		j := newJob(w.st)
@@ -205,7 +196,7 @@ func (s *Server) runListOffset(f *kafkaCall) {
 		if err != nil {
 			j.own = appendErrorResp(j.own[:0], &j.scratch, w.seq, code, msg)
 		} else {
-			j.scratch = appendListOffsetBody(j.scratch[:0], off)
+			j.scratch = pubsub.AppendKafkaListOffsetResp(j.scratch[:0], off)
 			j.own = appendResp(j.own[:0], w.seq, pubsub.FieldKafkaListOffsetResp, j.scratch)
 		}
 		s.send(j)
@@ -225,23 +216,11 @@ func (s *Server) runFetch(f *kafkaCall) {
 	k := f.key
 	res, err := k.client.Fetch(s.baseCtx, k.topic, k.partition, k.arg)
 	s.done(f) // from here on nobody appends to f.waiters
-	switch {
-	case err != nil:
-	case res == nil:
-		err = errNoResult
-	case res.Err != nil:
-		err = res.Err
-	}
 	if err != nil {
-		if res != nil {
-			res.Release()
-		}
-		code, reason := errorCode(err)
-		msg := "failed to fetch message, topic: " + k.topic + ", partition: " +
-			strconv.FormatInt(int64(k.partition), 10) + ", err: " + reason
+		code, reason := kafkaError(err)
+		msg := pubsub.FetchErrorMessage(k.topic, k.partition, reason)
 		for _, w := range f.waiters {
 			j := newJob(w.st)
-			j.fetch = true
 			j.cmd, j.start = CmdFetch, w.start
 			j.own = appendErrorResp(j.own[:0], &j.scratch, w.seq, code, msg)
 			s.send(j)
@@ -249,12 +228,11 @@ func (s *Server) runFetch(f *kafkaCall) {
 	} else {
 		body := sharedPool.Get().(*sharedBody)
 		var msgs int
-		body.buf, msgs = appendFetchMessages(body.buf[:0], res.Records, k.arg, s.maxBody)
+		body.buf, msgs = appendFetchBody(body.buf[:0], res.Records, k.arg, s.maxBody)
 		res.Release()
 		body.refs.Store(int32(len(f.waiters)))
 		for _, w := range f.waiters {
 			j := newJob(w.st)
-			j.fetch = true
 			j.cmd, j.ok, j.start = CmdFetch, true, w.start
 			j.topic, j.msgs = k.topic, msgs
 			j.shared = body
@@ -263,16 +241,6 @@ func (s *Server) runFetch(f *kafkaCall) {
 		}
 	}
 	recycle(f)
-}
-
-// errorCode returns the ErrorResp code (the Kafka error code, 0 if none) and
-// the <reason> text of PROTOCOL.md for a kafkawire failure.
-func errorCode(err error) (int32, string) {
-	var ke *kafkawire.Error
-	if errors.As(err, &ke) {
-		return int32(ke.Code), ke.Reason()
-	}
-	return 0, err.Error()
 }
 
 // sharedBody is an encoded KafkaFetchResp written to several connections.
@@ -303,10 +271,10 @@ type writeJob struct {
 	scratch []byte
 	iov     [2][]byte
 	n       int
-	fetch   bool // answers a Fetch: frees the connection's fetch reservation
 	cb      gnet.AsyncCallback
 
-	// For the Observer: the request answered, whether the answer is not an
+	// The request answered (a fetch frees the connection's fetch
+	// reservation) and, for the Observer, whether the answer is not an
 	// error, when the request was read, the topic and messages of a fetch.
 	cmd   Command
 	ok    bool
@@ -334,7 +302,6 @@ func (j *writeJob) free() {
 		j.shared = nil
 	}
 	j.st = nil
-	j.fetch = false
 	j.ok = false
 	j.topic = ""
 	j.msgs = 0
@@ -376,7 +343,7 @@ func (j *writeJob) written(_ gnet.Conn, err error) error {
 	s := st.s
 	st.pending.Add(-int64(j.n))
 	st.inflight--
-	if j.fetch {
+	if j.cmd == CmdFetch {
 		st.fetches--
 	}
 	s.obs.Request(j.cmd, j.ok, time.Duration(s.now()-j.start))

@@ -14,9 +14,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gorilla/websocket"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 	"github.com/kafkaedge/kafkaedge/internal/wstest"
 	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
@@ -67,40 +66,42 @@ func deadRoute(uri string) Route {
 	return Route{URI: uri, Cluster: kafkawire.Config{Brokers: []string{"127.0.0.1:1"}}}
 }
 
-// wsClient is an independent WebSocket client (gorilla/websocket).
+// wsClient is the tests' WebSocket client, internal/wsclient (over
+// gorilla/websocket, independent of the server), failing the test on
+// errors.
 type wsClient struct {
 	t testing.TB
-	c *websocket.Conn
+	*wsclient.Conn
 }
 
 func dialWS(t testing.TB, s *Server, path string) *wsClient {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	c, resp, err := d.Dial("ws://"+s.Addr()+path, nil)
+	c, err := dialClient(s, path)
 	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial %s: %v (status %d)", path, err, status)
+		t.Fatalf("dial %s: %v", path, err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &wsClient{t: t, c: c}
+	return &wsClient{t: t, Conn: c}
+}
+
+// dialClient dials path on s, for the goroutines that return errors.
+func dialClient(s *Server, path string) (*wsclient.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return wsclient.Dial(ctx, "ws://"+s.Addr()+path, wsclient.Options{HandshakeTimeout: 5 * time.Second})
 }
 
 func (w *wsClient) send(req *pubsub.PubSubReq) {
 	w.t.Helper()
-	b, err := proto.Marshal(req)
-	if err != nil {
-		w.t.Fatalf("marshal: %v", err)
+	if err := w.Send(req); err != nil {
+		w.t.Fatal(err)
 	}
-	w.sendRaw(websocket.BinaryMessage, b)
 }
 
 func (w *wsClient) sendRaw(typ int, b []byte) {
 	w.t.Helper()
-	if err := w.c.WriteMessage(typ, b); err != nil {
-		w.t.Fatalf("write: %v", err)
+	if err := w.SendRaw(typ, b); err != nil {
+		w.t.Fatal(err)
 	}
 }
 
@@ -109,31 +110,33 @@ func (w *wsClient) recv() *pubsub.PubSubResp {
 	w.t.Helper()
 	resp, err := w.tryRecv(10 * time.Second)
 	if err != nil {
-		w.t.Fatalf("read: %v", err)
+		w.t.Fatal(err)
 	}
 	return resp
 }
 
 func (w *wsClient) tryRecv(timeout time.Duration) (*pubsub.PubSubResp, error) {
-	_ = w.c.SetReadDeadline(time.Now().Add(timeout))
-	typ, b, err := w.c.ReadMessage()
-	if err != nil {
+	return recvWithin(w.Conn, timeout)
+}
+
+// recvWithin reads one response from c, or fails after timeout.
+func recvWithin(c *wsclient.Conn, timeout time.Duration) (*pubsub.PubSubResp, error) {
+	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
 	}
-	if typ != websocket.BinaryMessage {
-		return nil, fmt.Errorf("got message type %d, want binary", typ)
-	}
-	resp := new(pubsub.PubSubResp)
-	if err := proto.Unmarshal(b, resp); err != nil {
-		return nil, fmt.Errorf("unmarshal response: %w", err)
-	}
-	return resp, nil
+	return c.Recv()
 }
 
 func (w *wsClient) roundTrip(req *pubsub.PubSubReq) *pubsub.PubSubResp {
 	w.t.Helper()
 	w.send(req)
 	return w.recv()
+}
+
+// isGoingAway reports whether a read ended with the server's close 1001.
+func isGoingAway(err error) bool {
+	code, ok := wsclient.CloseCode(err)
+	return ok && code == int(ws.StatusGoingAway)
 }
 
 func pingReq(seq int64, state string) *pubsub.PubSubReq {
@@ -239,21 +242,6 @@ func (r *rawConn) expectEOF(timeout time.Duration) error {
 		return err
 	}
 	return nil
-}
-
-// clientFrame builds a masked client frame.
-func clientFrame(op ws.OpCode, fin bool, payload []byte) []byte {
-	p := append([]byte(nil), payload...)
-	mask := [4]byte{1, 2, 3, 4}
-	ws.Cipher(p, mask, 0)
-	f := ws.NewFrame(op, fin, p)
-	f.Header.Masked = true
-	f.Header.Mask = mask
-	b, err := ws.CompileFrame(f)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }
 
 // waitFor polls cond until it holds or 10 s pass.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/kafkaedge/kafkaedge/internal/wstest"
 )
 
 func TestHostileFrames(t *testing.T) {
@@ -17,7 +19,7 @@ func TestHostileFrames(t *testing.T) {
 	// decide from the header, and a peer that closes with unread input
 	// would reset the connection before the close frame is read.
 	overLimit := []byte{0x82, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9}
-	binary.BigEndian.PutUint64(overLimit[2:10], defaultMaxMessage+1)
+	binary.BigEndian.PutUint64(overLimit[2:10], uint64(DefaultConfig().MaxMessage)+1)
 	unmasked, err := ws.CompileFrame(ws.NewBinaryFrame([]byte{1, 2, 3}))
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +31,7 @@ func TestHostileFrames(t *testing.T) {
 	}{
 		{"unmasked frame", unmasked, ws.StatusProtocolError},
 		{"1 TiB length claim", huge, ws.StatusMessageTooBig},
-		{"fragmented ping", clientFrame(ws.OpPing, false, []byte("x")), ws.StatusProtocolError},
+		{"fragmented ping", wstest.ClientFrame(ws.OpPing, false, []byte("x")), ws.StatusProtocolError},
 		{"message over MaxMessage", overLimit, ws.StatusMessageTooBig},
 	}
 	for _, tc := range cases {
@@ -87,20 +89,21 @@ func TestPausedClientFlooding(t *testing.T) {
 	// A client that keeps sending while the server has stopped reading it
 	// (here: its pings are answered but it never reads, so its queue
 	// passes MaxOutbound) is closed rather than buffered without bound.
-	s := startServer(t, Config{MaxOutbound: 1 << 10, SlowTimeout: 200 * time.Millisecond, MaxMessage: 4 << 10},
+	rec := newRecorder()
+	s := startServer(t, Config{MaxOutbound: 1 << 10, SlowTimeout: 200 * time.Millisecond, MaxMessage: 4 << 10, Observer: rec},
 		deadRoute("/kafka"))
 	r := dialRaw(t, s)
 	if err := r.c.(interface{ SetReadBuffer(int) error }).SetReadBuffer(4096); err != nil {
 		t.Fatal(err)
 	}
 	r.upgrade("/kafka")
-	frame := clientFrame(ws.OpPing, true, make([]byte, 125))
+	frame := wstest.ClientFrame(ws.OpPing, true, make([]byte, 125))
 	batch := make([]byte, 0, 64*len(frame))
 	for range 64 {
 		batch = append(batch, frame...)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for s.Stats().SlowClosed == 0 && s.Stats().Conns > 0 {
+	for rec.count(func(r *recorder) int { return r.pressure[BackpressureSlowClosed] }) == 0 && s.Stats().Conns > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("flooding client never closed")
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gorilla/websocket"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
+	"github.com/kafkaedge/kafkaedge/internal/wstest"
 	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
@@ -289,28 +289,19 @@ func TestKafkaConcurrentClients(t *testing.T) {
 // oneClient dials, fetches from offset i%10 and lists the end offset,
 // checking the answers. It runs on its own goroutine, so it returns errors.
 func oneClient(s *Server, topic string, i int) error {
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	c, _, err := d.Dial("ws://"+s.Addr()+"/kafka", nil)
+	c, err := dialClient(s, "/kafka")
 	if err != nil {
 		return fmt.Errorf("client %d: dial: %w", i, err)
 	}
 	defer c.Close()
-	w := &wsClient{c: c}
-	send := func(req *pubsub.PubSubReq) error {
-		b, err := proto.Marshal(req)
-		if err != nil {
-			return err
-		}
-		return c.WriteMessage(websocket.BinaryMessage, b)
-	}
-	if err := send(fetchReq(int64(i), topic, 0, int64(i%10))); err != nil {
+	if err := c.Send(fetchReq(int64(i), topic, 0, int64(i%10))); err != nil {
 		return err
 	}
-	if err := send(listReq(-int64(i)-1, topic, 0, -1)); err != nil {
+	if err := c.Send(listReq(-int64(i)-1, topic, 0, -1)); err != nil {
 		return err
 	}
 	for range 2 {
-		resp, err := w.tryRecv(20 * time.Second)
+		resp, err := recvWithin(c, 20*time.Second)
 		if err != nil {
 			return fmt.Errorf("client %d: %w", i, err)
 		}
@@ -461,14 +452,15 @@ func leaderOf(t *testing.T, adm *kadm.Client, topic string) int32 {
 
 // coalesceSetup starts a server on a 10-record topic "t" with n connected
 // clients and metadata warmed, and holds the broker's first request of key
-// until joined() reports that the other n-1 identical requests joined it,
+// until joined(rec) reports that the other n-1 identical requests joined it,
 // so that all n are in flight at the same moment. It returns the server,
-// the clients and the count of key requests the broker saw.
-func coalesceSetup(t *testing.T, n int, key kmsg.Key, joined func(*Server) uint64) (*Server, []*wsClient, *atomic.Int64) {
+// its observer, the clients and the count of key requests the broker saw.
+func coalesceSetup(t *testing.T, n int, key kmsg.Key, joined func(*recorder) int) (*Server, *recorder, []*wsClient, *atomic.Int64) {
 	t.Helper()
 	k := newKafka(t, 1, "t")
 	produce(t, k, "t", 0, 10, 0)
-	s := startServer(t, Config{}, kafkaRoute("/kafka", k))
+	rec := newRecorder()
+	s := startServer(t, Config{Observer: rec}, kafkaRoute("/kafka", k))
 	clients := make([]*wsClient, n)
 	for i := range clients {
 		clients[i] = dialWS(t, s, "/kafka")
@@ -481,18 +473,19 @@ func coalesceSetup(t *testing.T, n int, key kmsg.Key, joined func(*Server) uint6
 	k.Fake.ControlKey(int16(key), func(kmsg.Request) (kmsg.Response, error, bool) {
 		if calls.Add(1) == 1 {
 			deadline := time.Now().Add(10 * time.Second)
-			for joined(s) < uint64(n-1) && time.Now().Before(deadline) {
+			for rec.count(joined) < n-1 && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
 			}
 		}
 		return nil, nil, false
 	})
-	return s, clients, &calls
+	return s, rec, clients, &calls
 }
 
 func TestKafkaFanOut(t *testing.T) {
 	const n = 50
-	s, clients, fetches := coalesceSetup(t, n, kmsg.Fetch, func(s *Server) uint64 { return s.Stats().FetchCoalesced })
+	coalesced := func(r *recorder) int { return r.coalesced }
+	s, rec, clients, fetches := coalesceSetup(t, n, kmsg.Fetch, coalesced)
 	before := s.Stats().Fetches
 	for i, c := range clients {
 		c.send(fetchReq(int64(i), "t", 0, 3))
@@ -516,7 +509,7 @@ func TestKafkaFanOut(t *testing.T) {
 	if got := fetches.Load(); got != 1 {
 		t.Fatalf("broker saw %d fetches, want 1", got)
 	}
-	if got := s.Stats().FetchCoalesced; got != n-1 {
+	if got := rec.count(coalesced); got != n-1 {
 		t.Fatalf("coalesced %d, want %d", got, n-1)
 	}
 }
@@ -525,7 +518,8 @@ func TestKafkaFanOut(t *testing.T) {
 // the same moment share one Kafka call, and each gets its own answer.
 func TestKafkaListOffsetCoalesced(t *testing.T) {
 	const n = 50
-	s, clients, calls := coalesceSetup(t, n, kmsg.ListOffsets, func(s *Server) uint64 { return s.Stats().ListCoalesced })
+	coalesced := func(r *recorder) int { return r.listCoal }
+	s, rec, clients, calls := coalesceSetup(t, n, kmsg.ListOffsets, coalesced)
 	before := s.Stats().ListOffsets
 	for i, c := range clients {
 		c.send(listReq(int64(-i), "t", 0, -1))
@@ -542,6 +536,9 @@ func TestKafkaListOffsetCoalesced(t *testing.T) {
 	if got := calls.Load(); got != 1 {
 		t.Fatalf("broker saw %d ListOffsets, want 1", got)
 	}
+	if got := rec.count(coalesced); got != n-1 {
+		t.Fatalf("coalesced %d, want %d", got, n-1)
+	}
 	// A different timestamp is a different request.
 	if resp := clients[1].roundTrip(listReq(7, "t", 0, -2)); resp.GetKafkaListOffsetResp().GetOffset() != 0 {
 		t.Fatalf("list -2 after: %v", resp)
@@ -551,7 +548,9 @@ func TestKafkaListOffsetCoalesced(t *testing.T) {
 func TestKafkaSlowReaderClosed(t *testing.T) {
 	k := newKafka(t, 1, "big")
 	produce(t, k, "big", 0, 64, 8<<10)
-	s := startServer(t, Config{MaxOutbound: 64 << 10, SlowTimeout: 300 * time.Millisecond}, kafkaRoute("/kafka", k))
+	rec := newRecorder()
+	s := startServer(t, Config{MaxOutbound: 64 << 10, SlowTimeout: 300 * time.Millisecond, Observer: rec}, kafkaRoute("/kafka", k))
+	slowClosed := func(r *recorder) int { return r.pressure[BackpressureSlowClosed] }
 
 	// A well-behaved client works throughout.
 	good := dialWS(t, s, "/kafka")
@@ -565,10 +564,10 @@ func TestKafkaSlowReaderClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := clientFrame(ws.OpBinary, true, req)
+	frame := wstest.ClientFrame(ws.OpBinary, true, req)
 	batch := bytes.Repeat(frame, 16)
 	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; s.Stats().SlowClosed == 0; i++ {
+	for i := 0; rec.count(slowClosed) == 0; i++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("slow reader not closed; stats %+v", s.Stats())
 		}
@@ -594,27 +593,25 @@ func TestKafkaNodeWideCap(t *testing.T) {
 	// slot with their input paused, and every request is still answered.
 	k := newKafka(t, 1, "t")
 	produce(t, k, "t", 0, 10, 0)
-	s := startServer(t, Config{MaxInflightTotal: 1, MaxInflight: 2}, kafkaRoute("/kafka", k))
+	rec := newRecorder()
+	s := startServer(t, Config{MaxInflightTotal: 1, MaxInflight: 2, Observer: rec}, kafkaRoute("/kafka", k))
 	const clients, each = 10, 6
 	errs := make(chan error, clients)
 	for i := range clients {
 		go func() {
 			errs <- func() error {
-				d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-				c, _, err := d.Dial("ws://"+s.Addr()+"/kafka", nil)
+				c, err := dialClient(s, "/kafka")
 				if err != nil {
 					return err
 				}
 				defer c.Close()
 				for j := range each {
-					b, _ := proto.Marshal(fetchReq(int64(j), "t", 0, int64((i+j)%10)))
-					if err := c.WriteMessage(websocket.BinaryMessage, b); err != nil {
+					if err := c.Send(fetchReq(int64(j), "t", 0, int64((i+j)%10))); err != nil {
 						return err
 					}
 				}
-				w := &wsClient{c: c}
 				for range each {
-					resp, err := w.tryRecv(20 * time.Second)
+					resp, err := recvWithin(c, 20*time.Second)
 					if err != nil {
 						return fmt.Errorf("client %d: %w", i, err)
 					}
@@ -633,7 +630,7 @@ func TestKafkaNodeWideCap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if s.Stats().SlotWaits == 0 {
+	if rec.count(func(r *recorder) int { return r.pressure[BackpressureSlotWait] }) == 0 {
 		t.Fatal("no connection ever waited for a slot; the cap was not exercised")
 	}
 }

@@ -201,14 +201,63 @@ func frameReason(code ws.StatusCode) FrameReason {
 	return FrameProtocolError
 }
 
-// nopObserver is the Observer of a Config without one.
-type nopObserver struct{}
+// ListCoalescedObserver is implemented by an Observer that also receives
+// the ListOffset requests that joined an identical ListOffset in flight
+// instead of making their own Kafka call, the counterpart of
+// Observer.FetchCoalesced. New asks the Config's Observer for it once; an
+// Observer without it gets no such event. It will become a method of
+// Observer; an Observer that embeds NopObserver has it already.
+type ListCoalescedObserver interface {
+	ListOffsetCoalesced()
+}
 
-func (nopObserver) Upgrade(string, int)                  {}
-func (nopObserver) ConnClosed(string, CloseInfo)         {}
-func (nopObserver) ConnRejected(ConnReject)              {}
-func (nopObserver) Request(Command, bool, time.Duration) {}
-func (nopObserver) Delivered(string, string, int, int)   {}
-func (nopObserver) FetchCoalesced()                      {}
-func (nopObserver) Backpressure(BackpressureEvent)       {}
-func (nopObserver) FrameRejected(FrameReason)            {}
+// NopObserver ignores every event. An Observer implementation that embeds
+// it compiles unchanged when a method is added to Observer, and gets that
+// event as a no-op until it implements it.
+type NopObserver struct{}
+
+// Upgrade implements Observer.
+func (NopObserver) Upgrade(string, int) {}
+
+// ConnClosed implements Observer.
+func (NopObserver) ConnClosed(string, CloseInfo) {}
+
+// ConnRejected implements Observer.
+func (NopObserver) ConnRejected(ConnReject) {}
+
+// Request implements Observer.
+func (NopObserver) Request(Command, bool, time.Duration) {}
+
+// Delivered implements Observer.
+func (NopObserver) Delivered(string, string, int, int) {}
+
+// FetchCoalesced implements Observer.
+func (NopObserver) FetchCoalesced() {}
+
+// ListOffsetCoalesced implements ListCoalescedObserver.
+func (NopObserver) ListOffsetCoalesced() {}
+
+// Backpressure implements Observer.
+func (NopObserver) Backpressure(BackpressureEvent) {}
+
+// FrameRejected implements Observer.
+func (NopObserver) FrameRejected(FrameReason) {}
+
+// observer is the Server's view of Config.Observer, with the optional
+// events resolved once by New.
+type observer struct {
+	Observer
+	ListCoalescedObserver
+}
+
+// newObserver returns the observer of o (nil: none).
+func newObserver(o Observer) observer {
+	if o == nil {
+		return observer{NopObserver{}, NopObserver{}}
+	}
+	lc, ok := o.(ListCoalescedObserver)
+	if !ok {
+		lc = NopObserver{}
+	}
+	return observer{o, lc}
+}

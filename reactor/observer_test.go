@@ -8,11 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/kafkaedge/kafkaedge/proto/pubsub"
+	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 )
 
 // recorder is an Observer that counts what it is told.
@@ -27,6 +25,7 @@ type recorder struct {
 	messages   int
 	topics     map[string]int
 	coalesced  int
+	listCoal   int
 	pressure   map[BackpressureEvent]int
 	frames     map[FrameReason]int
 	maxLatency time.Duration
@@ -84,6 +83,19 @@ func (r *recorder) FetchCoalesced() {
 	r.coalesced++
 }
 
+func (r *recorder) ListOffsetCoalesced() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.listCoal++
+}
+
+// count returns what f reads of r, under r's lock.
+func (r *recorder) count(f func(*recorder) int) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return f(r)
+}
+
 func (r *recorder) Backpressure(ev BackpressureEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -120,8 +132,9 @@ func TestObserverEvents(t *testing.T) {
 	rec := newRecorder()
 	s := startServer(t, Config{Observer: rec, MaxInflight: 1}, kafkaRoute("/o", k))
 
-	if _, resp, err := websocket.DefaultDialer.Dial("ws://"+s.Addr()+"/none", nil); err == nil || resp.StatusCode != 404 {
-		t.Fatalf("dial /none: %v", err)
+	var he *wsclient.HandshakeError
+	if _, err := dialClient(s, "/none"); !errors.As(err, &he) || he.Status != 404 {
+		t.Fatalf("dial /none: %v, want HTTP 404", err)
 	}
 	c := dialWS(t, s, "/o")
 	c.roundTrip(pingReq(1, "x"))
@@ -138,20 +151,14 @@ func TestObserverEvents(t *testing.T) {
 	// Two pipelined requests against MaxInflight 1 stop the reading once.
 	// They go in one write, so that the server reads the second while the
 	// first is in flight however fast Kafka answers.
-	var both []byte
-	for _, r := range []*pubsub.PubSubReq{listReq(4, "obs", 0, -1), listReq(5, "obs", 0, -2)} {
-		b, err := proto.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		both = append(both, clientFrame(ws.OpBinary, true, b)...)
-	}
-	if _, err := c.c.UnderlyingConn().Write(both); err != nil {
+	if err := c.SendBatch(listReq(4, "obs", 0, -1), listReq(5, "obs", 0, -2)); err != nil {
 		t.Fatal(err)
 	}
 	c.recv()
 	c.recv()
-	c.c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"))
+	if err := c.SendClose(4000, "bye"); err != nil {
+		t.Fatal(err)
+	}
 	closes := rec.waitClosed(t, 1)
 
 	rec.mu.Lock()
@@ -244,10 +251,37 @@ func TestShutdownCancelsLateCalls(t *testing.T) {
 	if resp.GetSequence() != 2 || resp.GetErrorResp() == nil {
 		t.Fatalf("answer to the cancelled fetch: %v", resp)
 	}
-	if _, err := c.tryRecv(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+	if _, err := c.tryRecv(5 * time.Second); !isGoingAway(err) {
 		t.Fatalf("after the answer: %v, want close 1001", err)
 	}
 	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown: %v, want the deadline error", err)
 	}
+}
+
+// plainObserver implements Observer and nothing more.
+type plainObserver struct{ NopObserver }
+
+// ListOffsetCoalesced hides NopObserver's, as an Observer written before
+// the event existed does not have it.
+func (plainObserver) ListOffsetCoalesced(struct{}) {}
+
+// TestObserverOptionalEvents: an Observer without ListOffsetCoalesced gets
+// no such event, one with it does, and nil means NopObserver.
+func TestObserverOptionalEvents(t *testing.T) {
+	var p Observer = plainObserver{}
+	if _, ok := p.(ListCoalescedObserver); ok {
+		t.Fatal("plainObserver implements ListCoalescedObserver")
+	}
+	o := newObserver(p)
+	o.ListOffsetCoalesced() // a no-op, not a panic
+	if o.Observer != p {
+		t.Fatal("the Observer was replaced")
+	}
+	rec := newRecorder()
+	newObserver(rec).ListOffsetCoalesced()
+	if rec.count(func(r *recorder) int { return r.listCoal }) != 1 {
+		t.Fatal("the recorder's ListOffsetCoalesced was not called")
+	}
+	newObserver(nil).ListOffsetCoalesced()
 }

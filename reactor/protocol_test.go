@@ -3,6 +3,7 @@ package reactor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kafkaedge/kafkaedge/internal/wstest"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
@@ -55,7 +57,7 @@ func TestUpgradeInPieces(t *testing.T) {
 		t.Fatalf("status %d, want 101", st)
 	}
 	// A frame right after the upgrade works.
-	r.write(clientFrame(ws.OpPing, true, []byte("hi")))
+	r.write(wstest.ClientFrame(ws.OpPing, true, []byte("hi")))
 	f, err := r.readFrame()
 	if err != nil || f.Header.OpCode != ws.OpPong || string(f.Payload) != "hi" {
 		t.Fatalf("pong: %v %+v %q", err, f.Header, f.Payload)
@@ -129,9 +131,9 @@ func TestFragmentedRequestAndClose(t *testing.T) {
 	r := dialRaw(t, s)
 	r.upgrade("/kafka")
 	b, _ := proto.Marshal(pingReq(77, "fragmented"))
-	r.write(clientFrame(ws.OpBinary, false, b[:3]))
-	r.write(clientFrame(ws.OpPing, true, []byte("between")))
-	r.write(clientFrame(ws.OpContinuation, true, b[3:]))
+	r.write(wstest.ClientFrame(ws.OpBinary, false, b[:3]))
+	r.write(wstest.ClientFrame(ws.OpPing, true, []byte("between")))
+	r.write(wstest.ClientFrame(ws.OpContinuation, true, b[3:]))
 	f, err := r.readFrame()
 	if err != nil || f.Header.OpCode != ws.OpPong || string(f.Payload) != "between" {
 		t.Fatalf("pong between fragments: %v %+v", err, f.Header)
@@ -144,7 +146,7 @@ func TestFragmentedRequestAndClose(t *testing.T) {
 	if err := proto.Unmarshal(f.Payload, resp); err != nil || resp.GetSequence() != 77 {
 		t.Fatalf("response %v: %v", resp, err)
 	}
-	r.write(clientFrame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusGoingAway, "bye")))
+	r.write(wstest.ClientFrame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusGoingAway, "bye")))
 	if code := r.expectClose(); code != ws.StatusGoingAway {
 		t.Fatalf("close reply code %d, want 1001", code)
 	}
@@ -154,7 +156,8 @@ func TestFragmentedRequestAndClose(t *testing.T) {
 }
 
 func TestMaxConns(t *testing.T) {
-	s := startServer(t, Config{MaxConns: 2}, deadRoute("/kafka"))
+	rec := newRecorder()
+	s := startServer(t, Config{MaxConns: 2, Observer: rec}, deadRoute("/kafka"))
 	a := dialWS(t, s, "/kafka")
 	b := dialWS(t, s, "/kafka")
 	r := dialRaw(t, s)
@@ -166,8 +169,8 @@ func TestMaxConns(t *testing.T) {
 			t.Fatalf("ping: %v", resp)
 		}
 	}
-	if s.Stats().Rejected == 0 {
-		t.Fatal("rejected connection not counted")
+	if rec.count(func(r *recorder) int { return r.rejected[RejectMaxConns] }) == 0 {
+		t.Fatal("rejected connection not reported")
 	}
 }
 
@@ -191,7 +194,7 @@ func TestRoutesRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := a.tryRecv(5 * time.Second)
-	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+	if !isGoingAway(err) {
 		t.Fatalf("/a after route change: %v, want close 1001", err)
 	}
 	if resp := b.roundTrip(pingReq(2, "")); resp.GetPongResp() == nil {
@@ -203,7 +206,7 @@ func TestRoutesRuntime(t *testing.T) {
 		t.Fatal("DeleteRoute results")
 	}
 	_, err = b.tryRecv(5 * time.Second)
-	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+	if !isGoingAway(err) {
 		t.Fatalf("/b after delete: %v, want close 1001", err)
 	}
 	if resp := a2.roundTrip(pingReq(3, "")); resp.GetPongResp() == nil {
@@ -246,7 +249,7 @@ func TestShutdownClosesWithGoingAway(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(ctx) }()
 	_, err = c.tryRecv(5 * time.Second)
-	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+	if !isGoingAway(err) {
 		t.Fatalf("read during shutdown: %v, want close 1001", err)
 	}
 	if err := <-done; err != nil {
@@ -261,22 +264,40 @@ func TestShutdownClosesWithGoingAway(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, cfg := range []Config{
-		{Addr: "nonsense"},
-		{Addr: "127.0.0.1:99999"},
-		{MaxInflight: -1},
-		{IdleTimeout: -time.Second},
-		{MaxHeader: 10},
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Addr: "nonsense"}, `reactor: invalid config: Addr "nonsense": address nonsense: missing port in address`},
+		{Config{Addr: "127.0.0.1:99999"}, `reactor: invalid config: Addr "127.0.0.1:99999": port must be a number from 0 to 65535`},
+		{Config{MaxInflight: -1}, "reactor: invalid config: MaxInflight is negative (-1)"},
+		{Config{Loops: -2}, "reactor: invalid config: Loops is negative (-2)"},
+		{Config{IdleTimeout: -time.Second}, "reactor: invalid config: IdleTimeout is negative (-1s)"},
+		{Config{MaxHeader: 10}, "reactor: invalid config: wsframe: MaxHeader 10 is below 256 bytes"},
+		{Config{MaxMessage: -1}, "reactor: invalid config: wsframe: MaxMessage -1 is negative"},
 	} {
-		if _, err := New(cfg); err == nil {
-			t.Errorf("New(%+v) succeeded", cfg)
+		err := tc.cfg.Validate()
+		if !errors.Is(err, ErrConfig) || err.Error() != tc.want {
+			t.Errorf("Validate(%+v) = %v, want %q wrapping ErrConfig", tc.cfg, err, tc.want)
+		}
+		if _, err := New(tc.cfg); err == nil || err.Error() != tc.want {
+			t.Errorf("New(%+v) = %v, want %q", tc.cfg, err, tc.want)
 		}
 	}
-	s, err := New(Config{Addr: "127.0.0.1:0", Logger: testLogger()})
+	d := DefaultConfig()
+	if err := d.Validate(); err != nil {
+		t.Fatalf("DefaultConfig().Validate() = %v", err)
+	}
+	if (Config{}).Validate() != nil {
+		t.Fatal("the zero Config does not validate")
+	}
+	s, err := New(Config{Addr: ":0", Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.cfg.MaxInflight != defaultMaxInflight || s.cfg.MaxOutbound != defaultMaxOutbound || s.cfg.Loops < 1 {
-		t.Fatalf("defaults not applied: %+v", s.cfg)
+	want := d
+	want.Addr, want.Loops, want.Logger = "0.0.0.0:0", baseProcs(), s.cfg.Logger
+	if s.cfg != want {
+		t.Fatalf("defaults not applied:\n got %+v\nwant %+v", s.cfg, want)
 	}
 }

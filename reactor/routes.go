@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"reflect"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -19,12 +19,48 @@ import (
 // close the connections of the old route.
 const routeChangeTimeout = 5 * time.Second
 
+// kafkaClient is what the reactor needs of a Kafka cluster; *kafkawire.Client
+// implements it, and tests substitute their own (Server.acquire). Its
+// methods are called on many goroutines at once, never on an event loop.
+type kafkaClient interface {
+	// ListOffset returns the offset of topic/partition at timestamp (-1
+	// the end, -2 the start). Failures are *kafkawire.Error.
+	ListOffset(ctx context.Context, topic string, partition int32, timestamp int64) (int64, error)
+	// Fetch returns the records of topic/partition from offset on, in a
+	// result that is not nil when err is nil and that the caller releases.
+	// Failures are *kafkawire.Error.
+	Fetch(ctx context.Context, topic string, partition int32, offset int64) (*kafkawire.FetchResult, error)
+	// Ready reports whether a broker of the cluster answers.
+	Ready(ctx context.Context) error
+}
+
+var _ kafkaClient = (*kafkawire.Client)(nil)
+
+// acquireFunc returns the client of cfg's cluster, shared by the routes
+// whose configurations have the same kafkawire.Config.Key(), and the
+// function that releases this hold: the last release closes the client,
+// failing its calls in flight with kafkawire.ErrClosed.
+type acquireFunc func(cfg kafkawire.Config) (kafkaClient, func(), error)
+
+// acquireFrom returns the acquireFunc of a kafkawire.ClientSet.
+func acquireFrom(set *kafkawire.ClientSet) acquireFunc {
+	return func(cfg kafkawire.Config) (kafkaClient, func(), error) {
+		c, release, err := set.Acquire(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, release, nil
+	}
+}
+
 // route is one entry of the route table. Connections keep a pointer to the
 // route they upgraded on; a replaced or deleted route's connections are
 // found by that pointer.
 type route struct {
-	r  Route
-	cl *cluster
+	r       Route
+	key     string // the kafkawire.Config.Key() of the route's client
+	client  kafkaClient
+	release func() // releases the route's hold of client
 }
 
 // routeTable is immutable once stored in Server.routes; a change stores a
@@ -33,10 +69,27 @@ type routeTable struct {
 	byURI map[string]*route
 }
 
-// PutRoute adds or replaces the route for r.URI. An identical route is a
-// no-op; a changed one closes that URI's connections with 1001. kafkawire
-// Clients are shared per Cluster.Key() and refcounted; other routes'
-// connections are untouched.
+// clientConfig returns the configuration of the Kafka client of cluster:
+// the server's Logger unless it has its own, and the fetch size cut to what
+// one answer carries. One fetch answer holds at most maxBody bytes; asking
+// Kafka for more per partition would make the broker send, and this node
+// read and decode, data that is dropped and asked for again by the next
+// request (docs/architecture.md, "Backpressure and slow clients").
+func (s *Server) clientConfig(c kafkawire.Config) kafkawire.Config {
+	if c.Logger == nil {
+		c.Logger = s.cfg.Logger
+	}
+	if limit := int32(min(s.maxBody, math.MaxInt32)); c.FetchPartitionMaxBytes == 0 || c.FetchPartitionMaxBytes > limit {
+		c.FetchPartitionMaxBytes = limit
+	}
+	return c
+}
+
+// PutRoute adds or replaces the route for r.URI. A route to the same
+// cluster (equal kafkawire.Config.Key() once the fetch size is cut to what
+// one answer carries) is a no-op; a changed one closes that URI's
+// connections with 1001. Routes to the same cluster share one Kafka client;
+// other routes' connections are untouched.
 func (s *Server) PutRoute(r Route) error {
 	if !strings.HasPrefix(r.URI, "/") || strings.ContainsAny(r.URI, "? \t\r\n") {
 		return fmt.Errorf("%w: route URI %q must be a path starting with /", ErrConfig, r.URI)
@@ -44,54 +97,33 @@ func (s *Server) PutRoute(r Route) error {
 	if s.draining.Load() {
 		return ErrShutdown
 	}
-	key := r.Cluster.Key()
+	cfg := s.clientConfig(r.Cluster)
+	key := cfg.Key()
 	s.routesMu.Lock()
 	old := s.routes.Load().byURI[r.URI]
-	if old != nil && sameRoute(old.r, r) {
+	if old != nil && old.key == key {
 		s.routesMu.Unlock()
 		return nil
 	}
-	cl := s.clusters[key]
-	if cl == nil {
-		cfg := r.Cluster
-		if cfg.Logger == nil {
-			cfg.Logger = s.cfg.Logger
-		}
-		// One fetch answer carries at most maxBody bytes. Asking Kafka for
-		// more would make the broker send, and this node read and decode,
-		// data that is dropped and asked for again by the next request.
-		pm := int(cfg.FetchPartitionMaxBytes)
-		if pm == 0 {
-			pm = kafkawire.DefaultFetchPartitionMaxBytes
-		}
-		cfg.FetchPartitionMaxBytes = int32(min(pm, s.maxBody))
-		client, err := kafkawire.New(cfg)
-		if err != nil {
-			s.routesMu.Unlock()
-			return fmt.Errorf("reactor: route %s: new kafka client: %w", r.URI, err)
-		}
-		cl = &cluster{key: key, client: client}
-		s.clusters[key] = cl
+	client, release, err := s.acquire(cfg)
+	if err != nil {
+		s.routesMu.Unlock()
+		return fmt.Errorf("reactor: route %s: new kafka client: %w", r.URI, err)
 	}
-	cl.refs++
 	next := &routeTable{byURI: maps.Clone(s.routes.Load().byURI)}
 	if next.byURI == nil {
 		next.byURI = make(map[string]*route)
 	}
-	next.byURI[r.URI] = &route{r: r, cl: cl}
+	next.byURI[r.URI] = &route{r: r, key: key, client: client, release: release}
 	s.routes.Store(next)
-	var unused *kafkawire.Client
-	if old != nil {
-		unused = s.releaseCluster(old.cl)
-	}
 	s.routesMu.Unlock()
 	if old != nil {
 		s.log.Info("route replaced", "uri", r.URI)
 		s.closeRouteConns(old)
+		old.release()
 	} else {
 		s.log.Info("route added", "uri", r.URI)
 	}
-	s.closeClient(unused)
 	return nil
 }
 
@@ -107,11 +139,10 @@ func (s *Server) DeleteRoute(uri string) bool {
 	next := &routeTable{byURI: maps.Clone(s.routes.Load().byURI)}
 	delete(next.byURI, uri)
 	s.routes.Store(next)
-	unused := s.releaseCluster(old.cl)
 	s.routesMu.Unlock()
 	s.log.Info("route deleted", "uri", uri)
 	s.closeRouteConns(old)
-	s.closeClient(unused)
+	old.release()
 	return true
 }
 
@@ -123,28 +154,6 @@ func (s *Server) Routes() []Route {
 		out = append(out, t.byURI[uri].r)
 	}
 	return out
-}
-
-// releaseCluster drops one reference to cl and returns its client if that
-// was the last one. Called with routesMu held.
-func (s *Server) releaseCluster(cl *cluster) *kafkawire.Client {
-	cl.refs--
-	if cl.refs > 0 {
-		return nil
-	}
-	delete(s.clusters, cl.key)
-	return cl.client
-}
-
-// closeClient closes a client no route uses any more; its calls still in
-// flight fail with kafkawire.ErrClosed.
-func (s *Server) closeClient(c *kafkawire.Client) {
-	if c == nil {
-		return
-	}
-	if err := c.Close(); err != nil {
-		s.log.Warn("closing kafka client", "err", err)
-	}
 }
 
 // closeRouteConns closes, on their loops, the connections that upgraded on
@@ -161,14 +170,6 @@ func (s *Server) closeRouteConns(rt *route) {
 	})
 }
 
-// sameRoute reports whether a and b are the same route. The loggers and
-// observers are not part of a route's identity.
-func sameRoute(a, b Route) bool {
-	a.Cluster.Logger, b.Cluster.Logger = nil, nil
-	a.Cluster.Observer, b.Cluster.Observer = nil, nil
-	return reflect.DeepEqual(a, b)
-}
-
 // RouteHealth is the readiness of one route's cluster.
 type RouteHealth struct {
 	URI string
@@ -181,29 +182,29 @@ type RouteHealth struct {
 // It never runs on an event loop.
 func (s *Server) CheckRoutes(ctx context.Context) []RouteHealth {
 	t := s.routes.Load()
-	results := make(map[*cluster]error)
+	results := make(map[kafkaClient]error)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, rt := range t.byURI {
-		cl := rt.cl
+		c := rt.client
 		mu.Lock()
-		_, seen := results[cl]
-		results[cl] = nil
+		_, seen := results[c]
+		results[c] = nil
 		mu.Unlock()
 		if seen {
 			continue
 		}
 		wg.Go(func() {
-			err := cl.client.Ready(ctx)
+			err := c.Ready(ctx)
 			mu.Lock()
-			results[cl] = err
+			results[c] = err
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	out := make([]RouteHealth, 0, len(t.byURI))
 	for _, uri := range slices.Sorted(maps.Keys(t.byURI)) {
-		out = append(out, RouteHealth{URI: uri, Err: results[t.byURI[uri].cl]})
+		out = append(out, RouteHealth{URI: uri, Err: results[t.byURI[uri].client]})
 	}
 	return out
 }

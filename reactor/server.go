@@ -52,10 +52,12 @@ const tickMax = 25 * time.Millisecond
 // Server is a WebSocket pub/sub server. Create it with New, add routes with
 // PutRoute, start it with Start and stop it with Shutdown.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	obs   Observer
-	epoch time.Time // base of the monotonic now()
+	cfg     Config
+	log     *slog.Logger // for the callers' goroutines
+	loopLog *slog.Logger // for the event loops: never blocks (logs)
+	logs    *logQueue
+	obs     observer
+	epoch   time.Time // base of the monotonic now()
 
 	started  atomic.Bool
 	booted   chan struct{} // closed by OnBoot
@@ -77,7 +79,7 @@ type Server struct {
 
 	routesMu sync.Mutex                 // serializes route changes; never taken on a loop
 	routes   atomic.Pointer[routeTable] // read on the loops without locks
-	clusters map[string]*cluster        // by kafkawire.Config.Key(), guarded by routesMu
+	acquire  acquireFunc                // holds of the routes' Kafka clients
 
 	fanMu sync.Mutex // guards fan; held only for map operations
 	fan   map[callKey]*kafkaCall
@@ -89,23 +91,28 @@ type Server struct {
 	stats counters
 }
 
-// New validates cfg, applies its defaults and returns a server that is not
-// yet listening.
+// New validates cfg (Config.Validate), applies its defaults and returns a
+// server that is not yet listening.
 func New(cfg Config) (*Server, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
+	cfg.Addr = cfg.listenAddr()
+	log := cfg.Logger.With("component", "reactor")
+	logs := newLogQueue(log)
 	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "reactor"),
-		obs:      cfg.Observer,
-		epoch:    time.Now(),
-		booted:   make(chan struct{}),
-		runDone:  make(chan struct{}),
-		loops:    make(map[gnet.EventLoop]*loopState),
-		clusters: make(map[string]*cluster),
-		fan:      make(map[callKey]*kafkaCall),
+		cfg:     cfg,
+		log:     log,
+		loopLog: slog.New(loopHandler{log.Handler(), logs}),
+		logs:    logs,
+		obs:     newObserver(cfg.Observer),
+		epoch:   time.Now(),
+		booted:  make(chan struct{}),
+		runDone: make(chan struct{}),
+		loops:   make(map[gnet.EventLoop]*loopState),
+		acquire: acquireFrom(new(kafkawire.ClientSet)),
+		fan:     make(map[callKey]*kafkaCall),
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.slots.max = cfg.MaxInflightTotal
@@ -138,15 +145,17 @@ func (s *Server) Start() error {
 		gnet.WithTicker(true),
 		gnet.WithTCPKeepAlive(time.Minute),
 		gnet.WithReuseAddr(true),
-		gnet.WithLogger(gnetLogger{s.log}),
+		gnet.WithLogger(gnetLogger{s.loopLog}),
 	}
 	// The loops and the acceptor each hold a P while they wait in
 	// epoll_wait; the reservation keeps GOMAXPROCS' other Ps for the Go
 	// code for as long as the engine runs (procs.go).
 	release := reserveProcs(pollers(s.cfg.Loops))
+	s.logs.start()
 	go func() {
 		s.runErr = gnet.Run(&events{s: s}, "tcp://"+s.cfg.Addr, opts...)
 		release()
+		s.logs.stopAndFlush()
 		close(s.runDone)
 	}()
 	select {
@@ -233,14 +242,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.cancelBase()
 	s.routesMu.Lock()
-	s.routes.Store(&routeTable{})
-	clusters := s.clusters
-	s.clusters = make(map[string]*cluster)
+	routes := s.routes.Swap(&routeTable{})
 	s.routesMu.Unlock()
-	for _, cl := range clusters {
-		if err := cl.client.Close(); err != nil {
-			s.log.Warn("closing kafka client", "cluster", cl.key, "err", err)
-		}
+	for _, rt := range routes.byURI {
+		rt.release() // the last release of a client closes it
 	}
 	if ctxErr != nil {
 		return fmt.Errorf("reactor: shutdown: %w", ctxErr)
@@ -312,35 +317,29 @@ func (s *Server) onLoops(ctx context.Context, fn func(*loopState)) {
 	}
 }
 
-// Stats is a snapshot of the server's counters.
+// Stats is a snapshot of the server's state and of what it does that no
+// Observer event reports. The events (coalesced requests, slot waits,
+// closed slow clients, refused connections, ...) are the Observer's.
 type Stats struct {
-	Conns          int64  // open connections
-	KafkaCalls     int64  // Kafka calls running now
-	ListOffsets    uint64 // ListOffset calls made to Kafka
-	Fetches        uint64 // Fetch calls made to Kafka
-	FetchCoalesced uint64 // Fetch requests answered by another request's Kafka call
-	ListCoalesced  uint64 // ListOffset requests answered by another request's Kafka call
-	SlotWaits      uint64 // times a connection paused because the node-wide Kafka call cap was reached
-	SlowClosed     uint64 // connections closed because they did not read their responses
-	Rejected       uint64 // connections refused at MaxConns or during shutdown
+	Conns       int64  // open connections
+	KafkaCalls  int64  // Kafka calls running now
+	ListOffsets uint64 // ListOffset calls made to Kafka
+	Fetches     uint64 // Fetch calls made to Kafka
+	LogDropped  uint64 // log lines of the event loops dropped because the Logger fell behind
 }
 
 type counters struct {
-	listOffsets, fetches, coalesced, listCoalesced, slotWaits, slowClosed, rejected atomic.Uint64
+	listOffsets, fetches atomic.Uint64
 }
 
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats {
 	return Stats{
-		Conns:          s.conns.Load(),
-		KafkaCalls:     s.calls.Load(),
-		ListOffsets:    s.stats.listOffsets.Load(),
-		Fetches:        s.stats.fetches.Load(),
-		FetchCoalesced: s.stats.coalesced.Load(),
-		ListCoalesced:  s.stats.listCoalesced.Load(),
-		SlotWaits:      s.stats.slotWaits.Load(),
-		SlowClosed:     s.stats.slowClosed.Load(),
-		Rejected:       s.stats.rejected.Load(),
+		Conns:       s.conns.Load(),
+		KafkaCalls:  s.calls.Load(),
+		ListOffsets: s.stats.listOffsets.Load(),
+		Fetches:     s.stats.fetches.Load(),
+		LogDropped:  s.logs.dropped.Load(),
 	}
 }
 
@@ -389,7 +388,7 @@ func (s *Server) loopOf(c gnet.Conn) *loopState {
 func (s *Server) onBoot(eng gnet.Engine) gnet.Action {
 	s.addr = s.cfg.Addr
 	if a, err := boundAddr(eng); err != nil {
-		s.log.Warn("reading the bound address", "err", err)
+		s.loopLog.Warn("reading the bound address", "err", err)
 	} else {
 		s.addr = a
 	}
@@ -418,12 +417,10 @@ func boundAddr(eng gnet.Engine) (string, error) {
 // at MaxConns.
 func (s *Server) onOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if s.draining.Load() {
-		s.stats.rejected.Add(1)
 		s.obs.ConnRejected(RejectDraining)
 		return nil, gnet.Close
 	}
 	if s.conns.Load() >= int64(s.cfg.MaxConns) {
-		s.stats.rejected.Add(1)
 		s.obs.ConnRejected(RejectMaxConns)
 		return nil, gnet.Close
 	}
@@ -450,8 +447,8 @@ func (s *Server) onClose(c gnet.Conn, err error) gnet.Action {
 	s.slots.forget(st)
 	s.conns.Add(-1)
 	if st.route == nil {
-		if s.log.Enabled(context.Background(), slog.LevelDebug) {
-			s.log.Debug("connection closed before the upgrade", "remote", c.RemoteAddr(), "err", err)
+		if s.loopLog.Enabled(context.Background(), slog.LevelDebug) {
+			s.loopLog.Debug("connection closed before the upgrade", "remote", c.RemoteAddr(), "err", err)
 		}
 		return gnet.None
 	}
@@ -471,12 +468,12 @@ func (s *Server) onClose(c gnet.Conn, err error) gnet.Action {
 		}
 	}
 	s.obs.ConnClosed(st.route.r.URI, info)
-	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+	if s.loopLog.Enabled(context.Background(), slog.LevelInfo) {
 		remote := ""
 		if a := c.RemoteAddr(); a != nil {
 			remote = a.String()
 		}
-		s.log.Info("connection closed", "remote", remote, "route", st.route.r.URI,
+		s.loopLog.Info("connection closed", "remote", remote, "route", st.route.r.URI,
 			"duration", info.Duration, "requests", info.Requests, "bytes_out", info.BytesOut,
 			"messages", info.Messages, "code", int(info.Code), "reason", info.Reason)
 	}
@@ -538,9 +535,8 @@ func (s *Server) sweep(ls *loopState, full bool) {
 		}
 		if now-st.overSince >= int64(s.cfg.SlowTimeout) {
 			ls.dropOver(st)
-			s.stats.slowClosed.Add(1)
 			s.obs.Backpressure(BackpressureSlowClosed)
-			s.log.Warn("closing a client that does not read its responses",
+			s.loopLog.Warn("closing a client that does not read its responses",
 				"remote", st.c.RemoteAddr(), "queued", st.queued(), "for", time.Duration(now-st.overSince))
 			st.goAway(ws.StatusPolicyViolation, "client too slow")
 		}
@@ -561,23 +557,6 @@ func (s *Server) sweep(ls *loopState, full bool) {
 			}
 		}
 	}
-}
-
-// gnetLogger sends gnet's log lines to slog.
-type gnetLogger struct{ l *slog.Logger }
-
-func (g gnetLogger) Debugf(format string, args ...any) { g.l.Debug(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Infof(format string, args ...any)  { g.l.Debug(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Warnf(format string, args ...any)  { g.l.Warn(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Errorf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Fatalf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
-
-// cluster is one kafkawire Client shared by the routes with the same
-// cluster key.
-type cluster struct {
-	key    string
-	client *kafkawire.Client
-	refs   int
 }
 
 // events is the gnet.EventHandler of a Server, kept apart so that gnet's

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/gobwas/ws"
+
+	"github.com/kafkaedge/kafkaedge/internal/wstest"
 )
 
 func benchDecoder(b *testing.B, size int) {
@@ -12,7 +14,7 @@ func benchDecoder(b *testing.B, size int) {
 	payload := bytes.Repeat([]byte{0x5a}, size)
 	var stream []byte
 	for i := 0; i < frames; i++ {
-		stream = append(stream, clientFrame(b, true, ws.OpBinary, payload)...)
+		stream = append(stream, wstest.ClientFrame(ws.OpBinary, true, payload)...)
 	}
 	buf := make([]byte, len(stream))
 	var d Decoder

@@ -43,12 +43,12 @@ func Example() {
 		case ws.OpBinary:
 			fmt.Printf("binary %q\n", m.Payload)
 		case ws.OpPing:
-			pong := wsframe.AppendHeader(nil, ws.OpPong, len(m.Payload))
-			fmt.Printf("ping, pong header % x\n", pong)
+			pong := wsframe.AppendPong(nil, m.Payload)
+			fmt.Printf("ping, pong % x\n", pong)
 		}
 	}
 	// Output:
 	// HTTP/1.1 101 Switching Protocols
 	// binary "hi"
-	// ping, pong header 8a 00
+	// ping, pong 8a 00
 }

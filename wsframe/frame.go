@@ -182,16 +182,25 @@ func checkClose(p []byte) *CloseError {
 		return protocolError("close frame payload of 1 byte")
 	}
 	code, reason := ws.ParseCloseFrameDataUnsafe(p)
-	if e := ws.CheckCloseFrameData(code, ""); e != nil {
-		return protocolError(e.Error() + ": " + strconv.Itoa(int(code)))
-	}
-	if code > ws.StatusRangePrivate.Max {
-		return protocolError("status code is not defined: " + strconv.Itoa(int(code)))
+	if reason := closeCodeError(code); reason != "" {
+		return protocolError(reason + ": " + strconv.Itoa(int(code)))
 	}
 	if !utf8.ValidString(reason) {
 		return &CloseError{Code: ws.StatusInvalidFramePayloadData, Reason: ws.ErrProtocolInvalidUTF8.Error()}
 	}
 	return nil
+}
+
+// closeCodeError says why code may not appear in a close frame (RFC 6455
+// 7.4: only 1000-1003, 1007-1011 and 3000-4999 may), or returns "".
+func closeCodeError(code ws.StatusCode) string {
+	if e := ws.CheckCloseFrameData(code, ""); e != nil {
+		return e.Error()
+	}
+	if code > ws.StatusRangePrivate.Max {
+		return "status code is not defined"
+	}
+	return ""
 }
 
 func protocolError(reason string) *CloseError {
@@ -232,4 +241,27 @@ func AppendClose(dst []byte, code ws.StatusCode, reason string) []byte {
 	dst = AppendHeader(dst, ws.OpClose, 2+len(reason))
 	dst = binary.BigEndian.AppendUint16(dst, uint16(code))
 	return append(dst, reason...)
+}
+
+// AppendPong appends the pong frame that answers a ping carrying payload
+// (RFC 6455 5.5.3: the same application data) and returns the extended
+// slice.
+func AppendPong(dst, payload []byte) []byte {
+	dst = AppendHeader(dst, ws.OpPong, len(payload))
+	return append(dst, payload...)
+}
+
+// AppendCloseReply appends the close frame that answers a peer's close frame
+// carrying payload (RFC 6455 5.5.1) and returns the extended slice and the
+// code it sent: the peer's status code echoed without a reason, or 1000
+// (normal closure) when the peer sent none or one that may not be sent.
+// After it the connection is closed.
+func AppendCloseReply(dst, payload []byte) ([]byte, ws.StatusCode) {
+	code := ws.StatusNormalClosure
+	if len(payload) >= 2 {
+		if c := ws.StatusCode(binary.BigEndian.Uint16(payload)); closeCodeError(c) == "" {
+			code = c
+		}
+	}
+	return AppendClose(dst, code, ""), code
 }

@@ -11,20 +11,7 @@ import (
 	"github.com/kafkaedge/kafkaedge/internal/wstest"
 )
 
-var testMask = [4]byte{0x12, 0x34, 0x56, 0x78}
-
-// clientFrame builds a masked client frame with gobwas/ws's writer.
-func clientFrame(t testing.TB, fin bool, op ws.OpCode, payload []byte) []byte {
-	t.Helper()
-	f := ws.MaskFrameWith(ws.NewFrame(op, fin, bytes.Clone(payload)), testMask)
-	b, err := ws.CompileFrame(f)
-	if err != nil {
-		t.Fatalf(
-			"compile frame: %v",
-			err)
-	}
-	return b
-}
+var testMask = wstest.Mask
 
 // rawHeader builds a masked frame header claiming length n without payload.
 func rawHeader(b0 byte, n uint64) []byte {
@@ -61,18 +48,18 @@ func decodeAll(d *Decoder, stream []byte) ([]Message, error) {
 
 func TestDecoderMessages(t *testing.T) {
 	var stream []byte
-	stream = append(stream, clientFrame(t, true, ws.OpBinary, []byte("hello"))...)
-	stream = append(stream, clientFrame(t, false, ws.OpBinary, []byte("frag-1|"))...)
-	stream = append(stream, clientFrame(t, true, ws.OpPing, []byte("p1"))...)
-	stream = append(stream, clientFrame(t, false, ws.OpContinuation, []byte("frag-2|"))...)
-	stream = append(stream, clientFrame(t, false, ws.OpContinuation, nil)...)
-	stream = append(stream, clientFrame(t, true, ws.OpPong, nil)...)
-	stream = append(stream, clientFrame(t, true, ws.OpContinuation, []byte("frag-3"))...)
-	stream = append(stream, clientFrame(t, true, ws.OpText, []byte("\xff not utf-8"))...)
-	stream = append(stream, clientFrame(t, true, ws.OpBinary, nil)...)
-	stream = append(stream, clientFrame(t, true, ws.OpBinary, bytes.Repeat([]byte{7}, 1000))...)
-	stream = append(stream, clientFrame(t, true, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye"))...)
-	stream = append(stream, clientFrame(t, true, ws.OpClose, nil)...)
+	stream = append(stream, wstest.ClientFrame(ws.OpBinary, true, []byte("hello"))...)
+	stream = append(stream, wstest.ClientFrame(ws.OpBinary, false, []byte("frag-1|"))...)
+	stream = append(stream, wstest.ClientFrame(ws.OpPing, true, []byte("p1"))...)
+	stream = append(stream, wstest.ClientFrame(ws.OpContinuation, false, []byte("frag-2|"))...)
+	stream = append(stream, wstest.ClientFrame(ws.OpContinuation, false, nil)...)
+	stream = append(stream, wstest.ClientFrame(ws.OpPong, true, nil)...)
+	stream = append(stream, wstest.ClientFrame(ws.OpContinuation, true, []byte("frag-3"))...)
+	stream = append(stream, wstest.ClientFrame(ws.OpText, true, []byte("\xff not utf-8"))...)
+	stream = append(stream, wstest.ClientFrame(ws.OpBinary, true, nil)...)
+	stream = append(stream, wstest.ClientFrame(ws.OpBinary, true, bytes.Repeat([]byte{7}, 1000))...)
+	stream = append(stream, wstest.ClientFrame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye"))...)
+	stream = append(stream, wstest.ClientFrame(ws.OpClose, true, nil)...)
 	want := []Message{
 		{Op: ws.OpBinary, Payload: []byte("hello")},
 		{Op: ws.OpPing, Payload: []byte("p1")},
@@ -147,10 +134,10 @@ func TestDecoderMessages(t *testing.T) {
 // nothing consumed, no error, and the buffer untouched (not unmasked).
 func TestDecoderTruncated(t *testing.T) {
 	frames := [][]byte{
-		clientFrame(t, true, ws.OpBinary, bytes.Repeat([]byte("a"), 10)),
-		clientFrame(t, true, ws.OpBinary, bytes.Repeat([]byte("b"), 300)),
-		clientFrame(t, true, ws.OpBinary, bytes.Repeat([]byte("c"), 70000)),
-		clientFrame(t, true, ws.OpPing, []byte("x")),
+		wstest.ClientFrame(ws.OpBinary, true, bytes.Repeat([]byte("a"), 10)),
+		wstest.ClientFrame(ws.OpBinary, true, bytes.Repeat([]byte("b"), 300)),
+		wstest.ClientFrame(ws.OpBinary, true, bytes.Repeat([]byte("c"), 70000)),
+		wstest.ClientFrame(ws.OpPing, true, []byte("x")),
 	}
 	for _, f := range frames {
 		for i := 0; i < len(f); i += 1 + i/50 {
@@ -226,12 +213,12 @@ func TestDecoderRejects(t *testing.T) {
 		},
 		{
 			name:  "data frame inside a message",
-			input: append(clientFrame(t, false, ws.OpBinary, []byte("a")), rawHeader(0x82, 0)...),
+			input: append(wstest.ClientFrame(ws.OpBinary, false, []byte("a")), rawHeader(0x82, 0)...),
 			code:  1002,
 		},
 		{
 			name:  "text frame inside a message",
-			input: append(clientFrame(t, false, ws.OpText, []byte("a")), rawHeader(0x01, 0)...),
+			input: append(wstest.ClientFrame(ws.OpText, false, []byte("a")), rawHeader(0x01, 0)...),
 			code:  1002,
 		},
 		{
@@ -268,13 +255,13 @@ func TestDecoderRejects(t *testing.T) {
 		{
 			name:  "fragments over the limit",
 			max:   1000,
-			input: append(clientFrame(t, false, ws.OpBinary, big), rawHeader(0x80, 401)[:4]...),
+			input: append(wstest.ClientFrame(ws.OpBinary, false, big), rawHeader(0x80, 401)[:4]...),
 			code:  1009,
 		},
 		{
 			name:  "fragments over the limit after a ping",
 			max:   1000,
-			input: append(append(clientFrame(t, false, ws.OpBinary, big), clientFrame(t, true, ws.OpPing, nil)...), rawHeader(0x00, 401)[:4]...),
+			input: append(append(wstest.ClientFrame(ws.OpBinary, false, big), wstest.ClientFrame(ws.OpPing, true, nil)...), rawHeader(0x00, 401)[:4]...),
 			code:  1009,
 		},
 		{
@@ -284,32 +271,32 @@ func TestDecoderRejects(t *testing.T) {
 		},
 		{
 			name:  "close with 1-byte payload",
-			input: clientFrame(t, true, ws.OpClose, []byte{3}),
+			input: wstest.ClientFrame(ws.OpClose, true, []byte{3}),
 			code:  1002,
 		},
 		{
 			name:  "close code 1005",
-			input: clientFrame(t, true, ws.OpClose, ws.NewCloseFrameBody(1005, "")),
+			input: wstest.ClientFrame(ws.OpClose, true, ws.NewCloseFrameBody(1005, "")),
 			code:  1002,
 		},
 		{
 			name:  "close code 999",
-			input: clientFrame(t, true, ws.OpClose, ws.NewCloseFrameBody(999, "")),
+			input: wstest.ClientFrame(ws.OpClose, true, ws.NewCloseFrameBody(999, "")),
 			code:  1002,
 		},
 		{
 			name:  "close code 2000",
-			input: clientFrame(t, true, ws.OpClose, ws.NewCloseFrameBody(2000, "")),
+			input: wstest.ClientFrame(ws.OpClose, true, ws.NewCloseFrameBody(2000, "")),
 			code:  1002,
 		},
 		{
 			name:  "close code 5000",
-			input: clientFrame(t, true, ws.OpClose, ws.NewCloseFrameBody(5000, "")),
+			input: wstest.ClientFrame(ws.OpClose, true, ws.NewCloseFrameBody(5000, "")),
 			code:  1002,
 		},
 		{
 			name:  "close reason not UTF-8",
-			input: clientFrame(t, true, ws.OpClose, ws.NewCloseFrameBody(1000, "\xff\xfe")),
+			input: wstest.ClientFrame(ws.OpClose, true, ws.NewCloseFrameBody(1000, "\xff\xfe")),
 			code:  1007,
 		},
 	}
@@ -331,10 +318,10 @@ func TestDecoderLimits(t *testing.T) {
 	// Exactly MaxMessage is accepted, whole and in fragments.
 	d := Decoder{MaxMessage: 1000}
 	p := bytes.Repeat([]byte{9}, 1000)
-	stream := clientFrame(t, true, ws.OpBinary, p)
-	stream = append(stream, clientFrame(t, false, ws.OpText, p[:600])...)
-	stream = append(stream, clientFrame(t, true, ws.OpContinuation, p[600:])...)
-	stream = append(stream, clientFrame(t, true, ws.OpBinary, p)...)
+	stream := wstest.ClientFrame(ws.OpBinary, true, p)
+	stream = append(stream, wstest.ClientFrame(ws.OpText, false, p[:600])...)
+	stream = append(stream, wstest.ClientFrame(ws.OpContinuation, true, p[600:])...)
+	stream = append(stream, wstest.ClientFrame(ws.OpBinary, true, p)...)
 	got, err := decodeAll(&d, stream)
 	if err != nil || len(got) != 3 {
 		t.Fatalf(
@@ -350,7 +337,7 @@ func TestDecoderLimits(t *testing.T) {
 	}
 	// Control frames do not count against MaxMessage.
 	d = Decoder{MaxMessage: 1}
-	if _, err := decodeAll(&d, clientFrame(t, true, ws.OpPing, bytes.Repeat([]byte{1}, 125))); err != nil {
+	if _, err := decodeAll(&d, wstest.ClientFrame(ws.OpPing, true, bytes.Repeat([]byte{1}, 125))); err != nil {
 		t.Fatalf(
 			"ping of 125 bytes with MaxMessage 1: %v",
 			err)
@@ -362,7 +349,7 @@ func TestDecoderLimits(t *testing.T) {
 func TestDecoderReleasesLargeBuffer(t *testing.T) {
 	var d Decoder
 	p := bytes.Repeat([]byte{5}, 200<<10)
-	stream := append(clientFrame(t, false, ws.OpBinary, p[:100<<10]), clientFrame(t, true, ws.OpContinuation, p[100<<10:])...)
+	stream := append(wstest.ClientFrame(ws.OpBinary, false, p[:100<<10]), wstest.ClientFrame(ws.OpContinuation, true, p[100<<10:])...)
 	if _, err := decodeAll(&d, stream); err != nil {
 		t.Fatalf(
 			"decode: %v",
@@ -441,6 +428,75 @@ func TestAppendClose(t *testing.T) {
 			t.Fatalf(
 				"got %d %q, want %d %q",
 				code, reason, c.code, c.want)
+		}
+	}
+}
+
+func TestAppendPong(t *testing.T) {
+	for _, p := range [][]byte{nil, []byte("hb"), bytes.Repeat([]byte{0xff}, 125)} {
+		f, err := wstest.ReadFrame(bytes.NewReader(AppendPong(nil, p)))
+		if err != nil || f.Header.OpCode != ws.OpPong || !f.Header.Fin || !bytes.Equal(f.Payload, p) {
+			t.Fatalf("pong for %q: %v %+v %q", p, err, f.Header, f.Payload)
+		}
+	}
+}
+
+func TestAppendCloseReply(t *testing.T) {
+	cases := []struct {
+		payload []byte
+		want    ws.StatusCode
+	}{
+		{nil, ws.StatusNormalClosure},
+		{ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye"), ws.StatusNormalClosure},
+		{ws.NewCloseFrameBody(ws.StatusGoingAway, ""), ws.StatusGoingAway},
+		{ws.NewCloseFrameBody(4000, "app"), 4000},
+		{ws.NewCloseFrameBody(3999, ""), 3999},
+		// Codes a peer may not send (the Decoder refuses them first) are
+		// answered with 1000.
+		{ws.NewCloseFrameBody(ws.StatusNoStatusRcvd, ""), ws.StatusNormalClosure},
+		{ws.NewCloseFrameBody(1012, ""), ws.StatusNormalClosure},
+		{ws.NewCloseFrameBody(5000, ""), ws.StatusNormalClosure},
+		{ws.NewCloseFrameBody(999, ""), ws.StatusNormalClosure},
+	}
+	for _, c := range cases {
+		b, code := AppendCloseReply([]byte("x"), c.payload)
+		if code != c.want || b[0] != 'x' {
+			t.Fatalf("reply to %x: code %d, want %d", c.payload, code, c.want)
+		}
+		f, err := wstest.ReadFrame(bytes.NewReader(b[1:]))
+		if err != nil || f.Header.OpCode != ws.OpClose {
+			t.Fatalf("reply to %x: %v %+v", c.payload, err, f.Header)
+		}
+		if got, reason := ws.ParseCloseFrameData(f.Payload); got != c.want || reason != "" {
+			t.Fatalf("reply to %x: payload %d %q, want %d and no reason", c.payload, got, reason, c.want)
+		}
+		// Whatever the Decoder accepts is echoed.
+		var d Decoder
+		if _, _, err := d.Next(wstest.ClientFrame(ws.OpClose, true, c.payload)); err == nil && len(c.payload) >= 2 {
+			if sent := ws.StatusCode(binary.BigEndian.Uint16(c.payload)); sent != code {
+				t.Fatalf("the Decoder accepts close code %d but the reply sends %d", sent, code)
+			}
+		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	if d := DefaultLimits(); d.MaxHeader != DefaultMaxHeader || d.MaxMessage != DefaultMaxMessage || d.Validate() != nil {
+		t.Fatalf("DefaultLimits() = %+v", d)
+	}
+	for _, l := range []Limits{{}, {MaxHeader: MinHeader}, {MaxMessage: 1}} {
+		if err := l.Validate(); err != nil {
+			t.Errorf("%+v: %v", l, err)
+		}
+	}
+	for l, want := range map[Limits]string{
+		{MaxHeader: -1}:            "wsframe: MaxHeader -1 is negative",
+		{MaxHeader: 10}:            "wsframe: MaxHeader 10 is below 256 bytes",
+		{MaxMessage: -5}:           "wsframe: MaxMessage -5 is negative",
+		{MaxHeader: MinHeader - 1}: "wsframe: MaxHeader 255 is below 256 bytes",
+	} {
+		if err := l.Validate(); err == nil || err.Error() != want {
+			t.Errorf("%+v: %v, want %q", l, err, want)
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/kafkaedge/kafkaedge/bench/conventional"
 	"github.com/kafkaedge/kafkaedge/bench/protocheck"
-	"github.com/kafkaedge/kafkaedge/bench/wsclient"
+	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 )
 
 // TestProtocol runs the suite's shared end-to-end protocol checks against

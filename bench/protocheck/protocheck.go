@@ -19,8 +19,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kafkaedge/kafkaedge/bench/wsclient"
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
+	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kafkaedge/kafkaedge/bench/wsclient"
+	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 )
 
 // Result is the outcome of one scenario on one system. Figures that do not

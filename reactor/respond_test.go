@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kafkaedge/kafkaedge/internal/wstest"
+	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/kafkawire/record"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
@@ -43,7 +45,7 @@ func TestEncodersMatchProtoMarshal(t *testing.T) {
 			t.Fatalf("error resp seq %d:\n got %x\nwant %x", seq, got, want)
 		}
 		for _, off := range []int64{0, -1, 12345} {
-			got = framePayload(t, appendResp(nil, seq, pubsub.FieldKafkaListOffsetResp, appendListOffsetBody(nil, off)))
+			got = framePayload(t, appendResp(nil, seq, pubsub.FieldKafkaListOffsetResp, pubsub.AppendKafkaListOffsetResp(nil, off)))
 			want = marshal(t, &pubsub.PubSubResp{Sequence: seq, Resp: &pubsub.PubSubResp_KafkaListOffsetResp{
 				KafkaListOffsetResp: &pubsub.KafkaListOffsetResp{Offset: off}}})
 			if !bytes.Equal(got, want) {
@@ -51,7 +53,7 @@ func TestEncodersMatchProtoMarshal(t *testing.T) {
 			}
 		}
 		for _, state := range [][]byte{nil, []byte("s")} {
-			got = framePayload(t, appendResp(nil, seq, pubsub.FieldPongResp, appendPongBody(nil, state)))
+			got = framePayload(t, appendResp(nil, seq, pubsub.FieldPongResp, pubsub.AppendPongResp(nil, state)))
 			want = marshal(t, &pubsub.PubSubResp{Sequence: seq, Resp: &pubsub.PubSubResp_PongResp{
 				PongResp: &pubsub.PongResp{State: state}}})
 			if !bytes.Equal(got, want) {
@@ -84,7 +86,10 @@ func generatedFetch(seq int64, recs []record.Record) *pubsub.PubSubResp {
 
 func TestFetchBody(t *testing.T) {
 	recs := testRecords(20, 100)
-	body := appendFetchBody(nil, recs, 0, 1<<20)
+	body, n := appendFetchBody(nil, recs, 0, 1<<20)
+	if n != len(recs) {
+		t.Fatalf("%d messages of %d", n, len(recs))
+	}
 	frame := append(appendRespHeaderFrame(nil, -5, pubsub.FieldKafkaFetchResp, len(body)), body...)
 	if got, want := framePayload(t, frame), marshal(t, generatedFetch(-5, recs)); !bytes.Equal(got, want) {
 		t.Fatalf("fetch body differs from proto.Marshal:\n got %x\nwant %x", got, want)
@@ -92,23 +97,55 @@ func TestFetchBody(t *testing.T) {
 
 	// Records before from are trimmed.
 	var fr pubsub.KafkaFetchResp
-	if err := proto.Unmarshal(appendFetchBody(nil, recs, 105, 1<<20), &fr); err != nil {
+	body, n = appendFetchBody(nil, recs, 105, 1<<20)
+	if err := proto.Unmarshal(body, &fr); err != nil {
 		t.Fatal(err)
 	}
-	if len(fr.Messages) != 15 || fr.Messages[0].Offset != 105 {
+	if len(fr.Messages) != 15 || n != 15 || fr.Messages[0].Offset != 105 {
 		t.Fatalf("trim: %d messages from %d", len(fr.Messages), fr.Messages[0].Offset)
 	}
 
 	// The limit stops before the message that would pass it, but the
 	// first message always goes.
-	body = appendFetchBody(nil, recs, 0, 1000)
+	body, n = appendFetchBody(nil, recs, 0, 1000)
 	if len(body) > 1000 {
 		t.Fatalf("body of %d bytes over the 1000-byte limit", len(body))
 	}
-	if err := proto.Unmarshal(body, &fr); err != nil || len(fr.Messages) == 0 || len(fr.Messages) >= 20 {
-		t.Fatalf("limited: %d messages, %v", len(fr.Messages), err)
+	if err := proto.Unmarshal(body, &fr); err != nil || len(fr.Messages) == 0 || len(fr.Messages) >= 20 || n != len(fr.Messages) {
+		t.Fatalf("limited: %d messages (%d counted), %v", len(fr.Messages), n, err)
 	}
-	if err := proto.Unmarshal(appendFetchBody(nil, recs, 0, 10), &fr); err != nil || len(fr.Messages) != 1 {
+	body, n = appendFetchBody(nil, recs, 0, 10)
+	if err := proto.Unmarshal(body, &fr); err != nil || len(fr.Messages) != 1 || n != 1 {
 		t.Fatalf("tiny limit: %d messages, %v", len(fr.Messages), err)
+	}
+}
+
+// TestKafkaError pins the code and <reason> of docs/protocol.md for each
+// kind of kafkawire failure.
+func TestKafkaError(t *testing.T) {
+	cases := []struct {
+		err    error
+		code   int32
+		reason string
+	}{
+		{&kafkawire.Error{Op: "fetch", Code: 3, Err: kafkawire.ErrUnknownTopic}, 3, "not found topic"},
+		{&kafkawire.Error{Op: "fetch", Code: 3}, 3, "not found topic"},
+		{&kafkawire.Error{Op: "list offsets", Err: kafkawire.ErrUnknownTopic}, 0, "not found topic"},
+		{&kafkawire.Error{Op: "fetch", Code: 1}, 1, "OFFSET_OUT_OF_RANGE"},
+		{&kafkawire.Error{Op: "fetch", Code: 6}, 6, "NOT_LEADER_OR_FOLLOWER"},
+		{&kafkawire.Error{Op: "fetch", Code: 29}, 29, "TOPIC_AUTHORIZATION_FAILED"},
+		{&kafkawire.Error{Op: "fetch", Code: -1}, -1, "UNKNOWN_SERVER_ERROR"},
+		{&kafkawire.Error{Op: "fetch", Code: 30000}, 30000, "UNKNOWN_ERROR_CODE_30000"},
+		{&kafkawire.Error{Op: "fetch", Err: fmt.Errorf("wait: %w", kafkawire.ErrTimeout)}, 0, "timeout"},
+		{&kafkawire.Error{Op: "fetch", Err: kafkawire.ErrClosed}, 0, "client closed"},
+		{&kafkawire.Error{Op: "fetch", Err: errors.New("broker 10.0.0.1:9092: connection refused")}, 0, "broker 10.0.0.1:9092: connection refused"},
+		{&kafkawire.Error{Op: "fetch"}, 0, "unknown error"},
+		{fmt.Errorf("call: %w", &kafkawire.Error{Op: "fetch", Code: 1}), 1, "OFFSET_OUT_OF_RANGE"},
+		{errors.New("not a kafkawire error"), 0, "not a kafkawire error"},
+	}
+	for _, c := range cases {
+		if code, reason := kafkaError(c.err); code != c.code || reason != c.reason {
+			t.Errorf("kafkaError(%v) = %d %q, want %d %q", c.err, code, reason, c.code, c.reason)
+		}
 	}
 }

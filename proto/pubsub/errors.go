@@ -1,0 +1,45 @@
+package pubsub
+
+import "strconv"
+
+// Messages of the ErrorResp answers that have nothing to do with Kafka
+// (docs/protocol.md, "Errors"). They are APISIX's texts: clients match on
+// them.
+const (
+	// MessageWrongCommand answers, with sequence 0, a binary frame that is
+	// not a PubSubReq.
+	MessageWrongCommand = "wrong command"
+	// MessageUnknownCommand answers a command without a handler (cmd_empty).
+	MessageUnknownCommand = "unknown command"
+)
+
+// Reasons of a failed Kafka call, the <reason> of ListOffsetErrorMessage and
+// FetchErrorMessage, besides the Kafka error names (OFFSET_OUT_OF_RANGE, ...)
+// and the texts of network failures.
+const (
+	// ReasonNotFoundTopic: the topic or the partition does not exist.
+	ReasonNotFoundTopic = "not found topic"
+	// ReasonTimeout: the brokers did not answer in time.
+	ReasonTimeout = "timeout"
+	// ReasonClientClosed: the node's Kafka client was closed under the call
+	// (its route changed or the node shuts down).
+	ReasonClientClosed = "client closed"
+	// ReasonUnknown: a failure with nothing more to say.
+	ReasonUnknown = "unknown error"
+)
+
+// ListOffsetErrorMessage returns the message of the ErrorResp that answers a
+// failed cmd_kafka_list_offset: "failed to list offset, topic: <topic>,
+// partition: <partition>, err: <reason>".
+func ListOffsetErrorMessage(topic string, partition int32, reason string) string {
+	return "failed to list offset, topic: " + topic + ", partition: " +
+		strconv.FormatInt(int64(partition), 10) + ", err: " + reason
+}
+
+// FetchErrorMessage returns the message of the ErrorResp that answers a
+// failed cmd_kafka_fetch: "failed to fetch message, topic: <topic>,
+// partition: <partition>, err: <reason>".
+func FetchErrorMessage(topic string, partition int32, reason string) string {
+	return "failed to fetch message, topic: " + topic + ", partition: " +
+		strconv.FormatInt(int64(partition), 10) + ", err: " + reason
+}

@@ -1,0 +1,189 @@
+package reactor
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire"
+	"github.com/kafkaedge/kafkaedge/kafkawire/record"
+	"github.com/kafkaedge/kafkaedge/proto/pubsub"
+)
+
+// fakeKafka is a kafkaClient that answers from memory: the substitute the
+// reactor's Kafka seam allows, for the failures a broker cannot easily be
+// made to produce.
+type fakeKafka struct {
+	cfg     kafkawire.Config
+	listErr error
+	records []record.Record
+	fetchFn func(topic string) error
+}
+
+func (f *fakeKafka) ListOffset(_ context.Context, topic string, partition int32, timestamp int64) (int64, error) {
+	if f.listErr != nil {
+		return 0, f.listErr
+	}
+	return 42, nil
+}
+
+func (f *fakeKafka) Fetch(_ context.Context, topic string, partition int32, offset int64) (*kafkawire.FetchResult, error) {
+	if err := f.fetchFn(topic); err != nil {
+		return nil, err
+	}
+	return &kafkawire.FetchResult{Topic: topic, Partition: partition, Offset: offset, Records: f.records}, nil
+}
+
+func (f *fakeKafka) Ready(context.Context) error { return nil }
+
+// fakeClusters stands in for the kafkawire.ClientSet of a server: it makes
+// a fake client per acquire and counts the holds not released.
+type fakeClusters struct {
+	mu     sync.Mutex
+	opened []*fakeKafka
+	holds  int
+	make   func() *fakeKafka
+}
+
+func (fc *fakeClusters) acquire(cfg kafkawire.Config) (kafkaClient, func(), error) {
+	f := fc.make()
+	f.cfg = cfg
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	fc.opened = append(fc.opened, f)
+	fc.holds++
+	var once sync.Once
+	return f, func() {
+		once.Do(func() {
+			fc.mu.Lock()
+			defer fc.mu.Unlock()
+			fc.holds--
+		})
+	}, nil
+}
+
+func (fc *fakeClusters) held() int {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return fc.holds
+}
+
+// startFake starts a server whose routes' clients come from fc.
+func startFake(t *testing.T, cfg Config, fc *fakeClusters, routes ...Route) *Server {
+	t.Helper()
+	cfg.Addr, cfg.Loops, cfg.Logger = "127.0.0.1:0", 1, testLogger()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.acquire = fc.acquire
+	for _, r := range routes {
+		if err := s.PutRoute(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if n := fc.held(); n != 0 {
+			t.Errorf("%d client holds not released after Shutdown", n)
+		}
+	})
+	return s
+}
+
+// TestKafkaFailureTexts: the failures of a Kafka client that a broker
+// cannot easily be made to produce reach the client as the texts of
+// docs/protocol.md.
+func TestKafkaFailureTexts(t *testing.T) {
+	fc := &fakeClusters{make: func() *fakeKafka {
+		return &fakeKafka{
+			listErr: &kafkawire.Error{Op: "list offsets", Topic: "t", Err: kafkawire.ErrTimeout},
+			records: []record.Record{{Offset: 7, Timestamp: 1, Value: []byte("v")}, {Offset: 8, Key: []byte("k")}},
+			fetchFn: func(topic string) error {
+				switch topic {
+				case "closed":
+					return &kafkawire.Error{Op: "fetch", Topic: topic, Err: kafkawire.ErrClosed}
+				case "refused":
+					return &kafkawire.Error{Op: "fetch", Topic: topic, Err: errors.New("broker 10.0.0.1:9092: connection refused")}
+				case "leader":
+					return &kafkawire.Error{Op: "fetch", Topic: topic, Code: 6}
+				}
+				return nil
+			},
+		}
+	}}
+	s := startFake(t, Config{}, fc, deadRoute("/kafka"))
+	c := dialWS(t, s, "/kafka")
+	for _, tc := range []struct {
+		req  *pubsub.PubSubReq
+		code int32
+		msg  string
+	}{
+		{listReq(1, "t", 3, -1), 0, "failed to list offset, topic: t, partition: 3, err: timeout"},
+		{fetchReq(2, "closed", 0, 0), 0, "failed to fetch message, topic: closed, partition: 0, err: client closed"},
+		{fetchReq(3, "refused", 1, 0), 0, "failed to fetch message, topic: refused, partition: 1, err: broker 10.0.0.1:9092: connection refused"},
+		{fetchReq(4, "leader", 0, 0), 6, "failed to fetch message, topic: leader, partition: 0, err: NOT_LEADER_OR_FOLLOWER"},
+	} {
+		resp := c.roundTrip(tc.req)
+		if e := resp.GetErrorResp(); resp.GetSequence() != tc.req.GetSequence() || e.GetCode() != tc.code || e.GetMessage() != tc.msg {
+			t.Errorf("request %d: %v, want code %d %q", tc.req.GetSequence(), resp, tc.code, tc.msg)
+		}
+	}
+	resp := c.roundTrip(fetchReq(5, "data", 0, 8))
+	if msgs := resp.GetKafkaFetchResp().GetMessages(); len(msgs) != 1 || msgs[0].GetOffset() != 8 || string(msgs[0].GetKey()) != "k" {
+		t.Fatalf("fetch from the fake from offset 8: %v", resp)
+	}
+}
+
+// TestRouteClients: each route holds a client of its cluster, made with
+// the fetch size cut to what one answer carries, until the route is
+// replaced or deleted; a change that leaves the client's configuration as
+// it is changes nothing.
+func TestRouteClients(t *testing.T) {
+	fc := &fakeClusters{make: func() *fakeKafka { return &fakeKafka{} }}
+	a := deadRoute("/a")
+	b := deadRoute("/b")
+	b.Cluster.FetchPartitionMaxBytes = 1 << 10
+	s := startFake(t, Config{MaxOutbound: 8 << 20}, fc, a, b)
+	if got := fc.opened[0].cfg.FetchPartitionMaxBytes; got != 1<<20 {
+		t.Errorf("FetchPartitionMaxBytes %d, want %d (an eighth of MaxOutbound)", got, 1<<20)
+	}
+	if got := fc.opened[1].cfg.FetchPartitionMaxBytes; got != 1<<10 {
+		t.Errorf("FetchPartitionMaxBytes %d, want the route's own 1 KiB", got)
+	}
+	if fc.opened[0].cfg.Logger == nil {
+		t.Error("the client has no logger")
+	}
+	if !s.DeleteRoute("/a") || fc.held() != 1 {
+		t.Fatalf("%d holds after one of two routes was deleted", fc.held())
+	}
+
+	// A new client for 2 MiB cut to 1 MiB; then 3 MiB and the default are
+	// cut to 1 MiB too: the same client, the connection stays.
+	b.Cluster.FetchPartitionMaxBytes = 2 << 20
+	if err := s.PutRoute(b); err != nil {
+		t.Fatal(err)
+	}
+	conn := dialWS(t, s, "/b")
+	for _, size := range []int32{3 << 20, 0} {
+		b.Cluster.FetchPartitionMaxBytes = size
+		if err := s.PutRoute(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(fc.opened) != 3 || fc.held() != 1 {
+		t.Fatalf("%d clients opened, %d held, want 3 and 1", len(fc.opened), fc.held())
+	}
+	if resp := conn.roundTrip(pingReq(1, "")); resp.GetPongResp() == nil {
+		t.Fatalf("after PutRoutes to the same client: %v", resp)
+	}
+}

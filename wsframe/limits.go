@@ -1,0 +1,34 @@
+package wsframe
+
+import "fmt"
+
+// MinHeader is the smallest request head limit Limits accepts: an opening
+// handshake with its required headers does not fit in less.
+const MinHeader = 256
+
+// Limits bounds what a peer can make the parser hold: the HTTP request head
+// (ParseRequest's maxHeader) and one data message (Decoder.MaxMessage). A
+// zero field means its default.
+type Limits struct {
+	MaxHeader  int // request head in bytes, default DefaultMaxHeader (8 KiB), at least MinHeader
+	MaxMessage int // data message in bytes, default DefaultMaxMessage (1 MiB)
+}
+
+// DefaultLimits returns the default of every limit.
+func DefaultLimits() Limits {
+	return Limits{MaxHeader: DefaultMaxHeader, MaxMessage: DefaultMaxMessage}
+}
+
+// Validate reports the first limit out of its bounds, in one line that names
+// it. Zero fields are valid: they take their defaults.
+func (l Limits) Validate() error {
+	switch {
+	case l.MaxHeader < 0:
+		return fmt.Errorf("wsframe: MaxHeader %d is negative", l.MaxHeader)
+	case l.MaxHeader > 0 && l.MaxHeader < MinHeader:
+		return fmt.Errorf("wsframe: MaxHeader %d is below %d bytes", l.MaxHeader, MinHeader)
+	case l.MaxMessage < 0:
+		return fmt.Errorf("wsframe: MaxMessage %d is negative", l.MaxMessage)
+	}
+	return nil
+}
