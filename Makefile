@@ -1,18 +1,21 @@
 # kafkaedge — build, run, test.
 GO       ?= go
 BIN      := bin/kafkaedge
+DEMO_BIN := bin/kafkaedge-demo
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
 .PHONY: build run test lint kafka proto fuzz bench bench-kafka microbench clean
 
-## build: compile bin/kafkaedge
+## build: compile bin/kafkaedge, the production build (no demo cluster in it)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kafkaedge
 
-## run: build and start kafkaedge on the embedded demo cluster
-run: build
-	./$(BIN) -embedded
+## run: compile bin/kafkaedge-demo, the demo build (-tags demo: kafkaedge
+## with the embedded demo cluster linked in), and start it with -embedded
+run:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags demo -ldflags '$(LDFLAGS)' -o $(DEMO_BIN) ./cmd/kafkaedge
+	./$(DEMO_BIN) -embedded
 
 ## test: lint, then race-test every package (what CI runs); the real-Kafka
 ## suites run when java and mvn are on PATH (the first run resolves the

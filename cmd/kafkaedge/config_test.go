@@ -1,11 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -41,8 +41,16 @@ func TestBadConfig(t *testing.T) {
 		{"route flag bad address", []string{"-route", "/a=kafka"}, `-route "/a=kafka": upstream.nodes: bad address "kafka"`},
 		{"route flag bad uri", []string{"-route", "a=127.0.0.1:1"}, `must start with /`},
 		{"tls file missing", []string{"-config", writeConfig(t, "routes:\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: {\"a:1\": 1}\n      tls: {verify: true, ca_file: /nonexistent/ca.pem}\n")}, "/nonexistent/ca.pem"},
+		{"tls file missing on the second route", []string{"-config", writeConfig(t, "routes:\n  - uri: /ok\n    upstream: {scheme: kafka, nodes: {\"a:1\": 1}}\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: {\"a:1\": 1}\n      tls: {verify: true, ca_file: /nonexistent/ca.pem}\n")}, `route "config-2": `},
 		{"tls cert without key", []string{"-config", writeConfig(t, "routes:\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: {\"a:1\": 1}\n      tls: {cert_file: /x.pem}\n")}, "cert_file and key_file must be given together"},
-		{"embedded uri taken", []string{"-embedded", "-route", "/kafka=127.0.0.1:1"}, "-embedded routes /kafka"},
+		{"embedded in the production build", []string{"-embedded"}, "-embedded: this kafkaedge is the production build"},
+		{"embedded id taken", []string{"-embedded", "-config", writeConfig(t, "routes:\n  - id: embedded\n    uri: /e\n    upstream: {scheme: kafka, nodes: {\"a:1\": 1}}\n")}, `duplicate route id "embedded"`},
+		// The Kafka client's settings are checked by kafkawire before
+		// anything listens, with a route and without one.
+		{"broker conns out of kafkawire's range", []string{"-broker-conns", "100", "-route", "/k=127.0.0.1:9"}, "ConnsPerBroker 100 out of range 1..64"},
+		{"broker conns out of range without a route", []string{"-broker-conns", "100"}, "ConnsPerBroker 100 out of range 1..64"},
+		{"fetch bytes over kafkawire's limit", []string{"-fetch-max-bytes", "2000000000"}, "kafkaedge: Kafka client settings: kafkawire config: "},
+		{"header limit under reactor's", []string{"-max-header", "100"}, "kafkaedge: server settings: reactor: invalid config: "},
 		{"bad log level", []string{"-log-level", "loud"}, `-log-level: "loud"`},
 		{"bad isolation level", []string{"-isolation-level", "serializable"}, "-isolation-level"},
 		{"zero max conns", []string{"-max-conns", "0"}, "-max-conns must be from 1"},
@@ -50,7 +58,11 @@ func TestBadConfig(t *testing.T) {
 		{"unknown flag", []string{"-listen-addr", "x"}, "flag provided but not defined: -listen-addr"},
 		{"stray argument", []string{"serve"}, `unexpected argument "serve"`},
 	} {
-		code, stderr := runExit(t, c.args...)
+		bin := kafkaedgeBin
+		if slices.Contains(c.args, "-embedded") && !strings.Contains(c.name, "production") {
+			bin = demoBin
+		}
+		code, stderr := runExitBin(t, bin, c.args...)
 		if code != 2 {
 			t.Errorf("%s: exit %d, want 2; stderr:\n%s", c.name, code, stderr)
 			continue
@@ -59,6 +71,40 @@ func TestBadConfig(t *testing.T) {
 		if strings.Contains(line, "\n") || !strings.HasPrefix(line, "kafkaedge: ") || !strings.Contains(line, c.msg) {
 			t.Errorf("%s: stderr %q, want one line \"kafkaedge: ...%s...\"", c.name, stderr, c.msg)
 		}
+	}
+	// The demo build refuses a static route on the demo's URI.
+	code, stderr := runExitBin(t, demoBin, "-embedded", "-route", "/kafka=127.0.0.1:1")
+	if line := strings.TrimSuffix(stderr, "\n"); code != 2 || strings.Contains(line, "\n") ||
+		line != `kafkaedge: -embedded routes /kafka to the demo cluster, but route "route-1" uses it` {
+		t.Errorf("-embedded with a -route on /kafka: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestProductionBuildHasNoDemo: the production binary does not link
+// franz-go (kfake, kgo): only the demo build does.
+func TestProductionBuildHasNoDemo(t *testing.T) {
+	t.Parallel()
+	deps := func(tags string) []string {
+		out, err := exec.Command("go", "list", "-deps", "-tags", tags, ".").Output()
+		if err != nil {
+			t.Fatalf("go list -deps -tags %q: %v", tags, err)
+		}
+		return strings.Fields(string(out))
+	}
+	franz := func(pkgs []string) []string {
+		var out []string
+		for _, p := range pkgs {
+			if strings.HasPrefix(p, "github.com/twmb/franz-go") {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	if got := franz(deps("")); len(got) > 0 {
+		t.Errorf("the production build links %v", got)
+	}
+	if got := franz(deps("demo")); !slices.Contains(got, "github.com/twmb/franz-go/pkg/kfake") {
+		t.Errorf("the demo build does not link kfake (the check above checks nothing): %v", got)
 	}
 }
 
@@ -98,57 +144,6 @@ func runVersion(t *testing.T) string {
 	return string(out)
 }
 
-func TestParseRouteRoundTrip(t *testing.T) {
-	for _, body := range []string{
-		`{"id":"a","uri":"/a","upstream":{"nodes":{"k1:9092":1,"k2:9092":2},"type":"none","scheme":"kafka"}}`,
-		`{"id":"b","uri":"/b","name":"n","desc":"d","labels":{"x":"y"},"plugins":{"kafka-proxy":{"sasl":{"username":"u","password":"p","mechanism":"SCRAM-SHA-512"}}},"upstream":{"nodes":[{"host":"10.0.0.1","port":9093,"weight":1}],"scheme":"kafka","tls":{"verify":true}}}`,
-	} {
-		r, err := ParseRoute([]byte(body))
-		if err != nil {
-			t.Fatalf("%s: %v", body, err)
-		}
-		out, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r2, err := ParseRoute(out)
-		if err != nil {
-			t.Fatalf("re-parse %s: %v", out, err)
-		}
-		out2, _ := json.Marshal(r2)
-		if string(out) != string(out2) {
-			t.Fatalf("round trip differs:\n%s\n%s", out, out2)
-		}
-		var want, got any
-		json.Unmarshal([]byte(body), &want)
-		json.Unmarshal(out, &got)
-		wb, _ := json.Marshal(want)
-		gb, _ := json.Marshal(got)
-		if string(wb) != string(gb) {
-			t.Fatalf("route not echoed as given:\n%s\n%s", wb, gb)
-		}
-	}
-}
-
-func FuzzParseRoute(f *testing.F) {
-	f.Add([]byte(seedBody))
-	f.Add([]byte(`{"uri":"/a","upstream":{"nodes":[{"host":"h","port":1}],"scheme":"kafka"}}`))
-	f.Add([]byte(`{"uri":"/a","plugins":{"kafka-proxy":{"sasl":{"username":"u","password":"p"}}},"upstream":{"nodes":{"[::1]:9092":1},"scheme":"kafka","tls":{"verify":false}}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := ParseRoute(data)
-		if err != nil {
-			return
-		}
-		out, err := json.Marshal(r)
-		if err != nil {
-			t.Fatalf("marshal accepted route: %v", err)
-		}
-		if _, err := ParseRoute(out); err != nil {
-			t.Fatalf("accepted route %s does not re-parse: %v", out, err)
-		}
-	})
-}
-
 func TestAddressInUse(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -166,6 +161,8 @@ func TestAddressInUse(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"-listen", busy, "-admin-listen", free, "-metrics-listen", free, "-admin-key", "k"}, "kafkaedge: -listen: listen tcp " + busy},
+		// The routes are put into the server before anything listens.
+		{[]string{"-listen", busy, "-admin-listen", free, "-metrics-listen", free, "-admin-key", "k", "-route", "/r=127.0.0.1:1"}, "kafkaedge: -listen: listen tcp " + busy},
 		{[]string{"-listen", free, "-admin-listen", busy, "-metrics-listen", free, "-admin-key", "k"}, "kafkaedge: -admin-listen: listen tcp " + busy},
 		{[]string{"-listen", free, "-admin-listen", free, "-metrics-listen", busy, "-admin-key", "k"}, "kafkaedge: -metrics-listen: listen tcp " + busy},
 	} {

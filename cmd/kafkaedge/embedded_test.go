@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/demo"
 )
 
 func TestEmbedded(t *testing.T) {
 	t.Parallel()
-	p := start(t, "-embedded")
+	p := startBin(t, demoBin, nil, true, "-embedded")
 	// The banner follows the "started" line that start waits for.
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.stderr.String(), "ws://"+p.listen+"/kafka") && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
@@ -25,19 +27,19 @@ func TestEmbedded(t *testing.T) {
 
 	total := func() int64 {
 		var n int64
-		for part := int32(0); part < demoPartitions; part++ {
-			n += c.listOffset(t, demoTopic, part, -1)
+		for part := int32(0); part < demo.Partitions; part++ {
+			n += c.listOffset(t, demo.Topic, part, -1)
 		}
 		return n
 	}
 	first := total()
-	if first < demoPrime {
-		t.Fatalf("demo topic holds %d messages at start, want at least %d", first, demoPrime)
+	if first < demo.Prime {
+		t.Fatalf("demo topic holds %d messages at start, want at least %d", first, demo.Prime)
 	}
 
 	seen := 0
-	for part := int32(0); part < demoPartitions; part++ {
-		for _, m := range c.fetch(t, demoTopic, part, 0) {
+	for part := int32(0); part < demo.Partitions; part++ {
+		for _, m := range c.fetch(t, demo.Topic, part, 0) {
 			var v struct {
 				N  *int    `json:"n"`
 				At *string `json:"at"`
@@ -69,7 +71,7 @@ func TestEmbedded(t *testing.T) {
 
 	// APISIX's example works as written on a demo node: the route created
 	// through the admin API takes /kafka over from the demo route.
-	p.mustDo(t, "DELETE", "/apisix/admin/routes/"+demoRouteID, "", http.StatusBadRequest)
+	p.mustDo(t, "DELETE", "/apisix/admin/routes/"+demo.RouteID, "", http.StatusBadRequest)
 	p.mustDo(t, "PUT", "/apisix/admin/routes/kafka", seedBody, http.StatusCreated)
 	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, _, err := c.conn.ReadMessage()
@@ -77,7 +79,7 @@ func TestEmbedded(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("demo connection after the take-over: %v, want close 1001", err)
 	}
-	p.mustDo(t, "GET", "/apisix/admin/routes/"+demoRouteID, "", http.StatusNotFound)
+	p.mustDo(t, "GET", "/apisix/admin/routes/"+demo.RouteID, "", http.StatusNotFound)
 	list := decode(t, p.mustDo(t, "GET", "/apisix/admin/routes", "", http.StatusOK))
 	if list["total"] != float64(1) {
 		t.Fatalf("routes after the take-over: %v", list)

@@ -3,9 +3,13 @@
 // admin API for its routes.
 //
 // It reads its settings from flags and an optional YAML file (-config), keeps
-// routes created through the admin API under -data-dir, and with -embedded
-// runs an in-process demo cluster so that data flows without any Kafka
-// installed. See docs/operations.md.
+// routes created through the admin API under -data-dir, and, in the demo
+// build (go build -tags demo; make run), runs an in-process demo cluster with
+// -embedded so that data flows without any Kafka installed. See
+// docs/operations.md.
+//
+// This file is the command's flags, its wiring and its signals; what it
+// wires lives in the packages under internal/.
 package main
 
 import (
@@ -27,7 +31,15 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/admin"
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/apisix"
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/config"
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/logpipe"
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/ops"
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/routes"
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/telemetry"
 	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/reactor"
 )
@@ -45,6 +57,14 @@ const (
 // adminKeyEnv names the environment variable read when neither -admin-key
 // nor the config file sets the key (so that it stays out of ps output).
 const adminKeyEnv = "KAFKAEDGE_ADMIN_KEY"
+
+// embedded is the demo cluster of -embedded (internal/demo), linked only
+// into the demo build; see demo.go.
+type embedded interface {
+	Route() (*apisix.RouteSpec, error)
+	Banner(w io.Writer, listen string)
+	Close()
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -68,7 +88,7 @@ type cmdline struct {
 }
 
 // newFlagSet binds every flag to s and c; the defaults are s's current values.
-func newFlagSet(s *Settings, c *cmdline) *flag.FlagSet {
+func newFlagSet(s *config.Settings, c *cmdline) *flag.FlagSet {
 	fs := flag.NewFlagSet("kafkaedge", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -81,7 +101,7 @@ func newFlagSet(s *Settings, c *cmdline) *flag.FlagSet {
 	fs.StringVar(&s.AdminListen, "admin-listen", s.AdminListen, "admin API listen `address`; empty disables the admin API")
 	fs.StringVar(&s.AdminKey, "admin-key", s.AdminKey, "admin API `key` expected in X-API-KEY (default: $"+adminKeyEnv+", else a random key printed once at start)")
 	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "`directory` where routes created through the admin API are kept (routes.json); empty = in memory only")
-	fs.BoolVar(&s.Embedded, "embedded", s.Embedded, "start an in-process demo Kafka (topic \"demo\", new messages every 500ms) routed at /kafka")
+	fs.BoolVar(&s.Embedded, "embedded", s.Embedded, "start an in-process demo Kafka (topic \"demo\", new messages every 500ms) routed at /kafka; only in the demo build (make run)")
 	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log `format`: text or json")
 	fs.DurationVar(&s.DrainTimeout, "drain-timeout", s.DrainTimeout, "on SIGINT/SIGTERM, how long to answer requests in flight and close connections (1001) before exiting")
@@ -116,22 +136,25 @@ func newFlagSet(s *Settings, c *cmdline) *flag.FlagSet {
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage: kafkaedge [flags]\n\n"+
 		"kafkaedge serves the APISIX kafka pub/sub protocol over WebSocket.\n"+
-		"Quick start: kafkaedge -embedded   (demo Kafka in-process, WebSocket at /kafka)\n"+
-		"             kafkaedge -route '/kafka=broker1:9092,broker2:9092'\n\nFlags:\n")
+		"Quick start: kafkaedge -route '/kafka=broker1:9092,broker2:9092'\n"+
+		"             make run   (the demo build: kafkaedge -embedded, a demo Kafka in-process, WebSocket at /kafka)\n\nFlags:\n")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
 }
 
 // run is main without os.Exit; it returns the exit code.
+//
+// Everything that can be wrong with the configuration is found before a
+// listener opens: the settings (by the packages that own them), the stored
+// routes and every static route, put into the not yet started server.
 func run(args []string, stdout, stderr io.Writer) int {
 	fail := func(code int, err error) int {
-		msg := strings.TrimPrefix(err.Error(), errConfig.Error()+": ")
-		fmt.Fprintf(stderr, "kafkaedge: %s\n", msg)
+		fmt.Fprintf(stderr, "kafkaedge: %s\n", err)
 		return code
 	}
 
-	s := defaultSettings()
+	s := config.Default()
 	var c cmdline
 	fs := newFlagSet(&s, &c)
 	if err := fs.Parse(args); err != nil {
@@ -157,36 +180,63 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	static, nFile, err := loadSettings(fs, &s, &c)
+	initial, err := loadSettings(fs, &s, &c)
 	if err != nil {
 		return fail(exitConfig, err)
 	}
-	level, _ := parseLevel(s.LogLevel)
-	format, _ := parseLogFormat(s.LogFormat)
-	logs := newLogPipeline(stderr, format, level)
-	defer logs.close()
-	log := logs.logger
+	logs := logpipe.New(stderr, s.JSONLogs(), s.Level())
+	defer logs.Close()
+	log := logs.Logger()
 
-	var m *metrics
+	var m *telemetry.Metrics
 	var robs reactor.Observer
 	var kobs kafkawire.Observer
 	if s.MetricsListen != "" {
-		m = newMetrics(s.MetricsTopicLabels)
+		m = telemetry.New(s.MetricsTopicLabels)
 		robs, kobs = m, m
 	}
+	srv, err := reactor.New(s.Reactor(log, robs))
+	if err != nil {
+		return fail(exitConfig, fmt.Errorf("server settings: %w", err))
+	}
+	// The routes' Kafka clients are closed by the server's shutdown, also
+	// when the start fails before the server listens.
+	stopServer := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), s.DrainTimeout)
+		defer cancel()
+		return srv.Shutdown(ctx)
+	}
 
-	var st *store
-	var stored []*RouteSpec
+	var st *routes.Store
+	var stored []*apisix.RouteSpec
 	if s.DataDir != "" {
-		if st, err = openStore(s.DataDir); err != nil {
+		if st, err = routes.OpenStore(s.DataDir); err != nil {
+			return fail(exitConfig, fmt.Errorf("-data-dir: %w", err))
+		}
+		if stored, err = st.Load(); err != nil {
 			return fail(exitConfig, err)
 		}
-		if stored, err = st.load(); err != nil {
-			return fail(exitConfig, err)
+	}
+
+	var dm embedded
+	var demoRoute *apisix.RouteSpec
+	if s.Embedded {
+		if dm, err = startDemo(log); err != nil {
+			return fail(exitFailed, err)
 		}
-		if err := checkStored(st.path, static, stored, s.Embedded); err != nil {
-			return fail(exitConfig, err)
+		defer dm.Close()
+		if demoRoute, err = dm.Route(); err != nil {
+			return fail(exitFailed, err)
 		}
+		initial = append(initial, routes.Route{Spec: demoRoute, Kind: routes.Demo})
+	}
+	for _, r := range stored {
+		initial = append(initial, routes.Route{Spec: r, Kind: routes.Dynamic})
+	}
+	reg := routes.New(routes.Reactor{Server: srv, Base: s.Kafka(log, kobs)}, st, log)
+	if err := reg.Load(initial); err != nil {
+		stopServer()
+		return fail(exitConfig, err)
 	}
 
 	generatedKey := false
@@ -197,43 +247,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	var dm *demo
-	if s.Embedded {
-		if dm, err = startDemo(log); err != nil {
-			return fail(exitFailed, err)
-		}
-		defer dm.Close()
-		r, err := dm.route()
-		if err != nil {
-			return fail(exitFailed, err)
-		}
-		static = append(static, r)
-	}
-
-	iso, _ := parseIsolation(s.IsolationLevel)
-	srv, err := reactor.New(reactor.Config{
-		Addr:             s.Listen,
-		Loops:            s.Loops,
-		MaxConns:         s.MaxConns,
-		MaxInflight:      s.MaxInflight,
-		MaxInflightTotal: s.MaxInflightTotal,
-		MaxMessage:       s.MaxMessage,
-		MaxHeader:        s.MaxHeader,
-		MaxOutbound:      s.MaxOutbound,
-		SlowTimeout:      s.SlowTimeout,
-		IdleTimeout:      s.IdleTimeout,
-		HandshakeTimeout: s.HandshakeTimeout,
-		Logger:           log,
-		Observer:         robs,
-	})
-	if err != nil {
-		return fail(exitConfig, fmt.Errorf("server settings: %w", err))
-	}
 	// Bind the admin API first and probe the WebSocket address, so that an
 	// address in use is reported plainly before anything is serving.
 	var adminLn net.Listener
 	if s.AdminListen != "" {
 		if adminLn, err = net.Listen("tcp", s.AdminListen); err != nil {
+			stopServer()
 			return fail(exitFailed, fmt.Errorf("-admin-listen: %w", err))
 		}
 		defer adminLn.Close()
@@ -241,54 +260,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var metricsLn net.Listener
 	if s.MetricsListen != "" {
 		if metricsLn, err = net.Listen("tcp", s.MetricsListen); err != nil {
+			stopServer()
 			return fail(exitFailed, fmt.Errorf("-metrics-listen: %w", err))
 		}
 		defer metricsLn.Close()
 	}
 	if err := probeListen(s.Listen); err != nil {
+		stopServer()
 		return fail(exitFailed, err)
 	}
 	if err := srv.Start(); err != nil {
+		stopServer()
 		return fail(exitFailed, fmt.Errorf("listen %s: %w", s.Listen, err))
 	}
-	stopServer := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), s.DrainTimeout)
-		defer cancel()
-		return srv.Shutdown(ctx)
-	}
 
-	sink := &reactorSink{srv: srv, s: &s, iso: iso, log: log, obs: kobs}
-	reg := newRegistry(sink, st, log)
-	for i, r := range static {
-		kind := kindStatic
-		switch {
-		case i < nFile:
-			kind = kindFile
-		case r.ID == demoRouteID && dm != nil:
-			kind = kindDemo
-		}
-		if err := reg.add(r, kind); err != nil {
-			stopServer()
-			return fail(exitConfig, err)
-		}
-	}
-	for _, r := range stored {
-		if err := reg.add(r, kindDynamic); err != nil {
-			stopServer()
-			return fail(exitConfig, fmt.Errorf("%s: %w", st.path, err))
-		}
-	}
-
-	var admin *http.Server
+	var adminSrv *http.Server
 	adminErr := make(chan error, 1)
 	var adminUp func() bool
 	if adminLn != nil {
-		admin = newAdminServer(&adminAPI{reg: reg, key: []byte(s.AdminKey), log: log})
+		adminSrv = newServer(admin.New(reg, s.AdminKey), 64<<10, log)
 		var serving atomic.Bool
 		serving.Store(true)
 		adminUp = serving.Load
 		go func() {
-			err := admin.Serve(adminLn)
+			err := adminSrv.Serve(adminLn)
 			serving.Store(false)
 			adminErr <- err
 		}()
@@ -297,27 +292,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	var metricsSrv *http.Server
 	metricsErr := make(chan error, 1)
-	var hc *health
+	var hc *ops.Health
 	if metricsLn != nil {
-		m.registerServer(srv, logs)
-		hc = newHealth(srv, m, adminUp)
-		hc.start()
-		defer hc.close()
-		metricsSrv = newMetricsServer(m, hc, log.With("component", "metrics"))
+		m.RegisterServer(srv, logs, versionString())
+		hc = ops.NewHealth(srv, m, adminUp)
+		hc.Start()
+		defer hc.Close()
+		mlog := log.With("component", "metrics")
+		metricsSrv = newServer(ops.Handler(m, hc, mlog), 16<<10, mlog)
 		go func() { metricsErr <- metricsSrv.Serve(metricsLn) }()
 		s.MetricsListen = metricsLn.Addr().String()
 	}
 
+	// Started: from here on the log is written (see logpipe.Pipeline).
+	logs.Release()
 	log.Info("kafkaedge started", "version", versionString(), "listen", srv.Addr(),
-		"admin", s.AdminListen, "metrics", s.MetricsListen, "routes", len(static)+len(stored), "data_dir", s.DataDir)
+		"admin", s.AdminListen, "metrics", s.MetricsListen, "routes", len(reg.List()), "data_dir", s.DataDir)
 	if generatedKey {
 		fmt.Fprintf(stderr, "kafkaedge: admin API key (generated, shown only once; set -admin-key or $%s to choose one): %s\n", adminKeyEnv, s.AdminKey)
 	}
 	if dm != nil {
-		if _, ok := reg.get(demoRouteID); ok {
-			printBanner(stderr, dm, srv.Addr())
+		if _, ok := reg.Get(demoRoute.ID); ok {
+			dm.Banner(stderr, srv.Addr())
 		} else {
-			log.Warn("embedded demo cluster is running, but a stored route holds "+demoURI, "brokers", strings.Join(dm.cluster.ListenAddrs(), ","))
+			log.Warn("embedded demo cluster is running, but a stored route holds "+demoRoute.URI,
+				"brokers", strings.Join(demoRoute.Upstream.Nodes.Brokers(), ","))
 		}
 	}
 
@@ -348,9 +347,9 @@ wait:
 	// stay up until the end.
 	drain, cancel := context.WithTimeout(context.Background(), s.DrainTimeout)
 	defer cancel()
-	if admin != nil {
+	if adminSrv != nil {
 		go func() {
-			if err := admin.Shutdown(drain); err != nil {
+			if err := adminSrv.Shutdown(drain); err != nil {
 				log.Warn("admin API shutdown", "err", err)
 			}
 		}()
@@ -360,7 +359,7 @@ wait:
 		code = exitFailed
 	}
 	if hc != nil {
-		hc.close()
+		hc.Close()
 	}
 	if metricsSrv != nil {
 		if err := metricsSrv.Shutdown(drain); err != nil {
@@ -371,26 +370,88 @@ wait:
 	return code
 }
 
+// loadSettings applies the config file under the flags that were set,
+// validates everything and returns the static routes: the file's, then
+// -route's.
+func loadSettings(fs *flag.FlagSet, s *config.Settings, c *cmdline) ([]routes.Route, error) {
+	var static []routes.Route
+	if c.config != "" {
+		set := make(map[string]string)
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "config", "route", "version":
+			default:
+				set[f.Name] = f.Value.String()
+			}
+		})
+		if err := config.LoadFile(c.config, s); err != nil {
+			return nil, err
+		}
+		// Flags win over the file: set them again on top of it.
+		for name, v := range set {
+			if err := fs.Set(name, v); err != nil {
+				return nil, fmt.Errorf("-%s: %w", name, err)
+			}
+		}
+		rs, err := s.FileRoutes(c.config)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			static = append(static, routes.Route{Spec: r, Kind: routes.File})
+		}
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if s.Embedded && startDemo == nil {
+		return nil, errors.New("-embedded: this kafkaedge is the production build, without the demo cluster; the demo build is make run (go build -tags demo ./cmd/kafkaedge)")
+	}
+	for i, v := range c.routes {
+		r, err := apisix.ParseFlag(v)
+		if err != nil {
+			return nil, err
+		}
+		r.ID = "route-" + strconv.Itoa(i+1)
+		static = append(static, routes.Route{Spec: r, Kind: routes.Static})
+	}
+	return static, nil
+}
+
 // reloadRoutes applies the routes of the -config file again (SIGHUP). A file
 // that does not load, or whose routes collide with others, is logged and
 // ignored: the routes stay as they were.
-func reloadRoutes(path string, reg *registry, log *slog.Logger) {
+func reloadRoutes(path string, reg *routes.Registry, log *slog.Logger) {
 	if path == "" {
 		log.Warn("SIGHUP ignored: no -config file to reload")
 		return
 	}
-	rs, err := readFileRoutes(path)
-	var res reloadResult
+	rs, err := config.ReadRoutes(path)
+	var res routes.ReloadResult
 	if err == nil {
-		res, err = reg.reloadFile(rs)
+		res, err = reg.ReloadFile(rs)
 	}
 	if err != nil {
-		log.Error("config reload failed; routes unchanged", "file", path,
-			"err", strings.TrimPrefix(err.Error(), errConfig.Error()+": "))
+		log.Error("config reload failed; routes unchanged", "file", path, "err", err)
 		return
 	}
-	log.Info("config reloaded (routes only)", "file", path, "added", res.added, "removed", res.removed,
-		"changed", res.changed, "unchanged", res.unchanged, "failed", res.failed)
+	log.Info("config reloaded (routes only)", "file", path, "added", res.Added, "removed", res.Removed,
+		"changed", res.Changed, "unchanged", res.Unchanged, "failed", res.Failed)
+}
+
+// newServer returns an HTTP server of h with timeouts and limits fit for a
+// management endpoint: request heads up to maxHeader bytes, its errors
+// logged to log.
+func newServer(h http.Handler, maxHeader int, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeader,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // probeListen reports an address that cannot be bound (in use, not local)
@@ -404,163 +465,6 @@ func probeListen(addr string) error {
 		return fmt.Errorf("-listen: %w", err)
 	}
 	return ln.Close()
-}
-
-// loadSettings applies the config file under the flags that were set,
-// validates everything and returns the static routes (file, then -route)
-// and how many of them came from the file.
-func loadSettings(fs *flag.FlagSet, s *Settings, c *cmdline) ([]*RouteSpec, int, error) {
-	set := make(map[string]string)
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "config", "route", "version":
-		default:
-			set[f.Name] = f.Value.String()
-		}
-	})
-	var static []*RouteSpec
-	nFile := 0
-	if c.config != "" {
-		if err := loadFile(c.config, s); err != nil {
-			return nil, 0, err
-		}
-		// Flags win over the file: set them again on top of it.
-		for name, v := range set {
-			if err := fs.Set(name, v); err != nil {
-				return nil, 0, fmt.Errorf("%w: -%s: %w", errConfig, name, err)
-			}
-		}
-		rs, err := fileRoutes(c.config, s.Routes)
-		if err != nil {
-			return nil, 0, err
-		}
-		fileRouteIDs(rs)
-		static = rs
-		nFile = len(rs)
-	}
-	if err := s.validate(); err != nil {
-		return nil, 0, err
-	}
-	for i, v := range c.routes {
-		r, err := parseRouteFlag(v)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%w: %w", errConfig, err)
-		}
-		r.ID = "route-" + strconv.Itoa(i+1)
-		static = append(static, r)
-	}
-	ids := make(map[string]bool)
-	uris := make(map[string]string)
-	for _, r := range static {
-		if ids[r.ID] {
-			return nil, 0, fmt.Errorf("%w: duplicate route id %q", errConfig, r.ID)
-		}
-		ids[r.ID] = true
-		if other, ok := uris[r.URI]; ok {
-			return nil, 0, fmt.Errorf("%w: duplicate route uri %q (routes %q and %q)", errConfig, r.URI, other, r.ID)
-		}
-		uris[r.URI] = r.ID
-	}
-	if s.Embedded {
-		if other, ok := uris[demoURI]; ok {
-			return nil, 0, fmt.Errorf("%w: -embedded routes %s to the demo cluster, but route %q uses it", errConfig, demoURI, other)
-		}
-		if ids[demoRouteID] {
-			return nil, 0, fmt.Errorf("%w: -embedded needs the route id %q, but a configured route uses it", errConfig, demoRouteID)
-		}
-	}
-	return static, nFile, nil
-}
-
-// checkStored refuses stored routes that collide with the static ones.
-func checkStored(path string, static, stored []*RouteSpec, embedded bool) error {
-	ids := make(map[string]bool)
-	uris := make(map[string]string)
-	for _, r := range static {
-		ids[r.ID] = true
-		uris[r.URI] = r.ID
-	}
-	if embedded { // the demo route yields its URI, not its id
-		ids[demoRouteID] = true
-	}
-	for _, r := range stored {
-		if ids[r.ID] {
-			return fmt.Errorf("%w: %s: route id %q is also a static route", errConfig, path, r.ID)
-		}
-		if other, ok := uris[r.URI]; ok {
-			return fmt.Errorf("%w: %s: route %q: uri %q is also used by route %q", errConfig, path, r.ID, r.URI, other)
-		}
-		uris[r.URI] = r.ID
-	}
-	return nil
-}
-
-// reactorSink applies routes to the reactor with the global Kafka settings.
-type reactorSink struct {
-	srv *reactor.Server
-	s   *Settings
-	iso int8
-	log *slog.Logger
-	obs kafkawire.Observer // nil without metrics
-}
-
-// PutRoute adds or replaces r in the reactor.
-func (rs *reactorSink) PutRoute(r *RouteSpec) error {
-	c := clusterConfig(r, rs.s, rs.iso, rs.log)
-	c.Observer = rs.obs
-	return rs.srv.PutRoute(reactor.Route{URI: r.URI, Cluster: c})
-}
-
-// DeleteRoute removes the route for uri from the reactor.
-func (rs *reactorSink) DeleteRoute(uri string) bool { return rs.srv.DeleteRoute(uri) }
-
-// clusterConfig is the kafkawire configuration of a route.
-func clusterConfig(r *RouteSpec, s *Settings, iso int8, log *slog.Logger) kafkawire.Config {
-	c := kafkawire.Config{
-		Brokers:                r.Upstream.Nodes.Brokers(),
-		ClientID:               "kafkaedge",
-		ConnsPerBroker:         s.BrokerConns,
-		DialTimeout:            s.DialTimeout,
-		RequestTimeout:         s.RequestTimeout,
-		MetadataRefresh:        s.MetadataRefresh,
-		FetchMaxWait:           s.FetchMaxWait,
-		FetchMinBytes:          int32(s.FetchMinBytes),
-		FetchMaxBytes:          int32(s.FetchMaxBytes),
-		FetchPartitionMaxBytes: int32(s.FetchPartitionMaxBytes),
-		IsolationLevel:         iso,
-		MaxBatchBytes:          s.MaxBatchBytes,
-		Logger:                 log.With("route", r.ID),
-	}
-	if t := r.Upstream.TLS; t != nil {
-		c.TLS = &kafkawire.TLSConfig{Verify: t.Verify, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName}
-	}
-	if r.Plugins != nil && r.Plugins.KafkaProxy != nil && r.Plugins.KafkaProxy.SASL != nil {
-		sa := r.Plugins.KafkaProxy.SASL
-		mech := sa.Mechanism
-		if mech == "" {
-			mech = "PLAIN"
-		}
-		c.SASL = &kafkawire.SASLConfig{Mechanism: mech, Username: sa.Username, Password: sa.Password}
-	}
-	return c
-}
-
-// printBanner tells a newcomer where the demo is and how to try it.
-func printBanner(w io.Writer, dm *demo, listen string) {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		host, port = "127.0.0.1", "9080"
-	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	ws := "ws://" + net.JoinHostPort(host, port) + demoURI
-	fmt.Fprintf(w, "\n"+
-		"  kafkaedge embedded demo\n"+
-		"  Kafka:     3 in-process brokers (%s), topic %q with %d partitions, a new message every %s\n"+
-		"  WebSocket: %s\n"+
-		"  Try it:    send a binary PubSubReq{sequence:1, cmd_kafka_fetch:{topic:\"demo\", partition:0, offset:0}} to %s (README: client examples)\n\n",
-		strings.Join(dm.cluster.ListenAddrs(), ", "), demoTopic, demoPartitions, demoInterval, ws, ws)
 }
 
 // randomKey returns a fresh admin key.

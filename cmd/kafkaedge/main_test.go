@@ -26,12 +26,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/ops"
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
-// kafkaedgeBin is the kafkaedge binary built once by TestMain.
-var kafkaedgeBin string
+// kafkaedgeBin and demoBin are the production build of kafkaedge and its
+// demo build (-tags demo, with -embedded), built once by TestMain.
+var kafkaedgeBin, demoBin string
 
 // minParallel is the least -parallel the tests run with (see TestMain).
 const minParallel = 4
@@ -57,17 +59,19 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	kafkaedgeBin = filepath.Join(dir, "kafkaedge")
-	args := []string{"build", "-o", kafkaedgeBin}
-	if raceEnabled { // the packages are already compiled with -race for the test
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, ".")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build kafkaedge:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	kafkaedgeBin, demoBin = filepath.Join(dir, "kafkaedge"), filepath.Join(dir, "kafkaedge-demo")
+	for _, b := range []struct{ out, tags string }{{kafkaedgeBin, ""}, {demoBin, "demo"}} {
+		args := []string{"build", "-o", b.out, "-tags", b.tags}
+		if raceEnabled { // the packages are already compiled with -race for the test
+			args = append(args, "-race")
+		}
+		build := exec.Command("go", append(args, ".")...)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", b.out+":", err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := kafkatest.Main(m)
 	os.RemoveAll(dir)
@@ -116,6 +120,12 @@ func start(t *testing.T, args ...string) *proc {
 // -admin-key is added and the caller sets p.key before p.waitReady.
 func startEnv(t *testing.T, env []string, addKey bool, args ...string) *proc {
 	t.Helper()
+	return startBin(t, kafkaedgeBin, env, addKey, args...)
+}
+
+// startBin is startEnv with the binary bin.
+func startBin(t *testing.T, bin string, env []string, addKey bool, args ...string) *proc {
+	t.Helper()
 	p := &proc{stderr: &syncBuffer{}, done: make(chan struct{}), key: testKey}
 	has := func(name string) (string, bool) {
 		for i, a := range args {
@@ -143,7 +153,7 @@ func startEnv(t *testing.T, env []string, addKey bool, args ...string) *proc {
 	} else if addKey {
 		args = append(args, "-admin-key", testKey)
 	}
-	p.cmd = exec.Command(kafkaedgeBin, args...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
 	p.cmd.Stdout = p.stderr
@@ -254,9 +264,15 @@ func (p *proc) mustDo(t *testing.T, method, path, body string, want int) []byte 
 // code and stderr.
 func runExit(t *testing.T, args ...string) (int, string) {
 	t.Helper()
+	return runExitBin(t, kafkaedgeBin, args...)
+}
+
+// runExitBin is runExit with the binary bin.
+func runExitBin(t *testing.T, bin string, args ...string) (int, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, kafkaedgeBin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -475,7 +491,7 @@ func decode(t *testing.T, b []byte) map[string]any {
 // every one of them with a broker that answered.
 func waitClusterReady(t *testing.T, p *proc, routes int) {
 	t.Helper()
-	var last readyReport
+	var last ops.Report
 	waitFor(t, p, "/readyz to report the cluster ready", func() bool {
 		status, rep := readyz(t, p)
 		last = rep

@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/ops"
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
@@ -313,10 +314,10 @@ func TestMetricsTopicLabels(t *testing.T) {
 }
 
 // readyz returns the status and decoded body of /readyz.
-func readyz(t *testing.T, p *proc) (int, readyReport) {
+func readyz(t *testing.T, p *proc) (int, ops.Report) {
 	t.Helper()
 	status, b := p.getMetricsPath("/readyz")
-	var rep readyReport
+	var rep ops.Report
 	if status != 0 {
 		if err := json.Unmarshal(b, &rep); err != nil {
 			t.Fatalf("/readyz body %q: %v", b, err)
@@ -345,7 +346,7 @@ func TestReadyz(t *testing.T) {
 	})
 
 	c1.Close()
-	var down readyReport
+	var down ops.Report
 	waitFor(t, p, "unready with the brokers gone", func() bool {
 		status, rep := readyz(t, p)
 		down = rep

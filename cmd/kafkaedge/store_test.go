@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 )
 
@@ -71,13 +69,18 @@ func TestDataDirCorrupt(t *testing.T) {
 		{"unknown field", `{"version":1,"routes":[],"extra":true}`, `unknown field "extra"`},
 		{"bad route", `{"version":1,"routes":[{"id":"a","uri":"/a","upstream":{"scheme":"http","nodes":{"a:1":1}}}]}`, `routes[0]: upstream.scheme must be "kafka"`},
 		{"future version", `{"version":7,"routes":[]}`, "unsupported version 7"},
+		{"route without id", `{"version":1,"routes":[{"uri":"/a","upstream":{"scheme":"kafka","nodes":{"a:1":1}}}]}`, "routes[0]: missing id"},
+		{"duplicate id", `{"version":1,"routes":[{"id":"a","uri":"/a","upstream":{"scheme":"kafka","nodes":{"a:1":1}}},{"id":"a","uri":"/b","upstream":{"scheme":"kafka","nodes":{"a:1":1}}}]}`, `duplicate route id "a"`},
+		{"static uri", `{"version":1,"routes":[{"id":"a","uri":"/static","upstream":{"scheme":"kafka","nodes":{"a:1":1}}}]}`, `uri "/static" is already used by static route "route-1"`},
+		{"static id", `{"version":1,"routes":[{"id":"route-1","uri":"/a","upstream":{"scheme":"kafka","nodes":{"a:1":1}}}]}`, `duplicate route id "route-1"`},
 	} {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "routes.json")
 		if err := os.WriteFile(path, []byte(c.content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		code, stderr := runExit(t, "-data-dir", dir, "-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-admin-key", "k")
+		code, stderr := runExit(t, "-data-dir", dir, "-route", "/static=127.0.0.1:1",
+			"-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-admin-key", "k")
 		if code != 2 {
 			t.Errorf("%s: exit %d, want 2; stderr:\n%s", c.name, code, stderr)
 			continue
@@ -90,36 +93,5 @@ func TestDataDirCorrupt(t *testing.T) {
 		if data, _ := os.ReadFile(path); string(data) != c.content {
 			t.Errorf("%s: the corrupt file was changed", c.name)
 		}
-	}
-}
-
-func TestDataDirSaveFailureRollsBack(t *testing.T) {
-	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "data")
-	p := start(t, "-data-dir", dir)
-	p.mustDo(t, "PUT", "/apisix/admin/routes/a", `{"uri":"/a","upstream":{"scheme":"kafka","nodes":{"127.0.0.1:1":1}}}`, http.StatusCreated)
-
-	// Make the directory unusable: a file where it was.
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	status, b := p.do(t, "PUT", "/apisix/admin/routes/b", `{"uri":"/b","upstream":{"scheme":"kafka","nodes":{"127.0.0.1:1":1}}}`, p.key)
-	if status != http.StatusInternalServerError || !strings.Contains(string(b), "routes not saved") {
-		t.Fatalf("PUT with an unusable data dir: %d %s", status, b)
-	}
-	p.mustDo(t, "GET", "/apisix/admin/routes/b", "", http.StatusNotFound)
-	status, b = p.do(t, "DELETE", "/apisix/admin/routes/a", "", p.key)
-	if status != http.StatusInternalServerError {
-		t.Fatalf("DELETE with an unusable data dir: %d %s", status, b)
-	}
-	p.mustDo(t, "GET", "/apisix/admin/routes/a", "", http.StatusOK)
-	// The server kept /a and did not gain /b.
-	dial(t, p, "/a")
-	_, resp, err := websocket.DefaultDialer.Dial("ws://"+p.listen+"/b", nil)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("upgrade on the rolled-back route: err %v, resp %v; want HTTP 404", err, resp)
 	}
 }

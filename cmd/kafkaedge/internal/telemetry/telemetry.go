@@ -1,6 +1,12 @@
-package main
+// Package telemetry is kafkaedge's Prometheus metrics: the implementation
+// of reactor.Observer and kafkawire.Observer over counters resolved in
+// advance (an event of an event loop is an atomic add), the gauges read
+// from the server at scrape time, and the /metrics handler.
+package telemetry
 
 import (
+	"log/slog"
+	"net/http"
 	"runtime"
 	"strconv"
 	"sync"
@@ -9,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/reactor"
@@ -26,11 +33,11 @@ const unmatchedRoute = "unmatched"
 // -fetch-max-wait, a slow broker up to -request-timeout.
 var latencyBuckets = []float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
-// metrics implements reactor.Observer and kafkawire.Observer with Prometheus
+// Metrics implements reactor.Observer and kafkawire.Observer with Prometheus
 // collectors. The events of the event loops resolve to counters created in
 // advance (arrays indexed by the event, and a copy-on-write map per route),
 // so an event is an atomic add.
-type metrics struct {
+type Metrics struct {
 	reg         *prometheus.Registry
 	topicLabels bool
 
@@ -78,10 +85,11 @@ type codecMetrics struct {
 	batches, in, out, errors prometheus.Counter
 }
 
-// newMetrics creates the collectors and registers them, with the Go runtime
-// and process collectors, in a registry of their own.
-func newMetrics(topicLabels bool) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry(), topicLabels: topicLabels}
+// New creates the collectors and registers them, with the Go runtime and
+// process collectors, in a registry of their own. With topicLabels,
+// delivered messages are counted by topic too.
+func New(topicLabels bool) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), topicLabels: topicLabels}
 	f := factory{m.reg}
 	m.wsConns = f.gaugeVec("ws_connections", "Open WebSocket connections (upgraded), by route.", "route")
 	m.upgrades = f.counterVec("ws_upgrades_total", "HTTP requests on the WebSocket listener by route (\"unmatched\" for none) and result: ok (101), bad_request, not_found, header_too_large, or the status.", "route", "result")
@@ -148,9 +156,25 @@ func newMetrics(topicLabels bool) *metrics {
 	return m
 }
 
-// registerServer adds the metrics read from the server's counters and the
-// log pipeline at scrape time.
-func (m *metrics) registerServer(srv *reactor.Server, lg *logPipeline) {
+// Logs is what the metrics read of the log pipeline.
+type Logs interface {
+	Dropped() uint64    // records dropped because the writer fell behind
+	Suppressed() uint64 // warnings and errors dropped by the rate limit
+}
+
+// Handler serves the metrics in the Prometheus text format; its errors go
+// to log.
+func (m *Metrics) Handler(log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+}
+
+// RegisterServer adds the metrics read at scrape time from the server's
+// counters and from the log pipeline (nil: none), and the build info of
+// version.
+func (m *Metrics) RegisterServer(srv *reactor.Server, lg Logs, version string) {
 	f := factory{m.reg}
 	f.gaugeFunc("connections", "Open TCP connections on the WebSocket listener, upgraded or not.", func() float64 { return float64(srv.Stats().Conns) })
 	f.gaugeFunc("kafka_calls_in_flight", "Kafka calls (ListOffset, Fetch) running for clients.", func() float64 { return float64(srv.Stats().KafkaCalls) })
@@ -158,15 +182,15 @@ func (m *metrics) registerServer(srv *reactor.Server, lg *logPipeline) {
 	f.counterFunc("kafka_list_offsets_total", "Kafka ListOffset calls made for clients.", func() float64 { return float64(srv.Stats().ListOffsets) })
 	f.gaugeFunc("routes", "Routes in the route table.", func() float64 { return float64(len(srv.Routes())) })
 	if lg != nil {
-		f.counterFunc("log_dropped_total", "Log lines dropped because the log writer fell behind.", func() float64 { return float64(lg.dropped()) })
-		f.counterFunc("log_suppressed_total", "Warning and error log lines suppressed by the rate limit.", func() float64 { return float64(lg.suppressed()) })
+		f.counterFunc("log_dropped_total", "Log lines dropped because the log writer fell behind.", func() float64 { return float64(lg.Dropped()) })
+		f.counterFunc("log_suppressed_total", "Warning and error log lines suppressed by the rate limit.", func() float64 { return float64(lg.Suppressed()) })
 	}
 	build := f.gaugeVec("build_info", "Always 1; the version label is the kafkaedge version.", "version", "goversion")
-	build.WithLabelValues(versionString(), runtime.Version()).Set(1)
+	build.WithLabelValues(version, runtime.Version()).Set(1)
 }
 
 // route returns the children of a route label value, creating them once.
-func (m *metrics) route(uri string) *routeMetrics {
+func (m *Metrics) route(uri string) *routeMetrics {
 	if rm := (*m.routes.Load())[uri]; rm != nil {
 		return rm
 	}
@@ -198,7 +222,7 @@ func (m *metrics) route(uri string) *routeMetrics {
 }
 
 // Upgrade implements reactor.Observer.
-func (m *metrics) Upgrade(route string, status int) {
+func (m *Metrics) Upgrade(route string, status int) {
 	if status == 101 {
 		rm := m.route(route)
 		rm.upgradesOK.Inc()
@@ -228,7 +252,7 @@ func upgradeResult(status int) string {
 }
 
 // ConnClosed implements reactor.Observer.
-func (m *metrics) ConnClosed(route string, info reactor.CloseInfo) {
+func (m *Metrics) ConnClosed(route string, info reactor.CloseInfo) {
 	m.route(route).conns.Dec()
 	if c := int(info.Code) - 1000; c >= 0 && c < len(m.closeByCode) {
 		m.closeByCode[c].Inc()
@@ -238,14 +262,14 @@ func (m *metrics) ConnClosed(route string, info reactor.CloseInfo) {
 }
 
 // ConnRejected implements reactor.Observer.
-func (m *metrics) ConnRejected(reason reactor.ConnReject) {
+func (m *Metrics) ConnRejected(reason reactor.ConnReject) {
 	if int(reason) < len(m.connRejected) {
 		m.connRejected[reason].Inc()
 	}
 }
 
 // Request implements reactor.Observer.
-func (m *metrics) Request(cmd reactor.Command, ok bool, d time.Duration) {
+func (m *Metrics) Request(cmd reactor.Command, ok bool, d time.Duration) {
 	if int(cmd) >= len(m.requests) {
 		return
 	}
@@ -258,7 +282,7 @@ func (m *metrics) Request(cmd reactor.Command, ok bool, d time.Duration) {
 }
 
 // Delivered implements reactor.Observer.
-func (m *metrics) Delivered(route, topic string, bytes, messages int) {
+func (m *Metrics) Delivered(route, topic string, bytes, messages int) {
 	rm := m.route(route)
 	rm.bytes.Add(float64(bytes))
 	if messages == 0 {
@@ -272,30 +296,30 @@ func (m *metrics) Delivered(route, topic string, bytes, messages int) {
 }
 
 // FetchCoalesced implements reactor.Observer.
-func (m *metrics) FetchCoalesced() { m.coalesced.Inc() }
+func (m *Metrics) FetchCoalesced() { m.coalesced.Inc() }
 
 // Backpressure implements reactor.Observer.
-func (m *metrics) Backpressure(ev reactor.BackpressureEvent) {
+func (m *Metrics) Backpressure(ev reactor.BackpressureEvent) {
 	if int(ev) < len(m.backpressure) {
 		m.backpressure[ev].Inc()
 	}
 }
 
 // FrameRejected implements reactor.Observer.
-func (m *metrics) FrameRejected(reason reactor.FrameReason) {
+func (m *Metrics) FrameRejected(reason reactor.FrameReason) {
 	if int(reason) < len(m.framesRejected) {
 		m.framesRejected[reason].Inc()
 	}
 }
 
 // KafkaRequest implements kafkawire.Observer.
-func (m *metrics) KafkaRequest(api, broker, outcome string, d time.Duration) {
+func (m *Metrics) KafkaRequest(api, broker, outcome string, d time.Duration) {
 	m.kafkaRequests.WithLabelValues(api, broker, outcome).Inc()
 	m.kafkaLatency.WithLabelValues(api).Observe(d.Seconds())
 }
 
 // BrokerConn implements kafkawire.Observer.
-func (m *metrics) BrokerConn(broker string, ev kafkawire.ConnEvent) {
+func (m *Metrics) BrokerConn(broker string, ev kafkawire.ConnEvent) {
 	m.brokerEvents.WithLabelValues(broker, ev.String()).Inc()
 	switch ev {
 	case kafkawire.ConnDialing:
@@ -311,7 +335,7 @@ func (m *metrics) BrokerConn(broker string, ev kafkawire.ConnEvent) {
 }
 
 // MetadataRefresh implements kafkawire.Observer.
-func (m *metrics) MetadataRefresh(err error) {
+func (m *Metrics) MetadataRefresh(err error) {
 	if err != nil {
 		m.metaRefresh[0].Inc()
 		return
@@ -320,7 +344,7 @@ func (m *metrics) MetadataRefresh(err error) {
 }
 
 // Decompressed implements kafkawire.Observer.
-func (m *metrics) Decompressed(codec string, in, out int, failed bool) {
+func (m *Metrics) Decompressed(codec string, in, out int, failed bool) {
 	var cm *codecMetrics
 	switch codec {
 	case "gzip":
@@ -342,9 +366,9 @@ func (m *metrics) Decompressed(codec string, in, out int, failed bool) {
 	}
 }
 
-// setRouteReady records the last readiness probe of each route and drops
-// the label values of routes that are gone.
-func (m *metrics) setRouteReady(now map[string]bool, before map[string]bool) {
+// SetRouteReady records the last readiness probe of each route (now) and
+// drops the label values of the routes that are gone since the one before.
+func (m *Metrics) SetRouteReady(now map[string]bool, before map[string]bool) {
 	for uri, ok := range now {
 		v := 0.0
 		if ok {

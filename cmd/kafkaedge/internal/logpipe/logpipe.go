@@ -1,43 +1,50 @@
-package main
+// Package logpipe is kafkaedge's slog set-up: a handler that never blocks
+// its caller (the event loops log through it), with a rate limit on
+// repeated warnings and errors, and one goroutine that formats and writes.
+package logpipe
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Log pipeline limits.
+// Limits of a Pipeline.
 const (
-	// logQueueSize is how many records may wait for the writer; past it
+	// QueueSize is how many records may wait for the writer; past it
 	// records are dropped and counted, so that a slow stderr never blocks
 	// an event loop.
-	logQueueSize = 4096
-	// logBurst warnings or errors with the same message are written per
-	// logInterval; the rest are counted and reported as "suppressed".
-	logBurst    = 10
-	logInterval = 10 * time.Second
-	// logMaxKeys bounds the messages the rate limit tracks at once.
-	logMaxKeys = 1024
+	QueueSize = 4096
+	// Burst warnings or errors with the same message are written per
+	// Interval; the rest are counted and reported as "suppressed".
+	Burst    = 10
+	Interval = 10 * time.Second
+	// maxKeys bounds the messages the rate limit tracks at once.
+	maxKeys = 1024
 )
 
-// logPipeline is kafkaedge's slog set-up: a rate limit on warnings and
-// errors per message, then a bounded queue to one writer goroutine that
-// formats and writes the records (text or JSON) to the output.
+// Pipeline is a rate limit on warnings and errors per message, then a
+// bounded queue to one writer goroutine that formats and writes the records
+// (text or JSON) to the output.
 //
-// Handle never blocks: the event loops log connection closes and
+// Its handler never blocks: the event loops log connection closes and
 // misbehaving clients, and a stalled stderr (a full pipe) must not stall
 // them. When the queue is full the record is dropped and counted
-// (kafkaedge_log_dropped_total).
-type logPipeline struct {
+// (Dropped).
+//
+// A new pipeline holds what is logged until Release: a start that fails
+// closes it unreleased, and what the start had logged is dropped, so that
+// the start's failure is the one line written.
+type Pipeline struct {
 	base   slog.Handler // formats and writes; used only by the writer goroutine after start
 	logger *slog.Logger
 
 	queue   chan logEntry
+	release chan struct{} // closed by Release
+	once    sync.Once     // closes release
 	stop    chan struct{}
 	done    chan struct{}
 	closed  atomic.Bool
@@ -51,30 +58,42 @@ type logEntry struct {
 	r slog.Record
 }
 
-// newLogPipeline starts the writer goroutine. format is "text" or "json".
-func newLogPipeline(w io.Writer, format string, level slog.Level) *logPipeline {
+// New starts a pipeline writing records of level and above to w, as JSON
+// objects or as slog's text.
+func New(w io.Writer, json bool, level slog.Level) *Pipeline {
 	opts := &slog.HandlerOptions{Level: level}
 	var base slog.Handler
-	if format == "json" {
+	if json {
 		base = slog.NewJSONHandler(w, opts)
 	} else {
 		base = slog.NewTextHandler(w, opts)
 	}
-	p := &logPipeline{
+	p := &Pipeline{
 		base:    base,
-		queue:   make(chan logEntry, logQueueSize),
+		queue:   make(chan logEntry, QueueSize),
+		release: make(chan struct{}),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
-		limiter: newRateLimiter(logBurst, logInterval, time.Now),
+		limiter: newRateLimiter(Burst, Interval, time.Now),
 	}
 	p.logger = slog.New(&limitHandler{p: p, next: base})
 	go p.run()
 	return p
 }
 
+// Logger is the logger that logs through the pipeline.
+func (p *Pipeline) Logger() *slog.Logger { return p.logger }
+
 // run writes queued records and reports suppressed warnings every interval.
-func (p *logPipeline) run() {
+func (p *Pipeline) run() {
 	defer close(p.done)
+	select {
+	case <-p.release:
+	case <-p.stop:
+		if !p.released() {
+			return // closed unreleased: what is queued is dropped
+		}
+	}
 	tick := time.NewTicker(p.limiter.every)
 	defer tick.Stop()
 	for {
@@ -100,7 +119,7 @@ func (p *logPipeline) run() {
 // flushSuppressed writes one summary per message whose suppressed lines
 // have not been reported yet and whose window has ended (all of them when
 // the pipeline closes).
-func (p *logPipeline) flushSuppressed(all bool) {
+func (p *Pipeline) flushSuppressed(all bool) {
 	for _, s := range p.limiter.expired(all) {
 		r := slog.NewRecord(time.Now(), slog.LevelWarn, "log lines suppressed", 0)
 		r.AddAttrs(slog.String("message", s.msg), slog.Int("suppressed", s.n), slog.Duration("interval", p.limiter.every))
@@ -109,7 +128,7 @@ func (p *logPipeline) flushSuppressed(all bool) {
 }
 
 // enqueue hands a record to the writer without blocking.
-func (p *logPipeline) enqueue(h slog.Handler, r slog.Record) error {
+func (p *Pipeline) enqueue(h slog.Handler, r slog.Record) error {
 	if p.closed.Load() {
 		// After close the writer is gone: write in the caller.
 		return h.Handle(context.Background(), r)
@@ -122,14 +141,30 @@ func (p *logPipeline) enqueue(h slog.Handler, r slog.Record) error {
 	return nil
 }
 
-// close writes what is queued and stops the writer; later records are
-// written synchronously.
-func (p *logPipeline) close() {
+// Release starts writing, what was held first.
+func (p *Pipeline) Release() { p.once.Do(func() { close(p.release) }) }
+
+// released reports whether Release was called.
+func (p *Pipeline) released() bool {
+	select {
+	case <-p.release:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close writes what is queued, if the pipeline was released (else it drops
+// it), and stops the writer; later records are written synchronously.
+func (p *Pipeline) Close() {
 	if p.closed.Swap(true) {
 		return
 	}
 	close(p.stop)
 	<-p.done
+	if !p.released() {
+		return
+	}
 	if n := p.drops.Load(); n > 0 {
 		r := slog.NewRecord(time.Now(), slog.LevelWarn, "log lines dropped because the writer fell behind", 0)
 		r.AddAttrs(slog.Uint64("dropped", n))
@@ -137,13 +172,16 @@ func (p *logPipeline) close() {
 	}
 }
 
-func (p *logPipeline) dropped() uint64    { return p.drops.Load() }
-func (p *logPipeline) suppressed() uint64 { return p.limiter.total.Load() }
+// Dropped is the number of records dropped because the writer fell behind.
+func (p *Pipeline) Dropped() uint64 { return p.drops.Load() }
+
+// Suppressed is the number of warnings and errors the rate limit dropped.
+func (p *Pipeline) Suppressed() uint64 { return p.limiter.total.Load() }
 
 // limitHandler is the slog.Handler of the pipeline: it applies the rate
 // limit to warnings and errors and queues what passes.
 type limitHandler struct {
-	p    *logPipeline
+	p    *Pipeline
 	next slog.Handler // the base handler with this logger's attributes
 }
 
@@ -210,7 +248,7 @@ func (l *rateLimiter) allow(msg string) (bool, int) {
 	defer l.mu.Unlock()
 	w := l.keys[msg]
 	if w == nil {
-		if len(l.keys) >= logMaxKeys {
+		if len(l.keys) >= maxKeys {
 			l.pruneLocked(now)
 		}
 		w = &logWindow{start: now}
@@ -257,18 +295,7 @@ func (l *rateLimiter) pruneLocked(now time.Time) {
 			delete(l.keys, msg)
 		}
 	}
-	if len(l.keys) >= logMaxKeys {
+	if len(l.keys) >= maxKeys {
 		clear(l.keys)
 	}
-}
-
-// parseLogFormat checks -log-format.
-func parseLogFormat(s string) (string, error) {
-	switch strings.ToLower(s) {
-	case "text":
-		return "text", nil
-	case "json":
-		return "json", nil
-	}
-	return "", fmt.Errorf("%q is not text or json", s)
 }

@@ -1,4 +1,7 @@
-package main
+// Package ops is kafkaedge's operations endpoints: /metrics, /healthz and
+// /readyz, with the readiness of the node probed in the background (its
+// listeners, and per route whether a broker of its cluster answers).
+package ops
 
 import (
 	"context"
@@ -9,8 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/telemetry"
 	"github.com/kafkaedge/kafkaedge/reactor"
 )
 
@@ -22,15 +24,23 @@ const (
 	readyTimeout  = 2 * time.Second // bound of one round
 )
 
-// health tracks the readiness of the node: its listeners, and per route
+// Node is what the readiness probes ask: a *reactor.Server.
+type Node interface {
+	// Serving reports whether the WebSocket listener accepts connections.
+	Serving() bool
+	// CheckRoutes probes the cluster of every route.
+	CheckRoutes(ctx context.Context) []reactor.RouteHealth
+}
+
+// Health tracks the readiness of the node: its listeners, and per route
 // whether a broker of its cluster answers.
-type health struct {
-	srv     *reactor.Server
-	metrics *metrics
-	adminUp func() bool // nil without an admin API
+type Health struct {
+	node    Node
+	metrics *telemetry.Metrics // nil: no kafkaedge_route_ready
+	adminUp func() bool        // nil without an admin API
 
 	mu      sync.Mutex
-	last    readyReport
+	last    Report
 	checked bool
 	lastOK  map[string]bool // route -> ready, as last reported to metrics
 
@@ -40,29 +50,31 @@ type health struct {
 	stopped atomic.Bool
 }
 
-// readyReport is the body of /readyz.
-type readyReport struct {
+// Report is the body of /readyz.
+type Report struct {
 	Ready     bool            `json:"ready"`
 	Listeners map[string]bool `json:"listeners"`
 	Routes    int             `json:"routes"`
-	Degraded  []degradedRoute `json:"degraded"`
+	Degraded  []Degraded      `json:"degraded"`
 	CheckedAt string          `json:"checked_at,omitempty"`
 }
 
-// degradedRoute is a route none of whose brokers answered.
-type degradedRoute struct {
+// Degraded is a route none of whose brokers answered.
+type Degraded struct {
 	URI   string `json:"uri"`
 	Error string `json:"error"`
 }
 
-// newHealth returns a checker; start begins the probes.
-func newHealth(srv *reactor.Server, m *metrics, adminUp func() bool) *health {
+// NewHealth returns the readiness of node, whose admin API is up while
+// adminUp (nil: there is none) says so; Start begins the probes, and each
+// round's result goes to m too (nil: nowhere).
+func NewHealth(node Node, m *telemetry.Metrics, adminUp func() bool) *Health {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &health{srv: srv, metrics: m, adminUp: adminUp, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	return &Health{node: node, metrics: m, adminUp: adminUp, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
-// start runs a round of probes at once and then every readyInterval.
-func (h *health) start() {
+// Start runs a round of probes at once and then every readyInterval.
+func (h *Health) Start() {
 	go func() {
 		defer close(h.done)
 		t := time.NewTicker(readyInterval)
@@ -78,8 +90,8 @@ func (h *health) start() {
 	}()
 }
 
-// close stops the probes, cutting short one in progress.
-func (h *health) close() {
+// Close stops the probes, cutting short one in progress.
+func (h *Health) Close() {
 	if h.stopped.Swap(true) {
 		return
 	}
@@ -88,19 +100,19 @@ func (h *health) close() {
 }
 
 // check runs one round of probes and records the result.
-func (h *health) check() {
+func (h *Health) check() {
 	ctx, cancel := context.WithTimeout(h.ctx, readyTimeout)
 	defer cancel()
-	routes := h.srv.CheckRoutes(ctx)
+	routes := h.node.CheckRoutes(ctx)
 	if h.ctx.Err() != nil {
 		return // closing: keep the last result
 	}
-	rep := readyReport{Routes: len(routes), Degraded: []degradedRoute{}, CheckedAt: time.Now().UTC().Format(time.RFC3339Nano)}
+	rep := Report{Routes: len(routes), Degraded: []Degraded{}, CheckedAt: time.Now().UTC().Format(time.RFC3339Nano)}
 	ok := make(map[string]bool, len(routes))
 	for _, r := range routes {
 		ok[r.URI] = r.Err == nil
 		if r.Err != nil {
-			rep.Degraded = append(rep.Degraded, degradedRoute{URI: r.URI, Error: r.Err.Error()})
+			rep.Degraded = append(rep.Degraded, Degraded{URI: r.URI, Error: r.Err.Error()})
 		}
 	}
 	h.mu.Lock()
@@ -110,23 +122,23 @@ func (h *health) check() {
 	h.checked = true
 	h.mu.Unlock()
 	if h.metrics != nil {
-		h.metrics.setRouteReady(ok, before)
+		h.metrics.SetRouteReady(ok, before)
 	}
 }
 
-// report returns the readiness now: the listeners as they are, the routes
+// Report returns the readiness now: the listeners as they are, the routes
 // as the last probe found them.
-func (h *health) report() readyReport {
+func (h *Health) Report() Report {
 	h.mu.Lock()
 	rep := h.last
 	checked := h.checked
 	h.mu.Unlock()
-	rep.Listeners = map[string]bool{"websocket": h.srv.Serving()}
+	rep.Listeners = map[string]bool{"websocket": h.node.Serving()}
 	if h.adminUp != nil {
 		rep.Listeners["admin"] = h.adminUp()
 	}
 	if rep.Degraded == nil {
-		rep.Degraded = []degradedRoute{}
+		rep.Degraded = []Degraded{}
 	}
 	rep.Ready = checked && len(rep.Degraded) == 0
 	for _, up := range rep.Listeners {
@@ -135,32 +147,22 @@ func (h *health) report() readyReport {
 	return rep
 }
 
-// newMetricsServer serves /metrics, /healthz and /readyz.
-func newMetricsServer(m *metrics, h *health, log *slog.Logger) *http.Server {
+// Handler serves m on /metrics and h on /healthz and /readyz; the errors of
+// /metrics go to log.
+func Handler(m *telemetry.Metrics, h *Health, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	mux.Handle("GET /metrics", m.Handler(log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		rep := h.report()
+		rep := h.Report()
 		w.Header().Set("Content-Type", "application/json")
 		if !rep.Ready {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		_ = json.NewEncoder(w).Encode(rep)
 	})
-	return &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	return mux
 }

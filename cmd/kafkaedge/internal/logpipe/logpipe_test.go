@@ -1,4 +1,4 @@
-package main
+package logpipe
 
 import (
 	"bytes"
@@ -66,12 +66,13 @@ func (w *blockingWriter) String() string {
 // the overflow is dropped and counted.
 func TestLogNeverBlocks(t *testing.T) {
 	w := &blockingWriter{release: make(chan struct{})}
-	p := newLogPipeline(w, "text", slog.LevelInfo)
+	p := New(w, false, slog.LevelInfo)
+	p.Release()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for i := range 3 * logQueueSize {
-			p.logger.Info("connection closed", "n", i)
+		for i := range 3 * QueueSize {
+			p.Logger().Info("connection closed", "n", i)
 		}
 	}()
 	select {
@@ -79,15 +80,15 @@ func TestLogNeverBlocks(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("logging blocked on a stalled writer")
 	}
-	if p.dropped() == 0 {
+	if p.Dropped() == 0 {
 		t.Fatal("nothing dropped with the writer stalled")
 	}
 	close(w.release)
-	p.close()
+	p.Close()
 	if !strings.Contains(w.String(), "log lines dropped because the writer fell behind") {
 		t.Fatal("no summary of the dropped lines at close")
 	}
-	p.logger.Info("after close") // written synchronously
+	p.Logger().Info("after close") // written synchronously
 	if !strings.Contains(w.String(), "after close") {
 		t.Fatal("a line logged after close was lost")
 	}
@@ -98,30 +99,66 @@ func TestLogNeverBlocks(t *testing.T) {
 func TestLogRateLimitSummary(t *testing.T) {
 	var buf bytes.Buffer
 	var mu sync.Mutex
-	p := newLogPipeline(writerFunc(func(b []byte) (int, error) {
+	p := New(writerFunc(func(b []byte) (int, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return buf.Write(b)
-	}), "json", slog.LevelInfo)
+	}), true, slog.LevelInfo)
+	p.Release()
 	for range 50 {
-		p.logger.Warn("closing a client that does not read its responses", "remote", "10.0.0.1:1")
+		p.Logger().Warn("closing a client that does not read its responses", "remote", "10.0.0.1:1")
 	}
-	p.logger.Info("info lines are not limited")
-	p.close()
+	p.Logger().Info("info lines are not limited")
+	p.Close()
 	mu.Lock()
 	out := buf.String()
 	mu.Unlock()
-	if n := strings.Count(out, `"msg":"closing a client that does not read its responses"`); n != logBurst {
-		t.Fatalf("%d warnings written, want %d:\n%s", n, logBurst, out)
+	if n := strings.Count(out, `"msg":"closing a client that does not read its responses"`); n != Burst {
+		t.Fatalf("%d warnings written, want %d:\n%s", n, Burst, out)
 	}
 	if !strings.Contains(out, `"msg":"log lines suppressed","message":"closing a client that does not read its responses","suppressed":40`) {
 		t.Fatalf("no suppressed summary:\n%s", out)
 	}
-	if !strings.Contains(out, "info lines are not limited") || p.suppressed() != 40 {
-		t.Fatalf("suppressed %d:\n%s", p.suppressed(), out)
+	if !strings.Contains(out, "info lines are not limited") || p.Suppressed() != 40 {
+		t.Fatalf("suppressed %d:\n%s", p.Suppressed(), out)
 	}
 }
 
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestHold: what is logged before Release is written after it, and dropped
+// if the pipeline is closed without it.
+func TestHold(t *testing.T) {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	w := writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(b)
+	})
+	out := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.String()
+	}
+	p := New(w, false, slog.LevelInfo)
+	p.Logger().Info("route added")
+	p.Release()
+	p.Logger().Info("kafkaedge started")
+	p.Close()
+	if o := out(); !strings.Contains(o, "route added") || strings.Index(o, "route added") > strings.Index(o, "kafkaedge started") {
+		t.Fatalf("held line not written first:\n%s", o)
+	}
+
+	buf.Reset()
+	p = New(w, false, slog.LevelInfo)
+	for range 2 * QueueSize {
+		p.Logger().Info("route added")
+	}
+	p.Close()
+	if o := out(); o != "" {
+		t.Fatalf("a pipeline closed unreleased wrote:\n%s", o)
+	}
+}

@@ -1,4 +1,10 @@
-package main
+// Package config is the settings of the kafkaedge command: their built-in
+// defaults, the YAML file of -config (every key named like the flag that
+// sets the same thing, and a routes: list in the admin API's JSON shape),
+// their validation, and the reactor and kafkawire configurations they make.
+// The command's flags are bound to a Settings; the flags themselves are the
+// command's.
+package config
 
 import (
 	"bytes"
@@ -8,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"os"
 	"regexp"
 	"strconv"
@@ -16,10 +21,12 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-)
 
-// errConfig marks a bad configuration: the process exits with code 2.
-var errConfig = errors.New("bad configuration")
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/apisix"
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/hostport"
+	"github.com/kafkaedge/kafkaedge/kafkawire"
+	"github.com/kafkaedge/kafkaedge/reactor"
+)
 
 // maxConfigFile bounds the YAML file read at start.
 const maxConfigFile = 16 << 20
@@ -69,9 +76,9 @@ type Settings struct {
 	Routes []any `yaml:"routes"`
 }
 
-// defaultSettings returns the built-in defaults (those of reactor.Config and
+// Default returns the built-in defaults (those of reactor.Config and
 // kafkawire.Config, spelled out so -h shows them).
-func defaultSettings() Settings {
+func Default() Settings {
 	return Settings{
 		Listen:                 "0.0.0.0:9080",
 		AdminListen:            "127.0.0.1:9180",
@@ -107,24 +114,24 @@ var (
 	yamlLine = regexp.MustCompile(`^line (\d+): `)
 )
 
-// loadFile decodes the YAML file at path over s; unknown keys are refused.
-func loadFile(path string, s *Settings) error {
+// LoadFile decodes the YAML file at path over s; unknown keys are refused.
+func LoadFile(path string, s *Settings) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("%w: config file: %w", errConfig, err)
+		return fmt.Errorf("config file: %w", err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigFile+1))
 	if err != nil {
-		return fmt.Errorf("%w: config file %s: %w", errConfig, path, err)
+		return fmt.Errorf("config file %s: %w", path, err)
 	}
 	if len(data) > maxConfigFile {
-		return fmt.Errorf("%w: config file %s: larger than %d bytes", errConfig, path, maxConfigFile)
+		return fmt.Errorf("config file %s: larger than %d bytes", path, maxConfigFile)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(s); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: config file %s: %s", errConfig, path, yamlError(err, data))
+		return fmt.Errorf("config file %s: %s", path, yamlError(err, data))
 	}
 	return nil
 }
@@ -168,69 +175,77 @@ func keyAtLine(data []byte, n string) string {
 	return key
 }
 
-// fileRoutes validates the routes: list of the config file.
-func fileRoutes(path string, list []any) ([]*RouteSpec, error) {
-	out := make([]*RouteSpec, 0, len(list))
-	for i, v := range list {
+// FileRoutes validates the routes: list of the config file at path (in
+// s.Routes) and gives those without an id theirs by position: config-1,
+// config-2, ...
+func (s *Settings) FileRoutes(path string) ([]*apisix.RouteSpec, error) {
+	out := make([]*apisix.RouteSpec, len(s.Routes))
+	for i, v := range s.Routes {
 		// Through JSON, so that a route reads exactly as the admin API reads it.
 		b, err := json.Marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: config file %s: routes[%d]: keys must be strings", errConfig, path, i)
+			return nil, fmt.Errorf("config file %s: routes[%d]: keys must be strings", path, i)
 		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
 		var jv any
 		if err := dec.Decode(&jv); err != nil {
-			return nil, fmt.Errorf("%w: config file %s: routes[%d]: %w", errConfig, path, i, err)
+			return nil, fmt.Errorf("config file %s: routes[%d]: %w", path, i, err)
 		}
-		r, err := routeFromValue(jv)
+		r, err := apisix.FromValue(jv)
 		if err != nil {
-			return nil, fmt.Errorf("%w: config file %s: routes[%d]: %s", errConfig, path, i, routeProblem(err))
+			return nil, fmt.Errorf("config file %s: routes[%d]: %w", path, i, err)
 		}
-		out = append(out, r)
+		if r.ID == "" {
+			r.ID = "config-" + strconv.Itoa(i+1)
+		}
+		out[i] = r
 	}
 	return out, nil
 }
 
-// routeProblem is the text of a route validation error without its sentinel prefix.
-func routeProblem(err error) string {
-	return strings.TrimPrefix(err.Error(), errInvalidRoute.Error()+": ")
+// ReadRoutes reads the routes of the config file at path, for SIGHUP. The
+// whole file must load (unknown keys are refused as at start), but only its
+// routes are used.
+func ReadRoutes(path string) ([]*apisix.RouteSpec, error) {
+	s := Default()
+	if err := LoadFile(path, &s); err != nil {
+		return nil, err
+	}
+	return s.FileRoutes(path)
 }
 
-// validate checks every setting; the error names the flag/key.
-func (s *Settings) validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", errConfig, fmt.Sprintf(format, args...))
-	}
-	if err := checkListen(s.Listen); err != nil {
-		return bad("-listen %q: %v", s.Listen, err)
-	}
-	if s.AdminListen != "" {
-		if err := checkListen(s.AdminListen); err != nil {
-			return bad("-admin-listen %q: %v", s.AdminListen, err)
+// Validate checks every setting; the error names the flag (and YAML key).
+// The settings of the WebSocket server and of the Kafka client are checked
+// by reactor and kafkawire, whose settings they are, so that a value they
+// refuse fails the start and not, later, the server or every route.
+func (s *Settings) Validate() error {
+	for _, l := range []struct{ name, addr string }{
+		{"listen", s.Listen}, {"admin-listen", s.AdminListen}, {"metrics-listen", s.MetricsListen},
+	} {
+		if l.addr == "" && l.name != "listen" {
+			continue // turned off
 		}
-	}
-	if s.MetricsListen != "" {
-		if err := checkListen(s.MetricsListen); err != nil {
-			return bad("-metrics-listen %q: %v", s.MetricsListen, err)
+		if err := hostport.Listen(l.addr); err != nil {
+			return fmt.Errorf("-%s %q: %v", l.name, l.addr, err)
 		}
 	}
 	if _, err := parseLevel(s.LogLevel); err != nil {
-		return bad("-log-level: %v", err)
+		return fmt.Errorf("-log-level: %v", err)
 	}
-	if _, err := parseLogFormat(s.LogFormat); err != nil {
-		return bad("-log-format: %v", err)
+	if err := checkLogFormat(s.LogFormat); err != nil {
+		return fmt.Errorf("-log-format: %v", err)
 	}
 	if _, err := parseIsolation(s.IsolationLevel); err != nil {
-		return bad("-isolation-level: %v", err)
+		return fmt.Errorf("-isolation-level: %v", err)
 	}
 	if s.Loops < 0 {
-		return bad("-loops must be 0 (one per CPU) or more, not %d", s.Loops)
+		return fmt.Errorf("-loops must be 0 (one per CPU) or more, not %d", s.Loops)
 	}
 	for _, c := range []struct {
 		name string
 		v    int
-		max  int
+		max  int // 0: kafkawire has the bound
 	}{
 		{"max-conns", s.MaxConns, math.MaxInt32},
 		{"max-inflight", s.MaxInflight, math.MaxInt32},
@@ -238,13 +253,16 @@ func (s *Settings) validate() error {
 		{"max-message", s.MaxMessage, 1 << 30},
 		{"max-header", s.MaxHeader, 1 << 20},
 		{"max-outbound", s.MaxOutbound, 1 << 40},
-		{"broker-conns", s.BrokerConns, 1024},
+		{"broker-conns", s.BrokerConns, 0},
 		{"fetch-max-bytes", s.FetchMaxBytes, math.MaxInt32},
 		{"fetch-partition-max-bytes", s.FetchPartitionMaxBytes, math.MaxInt32},
 		{"max-batch-bytes", s.MaxBatchBytes, 1 << 40},
 	} {
-		if c.v < 1 || c.v > c.max {
-			return bad("-%s must be from 1 to %d, not %d", c.name, c.max, c.v)
+		switch {
+		case c.max == 0 && c.v < 1:
+			return fmt.Errorf("-%s must be 1 or more, not %d", c.name, c.v)
+		case c.max > 0 && (c.v < 1 || c.v > c.max):
+			return fmt.Errorf("-%s must be from 1 to %d, not %d", c.name, c.max, c.v)
 		}
 	}
 	for _, c := range []struct {
@@ -261,33 +279,74 @@ func (s *Settings) validate() error {
 		{"metadata-refresh", s.MetadataRefresh},
 	} {
 		if c.v <= 0 {
-			return bad("-%s must be a positive duration, not %s", c.name, c.v)
+			return fmt.Errorf("-%s must be a positive duration, not %s", c.name, c.v)
 		}
 	}
 	if s.FetchMinBytes < 0 || s.FetchMinBytes > math.MaxInt32 {
-		return bad("-fetch-min-bytes must be from 0 to %d, not %d", math.MaxInt32, s.FetchMinBytes)
+		return fmt.Errorf("-fetch-min-bytes must be from 0 to %d, not %d", math.MaxInt32, s.FetchMinBytes)
 	}
 	if s.FetchMaxWait > s.RequestTimeout {
-		return bad("-fetch-max-wait (%s) must not exceed -request-timeout (%s)", s.FetchMaxWait, s.RequestTimeout)
+		return fmt.Errorf("-fetch-max-wait (%s) must not exceed -request-timeout (%s)", s.FetchMaxWait, s.RequestTimeout)
+	}
+	if err := s.Reactor(nil, nil).Validate(); err != nil {
+		return fmt.Errorf("server settings: %w", err)
+	}
+	k := s.Kafka(nil, nil)
+	k.Brokers = []string{"localhost:9092"} // the routes bring their own
+	if err := k.Validate(); err != nil {
+		return fmt.Errorf("Kafka client settings: %w", err)
 	}
 	return nil
 }
 
-// checkListen validates a listen address; port 0 (any free port) is allowed.
-func checkListen(addr string) error {
-	host, ps, err := net.SplitHostPort(addr)
-	if err != nil {
-		return errors.New("want host:port")
+// Kafka is the kafkawire configuration that every route's cluster starts
+// from; apisix.RouteSpec.Cluster adds the route's brokers, TLS and SASL.
+func (s *Settings) Kafka(log *slog.Logger, obs kafkawire.Observer) kafkawire.Config {
+	iso, _ := parseIsolation(s.IsolationLevel)
+	return kafkawire.Config{
+		ClientID:               "kafkaedge",
+		ConnsPerBroker:         s.BrokerConns,
+		DialTimeout:            s.DialTimeout,
+		RequestTimeout:         s.RequestTimeout,
+		MetadataRefresh:        s.MetadataRefresh,
+		FetchMaxWait:           s.FetchMaxWait,
+		FetchMinBytes:          int32(s.FetchMinBytes),
+		FetchMaxBytes:          int32(s.FetchMaxBytes),
+		FetchPartitionMaxBytes: int32(s.FetchPartitionMaxBytes),
+		IsolationLevel:         iso,
+		MaxBatchBytes:          s.MaxBatchBytes,
+		Logger:                 log,
+		Observer:               obs,
 	}
-	port, err := strconv.Atoi(ps)
-	if err != nil || port < 0 || port > 65535 {
-		return errors.New("port must be 0 to 65535")
-	}
-	if host == "" {
-		return nil // all interfaces
-	}
-	return checkHost(host)
 }
+
+// Reactor is the configuration of the WebSocket server.
+func (s *Settings) Reactor(log *slog.Logger, obs reactor.Observer) reactor.Config {
+	return reactor.Config{
+		Addr:             s.Listen,
+		Loops:            s.Loops,
+		MaxConns:         s.MaxConns,
+		MaxInflight:      s.MaxInflight,
+		MaxInflightTotal: s.MaxInflightTotal,
+		MaxMessage:       s.MaxMessage,
+		MaxHeader:        s.MaxHeader,
+		MaxOutbound:      s.MaxOutbound,
+		SlowTimeout:      s.SlowTimeout,
+		IdleTimeout:      s.IdleTimeout,
+		HandshakeTimeout: s.HandshakeTimeout,
+		Logger:           log,
+		Observer:         obs,
+	}
+}
+
+// Level is -log-level as a slog level (after Validate).
+func (s *Settings) Level() slog.Level {
+	l, _ := parseLevel(s.LogLevel)
+	return l
+}
+
+// JSONLogs reports whether -log-format is json (after Validate).
+func (s *Settings) JSONLogs() bool { return strings.EqualFold(s.LogFormat, "json") }
 
 // parseLevel maps -log-level to a slog level.
 func parseLevel(s string) (slog.Level, error) {
@@ -313,4 +372,13 @@ func parseIsolation(s string) (int8, error) {
 		return 1, nil
 	}
 	return 0, fmt.Errorf("%q is not read_uncommitted or read_committed", s)
+}
+
+// checkLogFormat checks -log-format.
+func checkLogFormat(s string) error {
+	switch strings.ToLower(s) {
+	case "text", "json":
+		return nil
+	}
+	return fmt.Errorf("%q is not text or json", s)
 }

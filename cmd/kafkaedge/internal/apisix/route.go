@@ -1,30 +1,37 @@
-package main
+// Package apisix is the route JSON of the APISIX admin API as kafkaedge
+// reads and writes it: a route with a kafka upstream (its bootstrap nodes in
+// either of APISIX's forms, TLS) and the kafka-proxy plugin (SASL). The
+// admin API, the config file's routes: and DIR/routes.json all read routes
+// with ParseRoute or FromValue, and the node turns one into the
+// kafkawire.Config of its cluster with Cluster.
+package apisix
 
 import (
 	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
-	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-)
 
-// errInvalidRoute marks a route definition that fails validation; the admin
-// API answers it with 400 and the start-up with exit code 2.
-var errInvalidRoute = errors.New("invalid route")
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/hostport"
+	"github.com/kafkaedge/kafkaedge/kafkawire"
+)
 
 // maxURILen bounds a route URI; APISIX has no smaller limit that matters here.
 const maxURILen = 4096
 
 // idPattern is APISIX's rule for resource ids.
 var idPattern = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,64}$`)
+
+// ValidID reports whether id follows APISIX's rule for resource ids: 1 to
+// 64 characters of a-z A-Z 0-9 . _ -.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
 
 // RouteSpec is one route in the APISIX admin shape, as accepted by
 // PUT /apisix/admin/routes/{id}, listed under routes: in the config file and
@@ -134,26 +141,28 @@ func (ns Nodes) MarshalJSON() ([]byte, error) {
 }
 
 // ParseRoute decodes and validates one route from its JSON form. Unknown
-// fields are refused with their full path. The error wraps errInvalidRoute.
+// fields are refused with their full path; the error names the problem
+// (`unknown field "upstream.retries"`).
 func ParseRoute(data []byte) (*RouteSpec, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("%w: invalid JSON: %s", errInvalidRoute, strings.TrimPrefix(err.Error(), "json: "))
+		return nil, fmt.Errorf("invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("%w: invalid JSON: data after the route object", errInvalidRoute)
+		return nil, fmt.Errorf("invalid JSON: data after the route object")
 	}
-	return routeFromValue(v)
+	return FromValue(v)
 }
 
-// routeFromValue validates a generic JSON value (as decoded with UseNumber) into a route.
-func routeFromValue(v any) (*RouteSpec, error) {
+// FromValue validates a generic JSON value, as encoding/json decodes it with
+// UseNumber, into a route.
+func FromValue(v any) (*RouteSpec, error) {
 	w := walker{}
 	r := w.route(v)
 	if w.err != nil {
-		return nil, fmt.Errorf("%w: %s", errInvalidRoute, w.err.Error())
+		return nil, w.err
 	}
 	return r, nil
 }
@@ -398,9 +407,9 @@ func (w *walker) nodes(v any) Nodes {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			host, port, err := splitAddr(k)
+			host, port, err := hostport.Split(k)
 			if err != nil {
-				w.fail("%s: %v", path, err)
+				w.fail("%s: bad address %q: %v", path, k, err)
 				continue
 			}
 			weight := w.integer(v[k], fmt.Sprintf("%s[%q]", path, k), 0, math.MaxInt32)
@@ -428,7 +437,7 @@ func (w *walker) nodes(v any) Nodes {
 				pr := int(w.integer(pv, p+".priority", math.MinInt32, math.MaxInt32))
 				n.Priority = &pr
 			}
-			if err := checkHost(n.Host); err != nil {
+			if err := hostport.CheckHost(n.Host); err != nil {
 				w.fail("%s.host: %v", p, err)
 			}
 			ns.List = append(ns.List, n)
@@ -459,79 +468,16 @@ func (w *walker) tls(v any) *UpstreamTLS {
 	if vv, ok := m["verify"]; ok {
 		t.Verify = w.boolean(vv, path+".verify")
 	}
-	if w.err == nil {
-		if err := checkTLSFiles(t); err != nil {
-			w.fail("%s: %v", path, err)
-		}
+	// The files themselves are read once, by kafkawire.New, when the
+	// route's cluster client is made.
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		w.fail("%s: cert_file and key_file must be given together", path)
 	}
 	return t
 }
 
-// checkTLSFiles loads the files a TLS setting names so that a missing or
-// broken file stops the route from being accepted instead of failing every dial.
-func checkTLSFiles(t *UpstreamTLS) error {
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return fmt.Errorf("ca_file: %w", err)
-		}
-		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-			return fmt.Errorf("ca_file %s: no PEM certificate found", t.CAFile)
-		}
-	}
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		return errors.New("cert_file and key_file must be given together")
-	}
-	if t.CertFile != "" {
-		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
-			return fmt.Errorf("cert_file/key_file: %w", err)
-		}
-	}
-	return nil
-}
-
-// splitAddr parses "host:port" with a port from 1 to 65535.
-func splitAddr(addr string) (string, int, error) {
-	host, ps, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", 0, fmt.Errorf("bad address %q: want host:port", addr)
-	}
-	port, err := strconv.Atoi(ps)
-	if err != nil || port < 1 || port > 65535 {
-		return "", 0, fmt.Errorf("bad address %q: port must be 1 to 65535", addr)
-	}
-	if err := checkHost(host); err != nil {
-		return "", 0, fmt.Errorf("bad address %q: %w", addr, err)
-	}
-	return host, port, nil
-}
-
-// checkHost accepts an IP address or a DNS name; nothing is resolved.
-func checkHost(host string) error {
-	if host == "" {
-		return errors.New("empty host")
-	}
-	if net.ParseIP(host) != nil {
-		return nil
-	}
-	if len(host) > 253 {
-		return errors.New("host name longer than 253 bytes")
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
-		if label == "" || len(label) > 63 {
-			return fmt.Errorf("invalid host name %q", host)
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return fmt.Errorf("invalid host name %q", host)
-			}
-		}
-	}
-	return nil
-}
-
-// parseRouteFlag parses a -route value "/uri=host:port,host:port".
-func parseRouteFlag(s string) (*RouteSpec, error) {
+// ParseFlag parses a -route value "/uri=host:port,host:port".
+func ParseFlag(s string) (*RouteSpec, error) {
 	uri, nodes, ok := strings.Cut(s, "=")
 	if !ok || uri == "" || nodes == "" {
 		return nil, fmt.Errorf("-route %q: want /uri=host:port[,host:port...]", s)
@@ -544,12 +490,65 @@ func parseRouteFlag(s string) (*RouteSpec, error) {
 		}
 		obj[n] = json.Number("1")
 	}
-	r, err := routeFromValue(map[string]any{
+	r, err := FromValue(map[string]any{
 		"uri":      uri,
 		"upstream": map[string]any{"nodes": obj, "type": "none", "scheme": "kafka"},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("-route %q: %s", s, strings.TrimPrefix(err.Error(), errInvalidRoute.Error()+": "))
+		return nil, fmt.Errorf("-route %q: %w", s, err)
 	}
 	return r, nil
+}
+
+// Cluster is the kafkawire configuration of the route's Kafka cluster:
+// base, the settings every route shares, with the route's brokers, TLS and
+// SASL.
+func (r *RouteSpec) Cluster(base kafkawire.Config) kafkawire.Config {
+	c := base
+	c.Brokers = r.Upstream.Nodes.Brokers()
+	if t := r.Upstream.TLS; t != nil {
+		c.TLS = &kafkawire.TLSConfig{Verify: t.Verify, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName}
+	}
+	if kp := r.kafkaProxy(); kp != nil && kp.SASL != nil {
+		sa := kp.SASL
+		mech := sa.Mechanism
+		if mech == "" {
+			mech = "PLAIN" // APISIX's kafka-proxy speaks only PLAIN
+		}
+		c.SASL = &kafkawire.SASLConfig{Mechanism: mech, Username: sa.Username, Password: sa.Password}
+	}
+	return c
+}
+
+// Same reports whether a and b are the same route apart from their
+// create_time and update_time: the same cluster (the kafkawire.Config.Key
+// of their brokers, TLS and SASL) and the same fields of their own, as the
+// admin API echoes them.
+func Same(a, b *RouteSpec) bool {
+	au, bu := &a.Upstream, &b.Upstream
+	return a.ID == b.ID && a.URI == b.URI && a.Name == b.Name && a.Desc == b.Desc &&
+		maps.Equal(a.Labels, b.Labels) && equalPtr(a.EnableWebsocket, b.EnableWebsocket) &&
+		(a.Plugins == nil) == (b.Plugins == nil) && (a.kafkaProxy() == nil) == (b.kafkaProxy() == nil) &&
+		au.Type == bu.Type && au.Scheme == bu.Scheme && au.Name == bu.Name && au.Desc == bu.Desc &&
+		maps.Equal(au.Labels, bu.Labels) && au.Nodes.Array == bu.Nodes.Array &&
+		slices.EqualFunc(au.Nodes.List, bu.Nodes.List, func(x, y Node) bool {
+			return x.Host == y.Host && x.Port == y.Port && x.Weight == y.Weight && equalPtr(x.Priority, y.Priority)
+		}) &&
+		a.Cluster(kafkawire.Config{}).Key() == b.Cluster(kafkawire.Config{}).Key()
+}
+
+// kafkaProxy is the route's kafka-proxy plugin, nil without one.
+func (r *RouteSpec) kafkaProxy() *KafkaProxy {
+	if r.Plugins == nil {
+		return nil
+	}
+	return r.Plugins.KafkaProxy
+}
+
+// equalPtr reports whether a and b are both nil or point to equal values.
+func equalPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }

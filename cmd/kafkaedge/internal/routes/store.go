@@ -1,4 +1,4 @@
-package main
+package routes
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/apisix"
 )
 
 // routesFile is the name of the file under -data-dir that holds the routes
@@ -17,10 +19,10 @@ const routesFile = "routes.json"
 // storeVersion is the format version written to routes.json.
 const storeVersion = 1
 
-// store keeps admin-created routes in DIR/routes.json. Every write replaces
+// Store keeps admin-created routes in DIR/routes.json. Every write replaces
 // the file atomically: a temporary file in the same directory is written and
 // fsynced, renamed over the old one, and the directory is fsynced.
-type store struct {
+type Store struct {
 	dir  string
 	path string
 }
@@ -31,54 +33,56 @@ type storeFile struct {
 	Routes  []json.RawMessage `json:"routes"`
 }
 
-// openStore creates dir if needed and returns its store.
-func openStore(dir string) (*store, error) {
+// OpenStore creates dir if needed and returns its store.
+func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("%w: -data-dir: %w", errConfig, err)
+		return nil, err
 	}
-	return &store{dir: dir, path: filepath.Join(dir, routesFile)}, nil
+	return &Store{dir: dir, path: filepath.Join(dir, routesFile)}, nil
 }
 
-// load reads the stored routes. A missing file is an empty set; anything
-// unreadable is an error naming the file (wrapping errConfig), never dropped.
-func (s *store) load() ([]*RouteSpec, error) {
+// Path is the store's file, DIR/routes.json.
+func (s *Store) Path() string { return s.path }
+
+// Load reads the stored routes. A missing file is an empty set; anything
+// unreadable is an error naming the file, never dropped. Whether the
+// routes collide is the Registry's to check (Load).
+func (s *Store) Load() ([]*apisix.RouteSpec, error) {
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %w", errConfig, s.path, err)
+		return nil, fmt.Errorf("read %s: %w", s.path, err)
 	}
 	var f storeFile
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%w: %s is corrupt: %s", errConfig, s.path, err)
+		return nil, fmt.Errorf("%s is corrupt: %s", s.path, err)
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("%w: %s is corrupt: data after the JSON object", errConfig, s.path)
+		return nil, fmt.Errorf("%s is corrupt: data after the JSON object", s.path)
 	}
 	if f.Version != storeVersion {
-		return nil, fmt.Errorf("%w: %s: unsupported version %d (want %d)", errConfig, s.path, f.Version, storeVersion)
+		return nil, fmt.Errorf("%s: unsupported version %d (want %d)", s.path, f.Version, storeVersion)
 	}
-	out := make([]*RouteSpec, 0, len(f.Routes))
-	ids := make(map[string]bool, len(f.Routes))
+	out := make([]*apisix.RouteSpec, len(f.Routes))
 	for i, raw := range f.Routes {
-		r, err := ParseRoute(raw)
+		r, err := apisix.ParseRoute(raw)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: routes[%d]: %s", errConfig, s.path, i, routeProblem(err))
+			return nil, fmt.Errorf("%s: routes[%d]: %w", s.path, i, err)
 		}
-		if r.ID == "" || ids[r.ID] {
-			return nil, fmt.Errorf("%w: %s: routes[%d]: missing or duplicate id %q", errConfig, s.path, i, r.ID)
+		if r.ID == "" {
+			return nil, fmt.Errorf("%s: routes[%d]: missing id", s.path, i)
 		}
-		ids[r.ID] = true
-		out = append(out, r)
+		out[i] = r
 	}
 	return out, nil
 }
 
-// save replaces routes.json with routes.
-func (s *store) save(routes []*RouteSpec) error {
+// Save replaces routes.json with routes.
+func (s *Store) Save(routes []*apisix.RouteSpec) error {
 	f := storeFile{Version: storeVersion, Routes: make([]json.RawMessage, len(routes))}
 	for i, r := range routes {
 		b, err := json.Marshal(r)

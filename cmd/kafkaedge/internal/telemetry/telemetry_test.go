@@ -1,4 +1,4 @@
-package main
+package telemetry
 
 import (
 	"testing"
@@ -10,7 +10,7 @@ import (
 // TestLoopEventsDoNotAllocate: the events the event loops report cost no
 // allocation once a route's counters exist.
 func TestLoopEventsDoNotAllocate(t *testing.T) {
-	m := newMetrics(false)
+	m := New(false)
 	m.Upgrade("/r", 101) // creates the route's counters
 	allocs := testing.AllocsPerRun(1000, func() {
 		m.Upgrade("/r", 101)
@@ -28,7 +28,7 @@ func TestLoopEventsDoNotAllocate(t *testing.T) {
 }
 
 func BenchmarkLoopEvents(b *testing.B) {
-	m := newMetrics(false)
+	m := New(false)
 	m.Upgrade("/r", 101)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,0 +1,113 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeFile writes a YAML config file and returns its path.
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kafkaedge.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadFile(t *testing.T) {
+	path := writeFile(t, "max-inflight: 16\nfetch-max-wait: 50ms\nrouotes: []\n")
+	s := Default()
+	err := LoadFile(path, &s)
+	if err == nil || err.Error() != "config file "+path+`: line 3: unknown key "rouotes"` {
+		t.Fatalf("unknown key: %v", err)
+	}
+	path = writeFile(t, "idle-timeout: 5\n")
+	if err := LoadFile(path, &s); err == nil || !strings.Contains(err.Error(), "line 1: idle-timeout: ") || !strings.Contains(err.Error(), "duration (like 30s)") {
+		t.Fatalf("bad duration: %v", err)
+	}
+	s = Default()
+	path = writeFile(t, "max-inflight: 16\nfetch-max-wait: 50ms\nroutes:\n"+
+		"  - uri: /a\n    upstream: {scheme: kafka, nodes: {\"a:1\": 1}}\n"+
+		"  - id: named\n    uri: /b\n    upstream: {scheme: kafka, nodes: [{host: b, port: 2}]}\n"+
+		"  - uri: /c\n    upstream: {scheme: kafka, nodes: {\"c:3\": 1}}\n")
+	if err := LoadFile(path, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.MaxInflight != 16 || s.FetchMaxWait != 50*time.Millisecond || s.MaxConns != Default().MaxConns {
+		t.Fatalf("settings %+v", s)
+	}
+	rs, err := s.FileRoutes(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range rs {
+		ids = append(ids, r.ID+"="+r.URI)
+	}
+	if strings.Join(ids, " ") != "config-1=/a named=/b config-3=/c" {
+		t.Fatalf("file routes %v", ids)
+	}
+	if rs, err := ReadRoutes(path); err != nil || len(rs) != 3 {
+		t.Fatalf("ReadRoutes: %v %v", rs, err)
+	}
+	path = writeFile(t, "routes:\n  - uri: /a\n    upstream: {scheme: kafka, nodes: {\"a:1\": 1}, retries: 2}\n")
+	if _, err := ReadRoutes(path); err == nil || err.Error() != "config file "+path+`: routes[0]: unknown field "upstream.retries"` {
+		t.Fatalf("bad route: %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	if s := Default(); s.Validate() != nil {
+		t.Fatalf("the defaults are invalid: %v", s.Validate())
+	}
+	for _, c := range []struct {
+		set func(*Settings)
+		msg string
+	}{
+		{func(s *Settings) { s.Listen = "localhost" }, `-listen "localhost": want host:port`},
+		{func(s *Settings) { s.AdminListen = "127.0.0.1:70000" }, `-admin-listen "127.0.0.1:70000": port must be 0 to 65535`},
+		{func(s *Settings) { s.MetricsListen = "a b:1" }, `-metrics-listen "a b:1": invalid host name "a b"`},
+		{func(s *Settings) { s.LogLevel = "loud" }, `-log-level: "loud" is not one of debug, info, warn, error`},
+		{func(s *Settings) { s.LogFormat = "xml" }, `-log-format: "xml" is not text or json`},
+		{func(s *Settings) { s.IsolationLevel = "serializable" }, `-isolation-level: "serializable" is not read_uncommitted or read_committed`},
+		{func(s *Settings) { s.MaxConns = 0 }, "-max-conns must be from 1 to 2147483647, not 0"},
+		{func(s *Settings) { s.BrokerConns = 0 }, "-broker-conns must be 1 or more, not 0"},
+		{func(s *Settings) { s.DialTimeout = -time.Second }, "-dial-timeout must be a positive duration, not -1s"},
+		{func(s *Settings) { s.FetchMaxWait = time.Minute }, "-fetch-max-wait (1m0s) must not exceed -request-timeout (30s)"},
+		// kafkawire's own bounds.
+		{func(s *Settings) { s.BrokerConns = 100 }, "Kafka client settings: kafkawire config: ConnsPerBroker 100 out of range 1..64"},
+		{func(s *Settings) { s.FetchMaxBytes = 2_000_000_000 }, "Kafka client settings: kafkawire config: "},
+		// reactor's (and wsframe's) own bounds.
+		{func(s *Settings) { s.MaxHeader = 100 }, "server settings: reactor: invalid config: "},
+	} {
+		s := Default()
+		c.set(&s)
+		if err := s.Validate(); err == nil || !strings.HasPrefix(err.Error(), c.msg) {
+			t.Errorf("%v, want %q", err, c.msg)
+		}
+	}
+	s := Default()
+	s.AdminListen, s.MetricsListen = "", ""
+	if err := s.Validate(); err != nil {
+		t.Fatalf("listeners turned off: %v", err)
+	}
+}
+
+func TestConfigs(t *testing.T) {
+	s := Default()
+	s.IsolationLevel, s.LogLevel, s.LogFormat = "read_committed", "WARN", "JSON"
+	k := s.Kafka(nil, nil)
+	if k.IsolationLevel != 1 || k.ConnsPerBroker != s.BrokerConns || k.FetchMaxBytes != int32(s.FetchMaxBytes) || k.ClientID != "kafkaedge" {
+		t.Fatalf("kafkawire config %+v", k)
+	}
+	if r := s.Reactor(nil, nil); r.Addr != s.Listen || r.MaxOutbound != s.MaxOutbound || r.HandshakeTimeout != s.HandshakeTimeout {
+		t.Fatalf("reactor config %+v", r)
+	}
+	if s.Level().String() != "WARN" || !s.JSONLogs() {
+		t.Fatalf("level %v, json %v", s.Level(), s.JSONLogs())
+	}
+}
