@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
@@ -42,7 +42,7 @@ func BenchmarkFetchEncode(b *testing.B) {
 }
 
 // BenchmarkRequestPath measures a ping round trip through the real server
-// with the tests' gorilla/websocket client sending and receiving raw
+// with the tests' client (internal/wsclient) sending and receiving raw
 // frames; allocs/op counts the whole process (client and server) per
 // request.
 func BenchmarkRequestPath(b *testing.B) {
@@ -54,7 +54,7 @@ func BenchmarkRequestPath(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := c.SendRaw(websocket.BinaryMessage, req); err != nil {
+		if err := c.SendRaw(wsclient.BinaryMessage, req); err != nil {
 			b.Fatal(err)
 		}
 		resp, err := c.RecvRaw()

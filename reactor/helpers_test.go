@@ -139,19 +139,13 @@ func isGoingAway(err error) bool {
 	return ok && code == int(ws.StatusGoingAway)
 }
 
-func pingReq(seq int64, state string) *pubsub.PubSubReq {
-	return &pubsub.PubSubReq{Sequence: seq, Req: &pubsub.PubSubReq_CmdPing{CmdPing: &pubsub.CmdPing{State: []byte(state)}}}
-}
+// The request builders of internal/wsclient, under the tests' short names.
+var (
+	fetchReq = wsclient.FetchReq
+	listReq  = wsclient.ListOffsetReq
+)
 
-func fetchReq(seq int64, topic string, partition int32, offset int64) *pubsub.PubSubReq {
-	return &pubsub.PubSubReq{Sequence: seq, Req: &pubsub.PubSubReq_CmdKafkaFetch{
-		CmdKafkaFetch: &pubsub.CmdKafkaFetch{Topic: topic, Partition: partition, Offset: offset}}}
-}
-
-func listReq(seq int64, topic string, partition int32, ts int64) *pubsub.PubSubReq {
-	return &pubsub.PubSubReq{Sequence: seq, Req: &pubsub.PubSubReq_CmdKafkaListOffset{
-		CmdKafkaListOffset: &pubsub.CmdKafkaListOffset{Topic: topic, Partition: partition, Timestamp: ts}}}
-}
+func pingReq(seq int64, state string) *pubsub.PubSubReq { return wsclient.PingReq(seq, []byte(state)) }
 
 // rawConn is a hand-driven TCP client for hostile and HTTP-level tests.
 type rawConn struct {

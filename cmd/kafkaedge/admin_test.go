@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
+	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
@@ -120,10 +118,10 @@ func testAdminRoutes(t *testing.T, k *kafkatest.Kafka) {
 		code int32
 		msg  string
 	}{
-		{listOffsetReq(topic+"-missing", 0, -1), 3, "failed to list offset, topic: " + topic + "-missing, partition: 0, err: not found topic"},
-		{listOffsetReq(topic, 7, -1), 3, "failed to list offset, topic: " + topic + ", partition: 7, err: not found topic"},
-		{fetchReq(topic+"-missing", 0, 0), 3, "failed to fetch message, topic: " + topic + "-missing, partition: 0, err: not found topic"},
-		{fetchReq(topic, 0, 100), 1, "failed to fetch message, topic: " + topic + ", partition: 0, err: OFFSET_OUT_OF_RANGE"},
+		{wsclient.ListOffsetReq(0, topic+"-missing", 0, -1), 3, "failed to list offset, topic: " + topic + "-missing, partition: 0, err: not found topic"},
+		{wsclient.ListOffsetReq(0, topic, 7, -1), 3, "failed to list offset, topic: " + topic + ", partition: 7, err: not found topic"},
+		{wsclient.FetchReq(0, topic+"-missing", 0, 0), 3, "failed to fetch message, topic: " + topic + "-missing, partition: 0, err: not found topic"},
+		{wsclient.FetchReq(0, topic, 0, 100), 1, "failed to fetch message, topic: " + topic + ", partition: 0, err: OFFSET_OUT_OF_RANGE"},
 	} {
 		e := ec.call(t, c.req).GetErrorResp()
 		if e == nil || e.Code != c.code || e.Message != c.msg {
@@ -150,12 +148,7 @@ func testAdminRoutes(t *testing.T, k *kafkatest.Kafka) {
 		nodes[i] = fmt.Sprintf("%q:1", b)
 	}
 	p.mustDo(t, "PUT", "/apisix/admin/routes/live", `{"uri":"/live","upstream":{"scheme":"kafka","nodes":{`+strings.Join(nodes, ",")+`}}}`, http.StatusOK)
-	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, _, err := c.conn.ReadMessage()
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
-		t.Fatalf("after an update of the brokers the open connection got %v, want close 1001", err)
-	}
+	c.expectClose(t, wsclient.CloseGoingAway, "after an update of the brokers the open connection")
 	expectData(t, p, "/live", topic, "m0", "m1")
 	if up := decode(t, p.mustDo(t, "GET", "/apisix/admin/routes/live", "", 200))["value"].(map[string]any)["upstream"].(map[string]any); len(up["nodes"].(map[string]any)) != len(k.Brokers) {
 		t.Fatalf("GET after the update: upstream %v", up)
@@ -191,16 +184,9 @@ func testAdminRoutes(t *testing.T, k *kafkatest.Kafka) {
 	if del["deleted"] != "1" || del["key"] != "/apisix/routes/live" {
 		t.Fatalf("DELETE response: %v", del)
 	}
-	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, _, err = c.conn.ReadMessage()
-	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
-		t.Fatalf("after DELETE the open connection got %v, want close 1001", err)
-	}
+	c.expectClose(t, wsclient.CloseGoingAway, "after DELETE the open connection")
 	p.mustDo(t, "GET", "/apisix/admin/routes/live", "", http.StatusNotFound)
 	p.mustDo(t, "DELETE", "/apisix/admin/routes/live", "", http.StatusNotFound)
-	_, resp, err := websocket.DefaultDialer.Dial("ws://"+p.listen+"/live", nil)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("upgrade on a deleted route: err %v, resp %v; want HTTP 404", err, resp)
-	}
+	expectRefused(t, p, "/live", http.StatusNotFound)
 	p.mustDo(t, "DELETE", "/apisix/admin/routes/"+postedID, "", 200)
 }

@@ -2,15 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/demo"
+	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 )
 
 func TestEmbedded(t *testing.T) {
@@ -73,12 +71,7 @@ func TestEmbedded(t *testing.T) {
 	// through the admin API takes /kafka over from the demo route.
 	p.mustDo(t, "DELETE", "/apisix/admin/routes/"+demo.RouteID, "", http.StatusBadRequest)
 	p.mustDo(t, "PUT", "/apisix/admin/routes/kafka", seedBody, http.StatusCreated)
-	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, _, err := c.conn.ReadMessage()
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
-		t.Fatalf("demo connection after the take-over: %v, want close 1001", err)
-	}
+	c.expectClose(t, wsclient.CloseGoingAway, "demo connection after the take-over")
 	p.mustDo(t, "GET", "/apisix/admin/routes/"+demo.RouteID, "", http.StatusNotFound)
 	list := decode(t, p.mustDo(t, "GET", "/apisix/admin/routes", "", http.StatusOK))
 	if list["total"] != float64(1) {

@@ -22,12 +22,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/ops"
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
+	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
@@ -318,145 +317,114 @@ func produce(t *testing.T, k *kafkatest.Kafka, topic string, values ...string) {
 	k.Produce(t, produceOpts(), records(topic, values...)...)
 }
 
-// wsClient is a pub/sub client over gorilla/websocket.
+// wsClient is a connection of internal/wsclient whose helpers fail the
+// test on errors.
 type wsClient struct {
-	conn *websocket.Conn
-	net  *holdConn
-	seq  int64
-}
-
-// holdConn is the client's TCP connection; while held, writes are
-// buffered, to go out in one write.
-type holdConn struct {
-	net.Conn
-	mu   sync.Mutex
-	held *bytes.Buffer
-}
-
-func (c *holdConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.held != nil {
-		return c.held.Write(p)
-	}
-	return c.Conn.Write(p)
-}
-
-// hold starts buffering writes; release writes what was buffered at once.
-func (c *holdConn) hold() {
-	c.mu.Lock()
-	c.held = new(bytes.Buffer)
-	c.mu.Unlock()
-}
-
-func (c *holdConn) release() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.held.Bytes()
-	c.held = nil
-	_, err := c.Conn.Write(b)
-	return err
+	*wsclient.Conn
 }
 
 // dial opens a WebSocket to uri on p.
 func dial(t *testing.T, p *proc, uri string) *wsClient {
 	t.Helper()
-	c := &wsClient{}
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second,
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			c.net = &holdConn{Conn: conn}
-			return c.net, nil
-		}}
-	conn, resp, err := d.Dial("ws://"+p.listen+uri, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := wsclient.Dial(ctx, "ws://"+p.listen+uri, wsclient.Options{})
 	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial %s: %v (HTTP %d); stderr:\n%s", uri, err, status, p.stderr)
+		t.Fatalf("%v; stderr:\n%s", err, p.stderr)
 	}
-	t.Cleanup(func() { conn.Close() })
-	c.conn = conn
-	return c
+	t.Cleanup(func() { c.Close() })
+	return &wsClient{c}
 }
 
-// send writes one request without waiting for its answer.
+// expectRefused checks that p refuses the upgrade on uri with HTTP status.
+func expectRefused(t *testing.T, p *proc, uri string, status int) {
+	t.Helper()
+	c, err := wsclient.Dial(context.Background(), "ws://"+p.listen+uri, wsclient.Options{})
+	if err == nil {
+		c.Close()
+	}
+	var he *wsclient.HandshakeError
+	if !errors.As(err, &he) || he.Status != status {
+		t.Fatalf("upgrade on %s: %v, want HTTP %d", uri, err, status)
+	}
+}
+
+// send writes one request, with the connection's next sequence, without
+// waiting for its answer, and returns its sequence.
 func (c *wsClient) send(t *testing.T, req *pubsub.PubSubReq) int64 {
 	t.Helper()
-	c.seq++
-	req.Sequence = c.seq
-	b, err := proto.Marshal(req)
-	if err != nil {
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := c.Send(c.Number(req)); err != nil {
 		t.Fatal(err)
 	}
-	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if err := c.conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	return c.seq
+	return req.Sequence
 }
 
 // sendTogether writes reqs (without waiting for answers) in one write to
 // the socket, so that kafkaedge finds them in its input at once.
 func (c *wsClient) sendTogether(t *testing.T, reqs ...*pubsub.PubSubReq) {
 	t.Helper()
-	c.net.hold()
 	for _, r := range reqs {
-		c.send(t, r)
+		c.Number(r)
 	}
-	if err := c.net.release(); err != nil {
-		t.Fatalf("write: %v", err)
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := c.SendBatch(reqs...); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// recv reads the next response.
+func (c *wsClient) recv(t *testing.T) *pubsub.PubSubResp {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	resp, err := c.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
 
 // call sends req and returns the response to it.
 func (c *wsClient) call(t *testing.T, req *pubsub.PubSubReq) *pubsub.PubSubResp {
 	t.Helper()
-	c.send(t, req)
-	c.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-	op, data, err := c.conn.ReadMessage()
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	resp, err := c.Do(c.Number(req))
 	if err != nil {
-		t.Fatalf("read: %v", err)
+		t.Fatal(err)
 	}
-	if op != websocket.BinaryMessage {
-		t.Fatalf("response frame type %d, want binary", op)
-	}
-	var resp pubsub.PubSubResp
-	if err := proto.Unmarshal(data, &resp); err != nil {
-		t.Fatalf("decode response: %v", err)
-	}
-	if resp.Sequence != c.seq {
-		t.Fatalf("response sequence %d, want %d", resp.Sequence, c.seq)
-	}
-	return &resp
+	return resp
 }
 
 // listOffset returns the offset for timestamp (-1 = high watermark).
 func (c *wsClient) listOffset(t *testing.T, topic string, partition int32, ts int64) int64 {
 	t.Helper()
-	resp := c.call(t, &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaListOffset{
-		CmdKafkaListOffset: &pubsub.CmdKafkaListOffset{Topic: topic, Partition: partition, Timestamp: ts}}})
-	r, ok := resp.Resp.(*pubsub.PubSubResp_KafkaListOffsetResp)
-	if !ok {
-		t.Fatalf("list offset %s/%d: got %v", topic, partition, resp)
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	off, err := c.ListOffset(topic, partition, ts)
+	if err != nil {
+		t.Fatalf("list offset %s/%d: %v", topic, partition, err)
 	}
-	return r.KafkaListOffsetResp.Offset
+	return off
 }
 
 // fetch returns the messages from offset.
 func (c *wsClient) fetch(t *testing.T, topic string, partition int32, offset int64) []*pubsub.KafkaMessage {
 	t.Helper()
-	resp := c.call(t, &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaFetch{
-		CmdKafkaFetch: &pubsub.CmdKafkaFetch{Topic: topic, Partition: partition, Offset: offset}}})
-	r, ok := resp.Resp.(*pubsub.PubSubResp_KafkaFetchResp)
-	if !ok {
-		t.Fatalf("fetch %s/%d@%d: got %v", topic, partition, offset, resp)
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	msgs, err := c.Fetch(topic, partition, offset)
+	if err != nil {
+		t.Fatalf("fetch %s/%d@%d: %v", topic, partition, offset, err)
 	}
-	return r.KafkaFetchResp.Messages
+	return msgs
+}
+
+// expectClose checks that the next frame from kafkaedge is its close frame
+// with code; what names the connection in the failure.
+func (c *wsClient) expectClose(t *testing.T, code int, what string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := c.RecvClose(); err != nil || got != code {
+		t.Fatalf("%s: close %d (err %v), want close %d", what, got, err, code)
+	}
 }
 
 // expectData checks that uri serves the values written to topic/0.
@@ -578,15 +546,9 @@ routes:
 	}
 	// The file's max-message applies: a larger client message closes the connection with 1009.
 	c := dial(t, p, "/events")
-	big, _ := proto.Marshal(&pubsub.PubSubReq{Sequence: 1, Req: &pubsub.PubSubReq_CmdPing{
-		CmdPing: &pubsub.CmdPing{State: make([]byte, 8192)}}})
-	c.conn.WriteMessage(websocket.BinaryMessage, big)
-	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, _, err := c.conn.ReadMessage()
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
-		t.Fatalf("message over max-message: got %v, want close 1009", err)
-	}
+	// The write may fail once kafkaedge has closed: the close frame is what counts.
+	_ = c.Send(wsclient.PingReq(1, make([]byte, 8192)))
+	c.expectClose(t, wsclient.CloseMessageTooBig, "message over max-message")
 
 	// A static route cannot be changed or deleted through the admin API.
 	status, b := p.do(t, "DELETE", "/apisix/admin/routes/events", "", p.key)

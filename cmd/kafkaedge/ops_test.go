@@ -19,16 +19,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/ops"
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
+	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
@@ -108,16 +107,6 @@ func (p *proc) getMetricsPath(path string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func listOffsetReq(topic string, partition int32, ts int64) *pubsub.PubSubReq {
-	return &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaListOffset{
-		CmdKafkaListOffset: &pubsub.CmdKafkaListOffset{Topic: topic, Partition: partition, Timestamp: ts}}}
-}
-
-func fetchReq(topic string, partition int32, offset int64) *pubsub.PubSubReq {
-	return &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaFetch{
-		CmdKafkaFetch: &pubsub.CmdKafkaFetch{Topic: topic, Partition: partition, Offset: offset}}}
-}
-
 // leaderOf is the host:port of the leader of topic/partition.
 func leaderOf(t *testing.T, k *kafkatest.Kafka, topic string, partition int32) string {
 	t.Helper()
@@ -168,7 +157,7 @@ func testMetricsAfterTraffic(t *testing.T, k *kafkatest.Kafka) {
 	waitClusterReady(t, p, 1)
 
 	c := dial(t, p, "/m")
-	c.call(t, &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdPing{CmdPing: &pubsub.CmdPing{State: []byte("s")}}})
+	c.call(t, wsclient.PingReq(0, []byte("s")))
 	if hw := c.listOffset(t, topic, 0, -1); hw != 5 {
 		t.Fatalf("high watermark %d, want 5", hw)
 	}
@@ -176,27 +165,23 @@ func testMetricsAfterTraffic(t *testing.T, k *kafkatest.Kafka) {
 		t.Fatalf("fetched %d messages, want 5", len(msgs))
 	}
 	c.call(t, &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdEmpty{CmdEmpty: &pubsub.CmdEmpty{}}})
-	c.conn.WriteMessage(websocket.TextMessage, []byte("skipped"))
+	if err := c.SendRaw(wsclient.TextMessage, []byte("skipped")); err != nil {
+		t.Fatal(err)
+	}
 	// Ten pipelined requests against -max-inflight 2 pause the reading.
 	// They go out in one write, so that they are in kafkaedge's input
 	// together: sent one by one, each could be answered before the next
 	// arrives, and the cap never reached.
 	pipelined := make([]*pubsub.PubSubReq, 10)
 	for i := range pipelined {
-		pipelined[i] = &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaListOffset{
-			CmdKafkaListOffset: &pubsub.CmdKafkaListOffset{Topic: topic, Partition: 0, Timestamp: -2}}}
+		pipelined[i] = wsclient.ListOffsetReq(0, topic, 0, -2)
 	}
 	c.sendTogether(t, pipelined...)
 	for range 10 {
-		c.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-		if _, _, err := c.conn.ReadMessage(); err != nil {
-			t.Fatalf("read pipelined answer: %v", err)
-		}
+		c.recv(t)
 	}
 	// A request for a path without a route.
-	if _, resp, err := websocket.DefaultDialer.Dial("ws://"+p.listen+"/nowhere", nil); err == nil || resp == nil || resp.StatusCode != 404 {
-		t.Fatalf("dial /nowhere: %v, want HTTP 404", err)
-	}
+	expectRefused(t, p, "/nowhere", http.StatusNotFound)
 	// Ten clients waiting at the end of the partition share one fetch.
 	var wg sync.WaitGroup
 	tails := make([]*wsClient, 10)
@@ -204,12 +189,12 @@ func testMetricsAfterTraffic(t *testing.T, k *kafkatest.Kafka) {
 		tails[i] = dial(t, p, "/m")
 	}
 	for _, w := range tails {
-		w.send(t, fetchReq(topic, 0, 5))
+		w.send(t, wsclient.FetchReq(0, topic, 0, 5))
 	}
 	for _, w := range tails {
 		wg.Go(func() {
-			w.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-			if _, _, err := w.conn.ReadMessage(); err != nil {
+			w.SetReadDeadline(time.Now().Add(15 * time.Second))
+			if _, err := w.RecvRaw(); err != nil {
 				t.Errorf("tailing fetch: %v", err)
 			}
 		})
@@ -272,11 +257,10 @@ func testMetricsAfterTraffic(t *testing.T, k *kafkatest.Kafka) {
 
 	// The counters move with more traffic, and a close is counted and logged.
 	c.fetch(t, topic, 0, 2)
-	c.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
-	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, _, err := c.conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
-		t.Fatalf("after close: %v, want the close echoed", err)
+	if err := c.SendClose(wsclient.CloseNormalClosure, ""); err != nil {
+		t.Fatal(err)
 	}
+	c.expectClose(t, wsclient.CloseNormalClosure, "after close, the close echoed")
 	waitFor(t, p, "the close to be counted", func() bool {
 		return metricSum(scrape(t, p), "kafkaedge_ws_closes_total", map[string]string{"code": "1000"}) >= 1
 	})
@@ -393,7 +377,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		conns[i] = dial(t, p, "/d")
 	}
 	for i, c := range conns {
-		seqs[i] = c.send(t, fetchReq("drain", 0, 0))
+		seqs[i] = c.send(t, wsclient.FetchReq(0, "drain", 0, 0))
 	}
 	var last string
 	waitFor(t, p, "all fetches in flight", func() bool {
@@ -412,20 +396,18 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, c := range conns {
 		wg.Go(func() {
-			c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-			_, data, err := c.conn.ReadMessage()
+			c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			resp, err := c.Recv()
 			if err != nil {
 				t.Errorf("client %d: no answer to its fetch in flight: %v", i, err)
 				return
 			}
-			var resp pubsub.PubSubResp
-			if err := proto.Unmarshal(data, &resp); err != nil || resp.Sequence != seqs[i] || resp.GetKafkaFetchResp() == nil {
-				t.Errorf("client %d: answer %v (err %v), want the fetch response of sequence %d", i, &resp, err, seqs[i])
+			if resp.GetSequence() != seqs[i] || resp.GetKafkaFetchResp() == nil {
+				t.Errorf("client %d: answer %v, want the fetch response of sequence %d", i, resp, seqs[i])
 				return
 			}
-			_, _, err = c.conn.ReadMessage()
-			if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
-				t.Errorf("client %d: after the answer got %v, want close 1001", i, err)
+			if code, err := c.RecvClose(); err != nil || code != wsclient.CloseGoingAway {
+				t.Errorf("client %d: after the answer got close %d (err %v), want close 1001", i, code, err)
 			}
 		})
 	}
@@ -487,13 +469,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 
 	// The removed route's client is closed with 1001 and the URI is gone.
-	gone.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, _, err := gone.conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
-		t.Fatalf("client of the removed route: %v, want close 1001", err)
-	}
-	if _, resp, err := websocket.DefaultDialer.Dial("ws://"+p.listen+"/gone", nil); err == nil || resp == nil || resp.StatusCode != 404 {
-		t.Fatalf("dial removed route: %v, want 404", err)
-	}
+	gone.expectClose(t, wsclient.CloseGoingAway, "client of the removed route")
+	expectRefused(t, p, "/gone", http.StatusNotFound)
 	// The added route serves; the unchanged route's client keeps streaming
 	// on the same connection; the -route route is untouched.
 	expectData(t, p, "/new", "live", "m0")

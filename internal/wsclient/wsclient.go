@@ -3,8 +3,8 @@
 // independent of the server's: the one client of the reactor's, the
 // binary's and the benchmark's tests, and of the benchmark suite. It offers
 // full protobuf round trips for checks, raw frames, pipelined requests in
-// one write, and an allocation-light fetch path that only counts what a
-// response carries.
+// one write, the server's close frames, and an allocation-light fetch path
+// that only counts what a response carries.
 package wsclient
 
 import (
@@ -25,6 +25,20 @@ import (
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
+// Frame types of SendRaw (gorilla/websocket's values).
+const (
+	TextMessage   = websocket.TextMessage
+	BinaryMessage = websocket.BinaryMessage
+)
+
+// Close codes (RFC 6455, section 7.4.1) to compare with those of RecvClose
+// and CloseCode.
+const (
+	CloseNormalClosure = websocket.CloseNormalClosure // 1000
+	CloseGoingAway     = websocket.CloseGoingAway     // 1001
+	CloseMessageTooBig = websocket.CloseMessageTooBig // 1009
+)
+
 // MaxResponse is the largest response frame a Conn accepts (a 10 MiB Kafka
 // fetch re-encoded with per-message framing stays well under it).
 const MaxResponse = 64 << 20
@@ -42,6 +56,9 @@ var (
 	// ErrText means the server sent a text message, which the protocol
 	// never does.
 	ErrText = errors.New("wsclient: text message from the server")
+	// ErrNotClosed means RecvClose read a message where it expected the
+	// server's close frame.
+	ErrNotClosed = errors.New("wsclient: a message instead of a close frame")
 )
 
 // ServerError is an ErrorResp returned by the server.
@@ -71,9 +88,10 @@ type Options struct {
 type Conn struct {
 	ws    *websocket.Conn
 	seq   int64
-	out   []byte // encoding buffer of Send
-	in    []byte // frame buffer of Recv
-	batch []byte // frames of SendBatch
+	out   []byte    // encoding buffer of Send
+	in    []byte    // frame buffer of Recv
+	batch []byte    // frames of SendBatch
+	wdl   time.Time // write deadline, for the raw write of SendBatch
 
 	br      *bufio.Reader // streaming reader of RecvFetch
 	scratch []byte        // one message of RecvFetch
@@ -147,6 +165,13 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	if err := c.ws.SetReadDeadline(t); err != nil {
 		return err
 	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetWriteDeadline sets the deadline of the writes: Send, SendRaw and
+// SendBatch fail after it.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.wdl = t
 	return c.ws.SetWriteDeadline(t)
 }
 
@@ -154,8 +179,19 @@ func (c *Conn) SetDeadline(t time.Time) error {
 // after it.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
 
-// NextSequence returns the sequence the next Fetch, ListOffset or Ping will use.
+// NextSequence returns the sequence the next Fetch, ListOffset, Ping or
+// Number will use.
 func (c *Conn) NextSequence() int64 { return c.seq + 1 }
+
+// Number sets the sequence of req to the connection's next one (see
+// NextSequence) and returns req, for a request built by the caller that is
+// sent with Send, SendBatch or Do among those of Fetch, ListOffset and Ping
+// without reusing their sequences: c.Do(c.Number(req)).
+func (c *Conn) Number(req *pubsub.PubSubReq) *pubsub.PubSubReq {
+	c.seq++
+	req.Sequence = c.seq
+	return req
+}
 
 // Send writes req as one binary frame.
 func (c *Conn) Send(req *pubsub.PubSubReq) error {
@@ -191,10 +227,29 @@ func (c *Conn) SendBatch(reqs ...*pubsub.PubSubReq) error {
 		}
 		c.batch = append(c.batch, frame...)
 	}
-	if _, err := c.ws.UnderlyingConn().Write(c.batch); err != nil {
+	conn := c.ws.UnderlyingConn()
+	if err := conn.SetWriteDeadline(c.wdl); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if _, err := conn.Write(c.batch); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
 	return nil
+}
+
+// RecvClose reads the next frame, which must be the server's close frame,
+// and returns its status code (1005 if it carried none). A message is
+// ErrNotClosed; any other failure of the read is returned as it is.
+func (c *Conn) RecvClose() (int, error) {
+	typ, r, err := c.ws.NextReader()
+	if err != nil {
+		if code, ok := CloseCode(err); ok {
+			return code, nil
+		}
+		return 0, fmt.Errorf("read close: %w", err)
+	}
+	n, _ := io.Copy(io.Discard, r)
+	return 0, fmt.Errorf("%w: message of type %d, %d bytes", ErrNotClosed, typ, n)
 }
 
 // RecvRaw reads the next message, which must be binary, and returns its
@@ -275,6 +330,11 @@ func ListOffsetReq(seq int64, topic string, partition int32, timestamp int64) *p
 		CmdKafkaListOffset: &pubsub.CmdKafkaListOffset{Topic: topic, Partition: partition, Timestamp: timestamp}}}
 }
 
+// PingReq builds a ping request.
+func PingReq(seq int64, state []byte) *pubsub.PubSubReq {
+	return &pubsub.PubSubReq{Sequence: seq, Req: &pubsub.PubSubReq_CmdPing{CmdPing: &pubsub.CmdPing{State: state}}}
+}
+
 // errorOf returns the ServerError in resp, if any.
 func errorOf(resp *pubsub.PubSubResp) error {
 	if e := resp.GetErrorResp(); e != nil {
@@ -320,7 +380,7 @@ func (c *Conn) ListOffset(topic string, partition int32, timestamp int64) (int64
 // Ping sends state and returns the state of the pong.
 func (c *Conn) Ping(state []byte) ([]byte, error) {
 	c.seq++
-	resp, err := c.Do(&pubsub.PubSubReq{Sequence: c.seq, Req: &pubsub.PubSubReq_CmdPing{CmdPing: &pubsub.CmdPing{State: state}}})
+	resp, err := c.Do(PingReq(c.seq, state))
 	if err != nil {
 		return nil, err
 	}
