@@ -63,25 +63,6 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Reason is the <reason> of docs/protocol.md: "not found topic" for an unknown
-// topic or partition, else the Kafka error name (wire.ErrorName), else a
-// short text of the transport error.
-func (e *Error) Reason() string {
-	switch {
-	case errors.Is(e.Err, ErrUnknownTopic) || e.Code == wire.ErrUnknownTopicOrPartition:
-		return "not found topic"
-	case e.Code != 0:
-		return wire.ErrorName(e.Code)
-	case errors.Is(e.Err, ErrTimeout):
-		return "timeout"
-	case errors.Is(e.Err, ErrClosed):
-		return "client closed"
-	case e.Err != nil:
-		return e.Err.Error()
-	}
-	return "unknown error"
-}
-
 // kafkaError is a non-zero Kafka error code seen in a response, kept as an
 // error value inside the client so that retry decisions can inspect it.
 type kafkaError struct{ code int16 }

@@ -67,18 +67,18 @@ func Example() {
 	_, err = client.Fetch(ctx, "events", 0, 10)
 	var e *kafkawire.Error
 	if errors.As(err, &e) {
-		fmt.Println(e, "| reason:", e.Reason())
+		fmt.Println(e, "| code:", e.Code)
 	}
 	_, err = client.Fetch(ctx, "nope", 0, 0)
 	if errors.As(err, &e) {
-		fmt.Println(e, "| reason:", e.Reason())
+		fmt.Println(e, "| unknown topic:", errors.Is(err, kafkawire.ErrUnknownTopic))
 	}
 	// Output:
 	// offsets 0 to 3
 	// 1 key="" value="second"
 	// 2 key="c" value="third"
-	// fetch events/0@10: OFFSET_OUT_OF_RANGE | reason: OFFSET_OUT_OF_RANGE
-	// fetch nope/0@0: unknown topic or partition | reason: not found topic
+	// fetch events/0@10: OFFSET_OUT_OF_RANGE | code: 1
+	// fetch nope/0@0: unknown topic or partition | unknown topic: true
 }
 
 // ExampleClient_NewStream tails a partition: the Stream delivers the

@@ -331,10 +331,10 @@ func testKillMidStream(t *testing.T, k *kafkatest.Kafka) {
 				var e *Error
 				mu.Lock()
 				prefix := fmt.Sprintf("fetch %s/%d@%d: ", tp, part, from)
-				if !errors.As(err, &e) || !strings.HasPrefix(err.Error(), prefix) || e.Reason() == "" || strings.Contains(e.Reason(), "\n") {
+				if !errors.As(err, &e) || !strings.HasPrefix(err.Error(), prefix) || len(err.Error()) == len(prefix) || strings.Contains(err.Error(), "\n") {
 					bad = append(bad, err.Error())
 				} else {
-					reasons[e.Reason()]++
+					reasons[strings.TrimPrefix(err.Error(), prefix)]++
 				}
 				mu.Unlock()
 				time.Sleep(20 * time.Millisecond)
