@@ -10,21 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kafkaedge/kafkaedge/internal/hostport"
 	"github.com/kafkaedge/kafkaedge/kafkawire/record"
 )
-
-// DefaultFetchPartitionMaxBytes is what a zero Config.FetchPartitionMaxBytes
-// means: 10 MiB, as APISIX asks.
-//
-// Deprecated: use DefaultConfig().FetchPartitionMaxBytes.
-const DefaultFetchPartitionMaxBytes = 10 << 20
 
 // Bounds of the settings, checked by Validate.
 const (
@@ -113,7 +106,7 @@ func DefaultConfig() Config {
 		FetchMaxWait:           100 * time.Millisecond,
 		FetchMinBytes:          0,
 		FetchMaxBytes:          10 << 20,
-		FetchPartitionMaxBytes: DefaultFetchPartitionMaxBytes,
+		FetchPartitionMaxBytes: 10 << 20, // as APISIX asks
 		IsolationLevel:         0,
 		MaxBatchBytes:          record.DefaultMaxBatchBytes,
 	}
@@ -189,7 +182,7 @@ func (c Config) check() (*tls.Config, error) {
 		return bad("Brokers: no bootstrap broker")
 	}
 	for _, b := range c.Brokers {
-		if err := checkBroker(b); err != nil {
+		if _, _, err := hostport.Split(b); err != nil {
 			return bad("Brokers: bad address %q: %v", b, err)
 		}
 	}
@@ -249,34 +242,6 @@ func (c Config) check() (*tls.Config, error) {
 		return bad("%v", err)
 	}
 	return tc, nil
-}
-
-// checkBroker validates a bootstrap address: an IP address or a DNS name,
-// and a port from 1 to 65535. Nothing is resolved.
-func checkBroker(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return errors.New("want host:port")
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return errors.New("port must be 1 to 65535")
-	}
-	switch {
-	case host == "":
-		return errors.New("empty host")
-	case net.ParseIP(host) != nil:
-		return nil
-	case len(host) > 253:
-		return errors.New("host name longer than 253 bytes")
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
-		if label == "" || len(label) > 63 || strings.ContainsFunc(label, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
-		}) {
-			return fmt.Errorf("invalid host name %q", host)
-		}
-	}
-	return nil
 }
 
 // load reads the files named by t into a tls.Config; nil t is no TLS.

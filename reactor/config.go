@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"time"
 
+	"github.com/kafkaedge/kafkaedge/internal/hostport"
 	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/wsframe"
 )
@@ -36,7 +36,8 @@ type Config struct {
 	// a loop (lines that find the queue full are dropped and counted in
 	// Stats.LogDropped).
 	Logger *slog.Logger
-	// Observer receives the server's events for metrics; nil means none.
+	// Observer receives the server's events for metrics; nil means none
+	// (NopObserver).
 	// It is handed to no route's kafkawire.Config (set that one there).
 	Observer Observer
 }
@@ -73,12 +74,8 @@ func DefaultConfig() Config {
 // defaults.
 func (cfg Config) Validate() error {
 	cfg = cfg.withDefaults()
-	_, port, err := net.SplitHostPort(cfg.Addr)
-	if err != nil {
+	if err := hostport.Listen(cfg.Addr); err != nil {
 		return fmt.Errorf("%w: Addr %q: %w", ErrConfig, cfg.Addr, err)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return fmt.Errorf("%w: Addr %q: port must be a number from 0 to 65535", ErrConfig, cfg.Addr)
 	}
 	for _, v := range []struct {
 		name string
@@ -135,6 +132,9 @@ func (cfg Config) withDefaults() Config {
 	setD(&cfg.HandshakeTimeout, d.HandshakeTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = NopObserver{}
 	}
 	return cfg
 }

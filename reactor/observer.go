@@ -35,6 +35,9 @@ type Observer interface {
 	// FetchCoalesced reports a fetch that joined an identical fetch in
 	// flight instead of making its own Kafka call.
 	FetchCoalesced()
+	// ListOffsetCoalesced reports a ListOffset that joined an identical
+	// ListOffset in flight instead of making its own Kafka call.
+	ListOffsetCoalesced()
 	// Backpressure reports a flow-control event.
 	Backpressure(ev BackpressureEvent)
 	// FrameRejected reports a client frame or message that was not served.
@@ -201,19 +204,8 @@ func frameReason(code ws.StatusCode) FrameReason {
 	return FrameProtocolError
 }
 
-// ListCoalescedObserver is implemented by an Observer that also receives
-// the ListOffset requests that joined an identical ListOffset in flight
-// instead of making their own Kafka call, the counterpart of
-// Observer.FetchCoalesced. New asks the Config's Observer for it once; an
-// Observer without it gets no such event. It will become a method of
-// Observer; an Observer that embeds NopObserver has it already.
-type ListCoalescedObserver interface {
-	ListOffsetCoalesced()
-}
-
-// NopObserver ignores every event. An Observer implementation that embeds
-// it compiles unchanged when a method is added to Observer, and gets that
-// event as a no-op until it implements it.
+// NopObserver ignores every event: the Observer of a Config without one. An
+// Observer that embeds it needs only the methods of the events it wants.
 type NopObserver struct{}
 
 // Upgrade implements Observer.
@@ -234,7 +226,7 @@ func (NopObserver) Delivered(string, string, int, int) {}
 // FetchCoalesced implements Observer.
 func (NopObserver) FetchCoalesced() {}
 
-// ListOffsetCoalesced implements ListCoalescedObserver.
+// ListOffsetCoalesced implements Observer.
 func (NopObserver) ListOffsetCoalesced() {}
 
 // Backpressure implements Observer.
@@ -242,22 +234,3 @@ func (NopObserver) Backpressure(BackpressureEvent) {}
 
 // FrameRejected implements Observer.
 func (NopObserver) FrameRejected(FrameReason) {}
-
-// observer is the Server's view of Config.Observer, with the optional
-// events resolved once by New.
-type observer struct {
-	Observer
-	ListCoalescedObserver
-}
-
-// newObserver returns the observer of o (nil: none).
-func newObserver(o Observer) observer {
-	if o == nil {
-		return observer{NopObserver{}, NopObserver{}}
-	}
-	lc, ok := o.(ListCoalescedObserver)
-	if !ok {
-		lc = NopObserver{}
-	}
-	return observer{o, lc}
-}

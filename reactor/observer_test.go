@@ -258,30 +258,3 @@ func TestShutdownCancelsLateCalls(t *testing.T) {
 		t.Fatalf("Shutdown: %v, want the deadline error", err)
 	}
 }
-
-// plainObserver implements Observer and nothing more.
-type plainObserver struct{ NopObserver }
-
-// ListOffsetCoalesced hides NopObserver's, as an Observer written before
-// the event existed does not have it.
-func (plainObserver) ListOffsetCoalesced(struct{}) {}
-
-// TestObserverOptionalEvents: an Observer without ListOffsetCoalesced gets
-// no such event, one with it does, and nil means NopObserver.
-func TestObserverOptionalEvents(t *testing.T) {
-	var p Observer = plainObserver{}
-	if _, ok := p.(ListCoalescedObserver); ok {
-		t.Fatal("plainObserver implements ListCoalescedObserver")
-	}
-	o := newObserver(p)
-	o.ListOffsetCoalesced() // a no-op, not a panic
-	if o.Observer != p {
-		t.Fatal("the Observer was replaced")
-	}
-	rec := newRecorder()
-	newObserver(rec).ListOffsetCoalesced()
-	if rec.count(func(r *recorder) int { return r.listCoal }) != 1 {
-		t.Fatal("the recorder's ListOffsetCoalesced was not called")
-	}
-	newObserver(nil).ListOffsetCoalesced()
-}

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gorilla/websocket"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 	"github.com/kafkaedge/kafkaedge/internal/wstest"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
@@ -97,8 +97,8 @@ func TestCommandErrors(t *testing.T) {
 	// Skipped: a request without a command, a text frame. Undecodable
 	// binary gets "wrong command" with sequence 0. The connection survives.
 	c.send(&pubsub.PubSubReq{Sequence: 5})
-	c.sendRaw(websocket.TextMessage, []byte("hello"))
-	c.sendRaw(websocket.BinaryMessage, []byte{0xff, 0xff, 0xff, 0xff, 0xff})
+	c.sendRaw(wsclient.TextMessage, []byte("hello"))
+	c.sendRaw(wsclient.BinaryMessage, []byte{0xff, 0xff, 0xff, 0xff, 0xff})
 	resp = c.recv()
 	if resp.GetSequence() != 0 || resp.GetErrorResp().GetMessage() != "wrong command" {
 		t.Fatalf("garbage: %v", resp)
@@ -268,8 +268,9 @@ func TestConfigErrors(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{Addr: "nonsense"}, `reactor: invalid config: Addr "nonsense": address nonsense: missing port in address`},
-		{Config{Addr: "127.0.0.1:99999"}, `reactor: invalid config: Addr "127.0.0.1:99999": port must be a number from 0 to 65535`},
+		{Config{Addr: "nonsense"}, `reactor: invalid config: Addr "nonsense": want host:port`},
+		{Config{Addr: "a b:80"}, `reactor: invalid config: Addr "a b:80": invalid host name "a b"`},
+		{Config{Addr: "127.0.0.1:99999"}, `reactor: invalid config: Addr "127.0.0.1:99999": port must be 0 to 65535`},
 		{Config{MaxInflight: -1}, "reactor: invalid config: MaxInflight is negative (-1)"},
 		{Config{Loops: -2}, "reactor: invalid config: Loops is negative (-2)"},
 		{Config{IdleTimeout: -time.Second}, "reactor: invalid config: IdleTimeout is negative (-1s)"},
@@ -296,7 +297,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := d
-	want.Addr, want.Loops, want.Logger = "0.0.0.0:0", baseProcs(), s.cfg.Logger
+	want.Addr, want.Loops, want.Logger, want.Observer = "0.0.0.0:0", baseProcs(), s.cfg.Logger, NopObserver{}
 	if s.cfg != want {
 		t.Fatalf("defaults not applied:\n got %+v\nwant %+v", s.cfg, want)
 	}

@@ -56,7 +56,7 @@ type Server struct {
 	log     *slog.Logger // for the callers' goroutines
 	loopLog *slog.Logger // for the event loops: never blocks (logs)
 	logs    *logQueue
-	obs     observer
+	obs     Observer
 	epoch   time.Time // base of the monotonic now()
 
 	started  atomic.Bool
@@ -106,7 +106,7 @@ func New(cfg Config) (*Server, error) {
 		log:     log,
 		loopLog: slog.New(loopHandler{log.Handler(), logs}),
 		logs:    logs,
-		obs:     newObserver(cfg.Observer),
+		obs:     cfg.Observer,
 		epoch:   time.Now(),
 		booted:  make(chan struct{}),
 		runDone: make(chan struct{}),

@@ -484,7 +484,7 @@ func TestLimits(t *testing.T) {
 	if d := DefaultLimits(); d.MaxHeader != DefaultMaxHeader || d.MaxMessage != DefaultMaxMessage || d.Validate() != nil {
 		t.Fatalf("DefaultLimits() = %+v", d)
 	}
-	for _, l := range []Limits{{}, {MaxHeader: MinHeader}, {MaxMessage: 1}} {
+	for _, l := range []Limits{{}, {MaxHeader: MinHeader}, {MaxMessage: 1}, {MaxHeader: MaxHeader, MaxMessage: MaxMessage}} {
 		if err := l.Validate(); err != nil {
 			t.Errorf("%+v: %v", l, err)
 		}
@@ -494,6 +494,8 @@ func TestLimits(t *testing.T) {
 		{MaxHeader: 10}:            "wsframe: MaxHeader 10 is below 256 bytes",
 		{MaxMessage: -5}:           "wsframe: MaxMessage -5 is negative",
 		{MaxHeader: MinHeader - 1}: "wsframe: MaxHeader 255 is below 256 bytes",
+		{MaxHeader: MaxHeader + 1}: "wsframe: MaxHeader 1048577 is above 1048576 bytes",
+		{MaxMessage: 1<<30 + 1}:    "wsframe: MaxMessage 1073741825 is above 1073741824 bytes",
 	} {
 		if err := l.Validate(); err == nil || err.Error() != want {
 			t.Errorf("%+v: %v, want %q", l, err, want)

@@ -19,7 +19,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/hostport"
+	"github.com/kafkaedge/kafkaedge/internal/hostport"
 	"github.com/kafkaedge/kafkaedge/kafkawire"
 )
 

@@ -23,7 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/apisix"
-	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/hostport"
+	"github.com/kafkaedge/kafkaedge/internal/hostport"
 	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/reactor"
 )
@@ -76,34 +76,38 @@ type Settings struct {
 	Routes []any `yaml:"routes"`
 }
 
-// Default returns the built-in defaults (those of reactor.Config and
-// kafkawire.Config, spelled out so -h shows them).
+// Default returns the built-in defaults: the command's own, and those of
+// reactor.DefaultConfig and kafkawire.DefaultConfig for the settings of the
+// WebSocket server and of the Kafka client.
 func Default() Settings {
+	r, k := reactor.DefaultConfig(), kafkawire.DefaultConfig()
 	return Settings{
-		Listen:                 "0.0.0.0:9080",
+		Listen:                 r.Addr,
 		AdminListen:            "127.0.0.1:9180",
 		LogLevel:               "info",
 		LogFormat:              "text",
 		DrainTimeout:           15 * time.Second,
 		MetricsListen:          "127.0.0.1:9091",
-		MaxConns:               100000,
-		MaxInflight:            64,
-		MaxInflightTotal:       4096,
-		MaxMessage:             1 << 20,
-		MaxHeader:              8 << 10,
-		MaxOutbound:            32 << 20,
-		SlowTimeout:            30 * time.Second,
-		IdleTimeout:            5 * time.Minute,
-		HandshakeTimeout:       10 * time.Second,
-		BrokerConns:            2,
-		DialTimeout:            10 * time.Second,
-		RequestTimeout:         30 * time.Second,
-		FetchMaxWait:           100 * time.Millisecond,
-		FetchMaxBytes:          10 << 20,
-		FetchPartitionMaxBytes: 10 << 20,
-		MetadataRefresh:        time.Minute,
-		MaxBatchBytes:          64 << 20,
-		IsolationLevel:         "read_uncommitted",
+		Loops:                  r.Loops,
+		MaxConns:               r.MaxConns,
+		MaxInflight:            r.MaxInflight,
+		MaxInflightTotal:       r.MaxInflightTotal,
+		MaxMessage:             r.MaxMessage,
+		MaxHeader:              r.MaxHeader,
+		MaxOutbound:            r.MaxOutbound,
+		SlowTimeout:            r.SlowTimeout,
+		IdleTimeout:            r.IdleTimeout,
+		HandshakeTimeout:       r.HandshakeTimeout,
+		BrokerConns:            k.ConnsPerBroker,
+		DialTimeout:            k.DialTimeout,
+		RequestTimeout:         k.RequestTimeout,
+		FetchMaxWait:           k.FetchMaxWait,
+		FetchMinBytes:          int(k.FetchMinBytes),
+		FetchMaxBytes:          int(k.FetchMaxBytes),
+		FetchPartitionMaxBytes: int(k.FetchPartitionMaxBytes),
+		MetadataRefresh:        k.MetadataRefresh,
+		MaxBatchBytes:          k.MaxBatchBytes,
+		IsolationLevel:         isolationLevels[k.IsolationLevel],
 	}
 }
 
@@ -215,15 +219,18 @@ func ReadRoutes(path string) ([]*apisix.RouteSpec, error) {
 	return s.FileRoutes(path)
 }
 
-// Validate checks every setting; the error names the flag (and YAML key).
-// The settings of the WebSocket server and of the Kafka client are checked
-// by reactor and kafkawire, whose settings they are, so that a value they
-// refuse fails the start and not, later, the server or every route.
+// Validate checks every setting; the error is one line that names the flag
+// (and YAML key). The settings of the WebSocket server and of the Kafka
+// client are checked by reactor.Config.Validate and kafkawire.Config.Validate,
+// whose settings they are, so that a value they refuse fails the start and
+// not, later, the server or every route. The command adds one rule of its
+// own: a number or a duration of 0 (which those packages take for "the
+// default") is refused, since the flag's default is already the default.
 func (s *Settings) Validate() error {
 	for _, l := range []struct{ name, addr string }{
-		{"listen", s.Listen}, {"admin-listen", s.AdminListen}, {"metrics-listen", s.MetricsListen},
+		{"admin-listen", s.AdminListen}, {"metrics-listen", s.MetricsListen},
 	} {
-		if l.addr == "" && l.name != "listen" {
+		if l.addr == "" {
 			continue // turned off
 		}
 		if err := hostport.Listen(l.addr); err != nil {
@@ -239,64 +246,84 @@ func (s *Settings) Validate() error {
 	if _, err := parseIsolation(s.IsolationLevel); err != nil {
 		return fmt.Errorf("-isolation-level: %v", err)
 	}
-	if s.Loops < 0 {
-		return fmt.Errorf("-loops must be 0 (one per CPU) or more, not %d", s.Loops)
-	}
-	for _, c := range []struct {
-		name string
-		v    int
-		max  int // 0: kafkawire has the bound
-	}{
-		{"max-conns", s.MaxConns, math.MaxInt32},
-		{"max-inflight", s.MaxInflight, math.MaxInt32},
-		{"max-inflight-total", s.MaxInflightTotal, math.MaxInt32},
-		{"max-message", s.MaxMessage, 1 << 30},
-		{"max-header", s.MaxHeader, 1 << 20},
-		{"max-outbound", s.MaxOutbound, 1 << 40},
-		{"broker-conns", s.BrokerConns, 0},
-		{"fetch-max-bytes", s.FetchMaxBytes, math.MaxInt32},
-		{"fetch-partition-max-bytes", s.FetchPartitionMaxBytes, math.MaxInt32},
-		{"max-batch-bytes", s.MaxBatchBytes, 1 << 40},
-	} {
-		switch {
-		case c.max == 0 && c.v < 1:
-			return fmt.Errorf("-%s must be 1 or more, not %d", c.name, c.v)
-		case c.max > 0 && (c.v < 1 || c.v > c.max):
-			return fmt.Errorf("-%s must be from 1 to %d, not %d", c.name, c.max, c.v)
+	for _, f := range s.fields() {
+		switch v := f.value.(type) {
+		case int:
+			if v < 0 || v == 0 && !f.zeroOK {
+				return fmt.Errorf("-%s must be 1 or more, not %d", f.flag, v)
+			}
+			if f.int32 && v > math.MaxInt32 {
+				return fmt.Errorf("-%s must be at most %d, not %d", f.flag, math.MaxInt32, v)
+			}
+		case time.Duration:
+			if v <= 0 {
+				return fmt.Errorf("-%s must be a positive duration, not %s", f.flag, v)
+			}
 		}
-	}
-	for _, c := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"drain-timeout", s.DrainTimeout},
-		{"slow-timeout", s.SlowTimeout},
-		{"idle-timeout", s.IdleTimeout},
-		{"handshake-timeout", s.HandshakeTimeout},
-		{"dial-timeout", s.DialTimeout},
-		{"request-timeout", s.RequestTimeout},
-		{"fetch-max-wait", s.FetchMaxWait},
-		{"metadata-refresh", s.MetadataRefresh},
-	} {
-		if c.v <= 0 {
-			return fmt.Errorf("-%s must be a positive duration, not %s", c.name, c.v)
-		}
-	}
-	if s.FetchMinBytes < 0 || s.FetchMinBytes > math.MaxInt32 {
-		return fmt.Errorf("-fetch-min-bytes must be from 0 to %d, not %d", math.MaxInt32, s.FetchMinBytes)
-	}
-	if s.FetchMaxWait > s.RequestTimeout {
-		return fmt.Errorf("-fetch-max-wait (%s) must not exceed -request-timeout (%s)", s.FetchMaxWait, s.RequestTimeout)
 	}
 	if err := s.Reactor(nil, nil).Validate(); err != nil {
-		return fmt.Errorf("server settings: %w", err)
+		return s.flagError(err)
 	}
 	k := s.Kafka(nil, nil)
 	k.Brokers = []string{"localhost:9092"} // the routes bring their own
 	if err := k.Validate(); err != nil {
-		return fmt.Errorf("Kafka client settings: %w", err)
+		return s.flagError(err)
 	}
 	return nil
+}
+
+// field is one numeric setting: its flag, its value (an int or a
+// time.Duration), and the field of reactor.Config or kafkawire.Config it
+// sets ("" for the command's own).
+type field struct {
+	flag   string
+	value  any
+	config string
+	zeroOK bool // 0 has a meaning of its own (-loops 0: one per CPU)
+	int32  bool // the field is an int32
+}
+
+// fields lists the numeric settings.
+func (s *Settings) fields() []field {
+	return []field{
+		{flag: "drain-timeout", value: s.DrainTimeout},
+		{flag: "loops", value: s.Loops, config: "Loops", zeroOK: true},
+		{flag: "max-conns", value: s.MaxConns, config: "MaxConns"},
+		{flag: "max-inflight", value: s.MaxInflight, config: "MaxInflight"},
+		{flag: "max-inflight-total", value: s.MaxInflightTotal, config: "MaxInflightTotal"},
+		{flag: "max-message", value: s.MaxMessage, config: "MaxMessage"},
+		{flag: "max-header", value: s.MaxHeader, config: "MaxHeader"},
+		{flag: "max-outbound", value: s.MaxOutbound, config: "MaxOutbound"},
+		{flag: "slow-timeout", value: s.SlowTimeout, config: "SlowTimeout"},
+		{flag: "idle-timeout", value: s.IdleTimeout, config: "IdleTimeout"},
+		{flag: "handshake-timeout", value: s.HandshakeTimeout, config: "HandshakeTimeout"},
+		{flag: "broker-conns", value: s.BrokerConns, config: "ConnsPerBroker"},
+		{flag: "dial-timeout", value: s.DialTimeout, config: "DialTimeout"},
+		{flag: "request-timeout", value: s.RequestTimeout, config: "RequestTimeout"},
+		{flag: "fetch-max-wait", value: s.FetchMaxWait, config: "FetchMaxWait"},
+		{flag: "fetch-min-bytes", value: s.FetchMinBytes, config: "FetchMinBytes", zeroOK: true, int32: true},
+		{flag: "fetch-max-bytes", value: s.FetchMaxBytes, config: "FetchMaxBytes", int32: true},
+		{flag: "fetch-partition-max-bytes", value: s.FetchPartitionMaxBytes, config: "FetchPartitionMaxBytes", int32: true},
+		{flag: "metadata-refresh", value: s.MetadataRefresh, config: "MetadataRefresh"},
+		{flag: "max-batch-bytes", value: s.MaxBatchBytes, config: "MaxBatchBytes"},
+	}
+}
+
+// flagError puts the flag in front of an error of reactor.Config.Validate
+// or kafkawire.Config.Validate, which names the field of its Config:
+// "-broker-conns 100: kafkawire config: ConnsPerBroker 100 out of range
+// 1..64".
+func (s *Settings) flagError(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, ": Addr ") {
+		return fmt.Errorf("-listen %q: %w", s.Listen, err)
+	}
+	for _, f := range s.fields() {
+		if f.config != "" && strings.Contains(msg, ": "+f.config+" ") {
+			return fmt.Errorf("-%s %v: %w", f.flag, f.value, err)
+		}
+	}
+	return err
 }
 
 // Kafka is the kafkawire configuration that every route's cluster starts
@@ -363,13 +390,15 @@ func parseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("%q is not one of debug, info, warn, error", s)
 }
 
+// isolationLevels names the Kafka isolation levels, by number.
+var isolationLevels = [...]string{0: "read_uncommitted", 1: "read_committed"}
+
 // parseIsolation maps -isolation-level to the Kafka isolation level.
 func parseIsolation(s string) (int8, error) {
-	switch s {
-	case "read_uncommitted":
-		return 0, nil
-	case "read_committed":
-		return 1, nil
+	for i, name := range isolationLevels {
+		if s == name {
+			return int8(i), nil
+		}
 	}
 	return 0, fmt.Errorf("%q is not read_uncommitted or read_committed", s)
 }

@@ -3,9 +3,13 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kafkaedge/kafkaedge/kafkawire"
+	"github.com/kafkaedge/kafkaedge/reactor"
 )
 
 // writeFile writes a YAML config file and returns its path.
@@ -68,25 +72,28 @@ func TestValidate(t *testing.T) {
 		set func(*Settings)
 		msg string
 	}{
-		{func(s *Settings) { s.Listen = "localhost" }, `-listen "localhost": want host:port`},
 		{func(s *Settings) { s.AdminListen = "127.0.0.1:70000" }, `-admin-listen "127.0.0.1:70000": port must be 0 to 65535`},
 		{func(s *Settings) { s.MetricsListen = "a b:1" }, `-metrics-listen "a b:1": invalid host name "a b"`},
 		{func(s *Settings) { s.LogLevel = "loud" }, `-log-level: "loud" is not one of debug, info, warn, error`},
 		{func(s *Settings) { s.LogFormat = "xml" }, `-log-format: "xml" is not text or json`},
 		{func(s *Settings) { s.IsolationLevel = "serializable" }, `-isolation-level: "serializable" is not read_uncommitted or read_committed`},
-		{func(s *Settings) { s.MaxConns = 0 }, "-max-conns must be from 1 to 2147483647, not 0"},
-		{func(s *Settings) { s.BrokerConns = 0 }, "-broker-conns must be 1 or more, not 0"},
+		{func(s *Settings) { s.MaxConns = 0 }, "-max-conns must be 1 or more, not 0"},
+		{func(s *Settings) { s.BrokerConns = -1 }, "-broker-conns must be 1 or more, not -1"},
 		{func(s *Settings) { s.DialTimeout = -time.Second }, "-dial-timeout must be a positive duration, not -1s"},
-		{func(s *Settings) { s.FetchMaxWait = time.Minute }, "-fetch-max-wait (1m0s) must not exceed -request-timeout (30s)"},
-		// kafkawire's own bounds.
-		{func(s *Settings) { s.BrokerConns = 100 }, "Kafka client settings: kafkawire config: ConnsPerBroker 100 out of range 1..64"},
-		{func(s *Settings) { s.FetchMaxBytes = 2_000_000_000 }, "Kafka client settings: kafkawire config: "},
-		// reactor's (and wsframe's) own bounds.
-		{func(s *Settings) { s.MaxHeader = 100 }, "server settings: reactor: invalid config: "},
+		{func(s *Settings) { s.DrainTimeout = 0 }, "-drain-timeout must be a positive duration, not 0s"},
+		{func(s *Settings) { s.FetchMaxBytes = 5_000_000_000 }, "-fetch-max-bytes must be at most 2147483647, not 5000000000"},
+		// reactor's (and wsframe's) own bounds, named by the flag.
+		{func(s *Settings) { s.Listen = "localhost" }, `-listen "localhost": reactor: invalid config: Addr "localhost": want host:port`},
+		{func(s *Settings) { s.MaxHeader = 100 }, "-max-header 100: reactor: invalid config: wsframe: MaxHeader 100 is below 256 bytes"},
+		{func(s *Settings) { s.MaxMessage = 2 << 30 }, "-max-message 2147483648: reactor: invalid config: wsframe: MaxMessage 2147483648 is above 1073741824 bytes"},
+		// kafkawire's own bounds, named by the flag.
+		{func(s *Settings) { s.BrokerConns = 100 }, "-broker-conns 100: kafkawire config: ConnsPerBroker 100 out of range 1..64"},
+		{func(s *Settings) { s.FetchMaxBytes = 2_000_000_000 }, "-fetch-max-bytes 2000000000: kafkawire config: FetchMaxBytes 2000000000 out of range 1..1073741824"},
+		{func(s *Settings) { s.FetchMaxWait = time.Minute }, "-fetch-max-wait 1m0s: kafkawire config: FetchMaxWait 1m0s longer than RequestTimeout 30s"},
 	} {
 		s := Default()
 		c.set(&s)
-		if err := s.Validate(); err == nil || !strings.HasPrefix(err.Error(), c.msg) {
+		if err := s.Validate(); err == nil || err.Error() != c.msg {
 			t.Errorf("%v, want %q", err, c.msg)
 		}
 	}
@@ -94,6 +101,20 @@ func TestValidate(t *testing.T) {
 	s.AdminListen, s.MetricsListen = "", ""
 	if err := s.Validate(); err != nil {
 		t.Fatalf("listeners turned off: %v", err)
+	}
+}
+
+// TestDefaults: the defaults of the flags are those of the packages whose
+// settings they are.
+func TestDefaults(t *testing.T) {
+	s := Default()
+	r, k := s.Reactor(nil, nil), s.Kafka(nil, nil)
+	r.Logger, k.Logger = nil, nil
+	if want := reactor.DefaultConfig(); r != want {
+		t.Errorf("reactor config of the defaults:\n%+v\nwant reactor.DefaultConfig():\n%+v", r, want)
+	}
+	if want := kafkawire.DefaultConfig(); !reflect.DeepEqual(k, want) {
+		t.Errorf("kafkawire config of the defaults:\n%+v\nwant kafkawire.DefaultConfig():\n%+v", k, want)
 	}
 }
 

@@ -52,6 +52,7 @@ type Metrics struct {
 	deliveredBytes *prometheus.CounterVec
 	deliveredMsgs  *prometheus.CounterVec
 	coalesced      prometheus.Counter
+	listCoalesced  prometheus.Counter
 	backpressure   [reactor.NumBackpressureEvents]prometheus.Counter
 	framesRejected [reactor.NumFrameReasons]prometheus.Counter
 
@@ -117,6 +118,7 @@ func New(topicLabels bool) *Metrics {
 		m.deliveredMsgs = f.counterVec("delivered_messages_total", "Kafka messages delivered to clients, by route.", "route")
 	}
 	m.coalesced = f.counter("fetch_coalesced_total", "Fetch requests answered by an identical Kafka fetch already in flight (fan-out hits).")
+	m.listCoalesced = f.counter("list_offset_coalesced_total", "ListOffset requests answered by an identical Kafka ListOffset already in flight.")
 	bp := f.counterVec("backpressure_events_total", "Flow-control events: paused (outbound queue over -max-outbound), resumed, inflight_cap, slot_wait, slow_closed, flood_closed.", "event")
 	for i := range m.backpressure {
 		m.backpressure[i] = bp.WithLabelValues(reactor.BackpressureEvent(i).String())
@@ -297,6 +299,9 @@ func (m *Metrics) Delivered(route, topic string, bytes, messages int) {
 
 // FetchCoalesced implements reactor.Observer.
 func (m *Metrics) FetchCoalesced() { m.coalesced.Inc() }
+
+// ListOffsetCoalesced implements reactor.Observer.
+func (m *Metrics) ListOffsetCoalesced() { m.listCoalesced.Inc() }
 
 // Backpressure implements reactor.Observer.
 func (m *Metrics) Backpressure(ev reactor.BackpressureEvent) {

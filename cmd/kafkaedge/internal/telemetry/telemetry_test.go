@@ -17,6 +17,7 @@ func TestLoopEventsDoNotAllocate(t *testing.T) {
 		m.Request(reactor.CmdFetch, true, time.Millisecond)
 		m.Delivered("/r", "topic", 1024, 10)
 		m.FetchCoalesced()
+		m.ListOffsetCoalesced()
 		m.Backpressure(reactor.BackpressurePaused)
 		m.FrameRejected(reactor.FrameText)
 		m.ConnRejected(reactor.RejectMaxConns)

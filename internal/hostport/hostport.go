@@ -1,6 +1,8 @@
-// Package hostport checks the "host:port" addresses that kafkaedge's
-// settings and routes name: listen addresses and bootstrap brokers. Host
-// names are checked for their syntax and never resolved.
+// Package hostport is the one check of the "host:port" addresses that
+// kafkaedge's settings and routes name: the addresses its servers listen on
+// (reactor.Config.Addr, the admin and metrics listeners) and the brokers it
+// dials (kafkawire.Config.Brokers, the nodes of an APISIX route). Host names
+// are checked for their syntax and never resolved.
 package hostport
 
 import (
