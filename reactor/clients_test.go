@@ -2,7 +2,7 @@ package reactor
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -113,7 +113,7 @@ func TestKafkaFailureTexts(t *testing.T) {
 				case "closed":
 					return &kafkawire.Error{Op: "fetch", Topic: topic, Err: kafkawire.ErrClosed}
 				case "refused":
-					return &kafkawire.Error{Op: "fetch", Topic: topic, Err: errors.New("broker 10.0.0.1:9092: connection refused")}
+					return &kafkawire.Error{Op: "fetch", Topic: topic, Err: fmt.Errorf("broker 10.0.0.1:9092: connection refused: %w", kafkawire.ErrBrokerUnreachable)}
 				case "leader":
 					return &kafkawire.Error{Op: "fetch", Topic: topic, Code: 6}
 				}
@@ -130,7 +130,7 @@ func TestKafkaFailureTexts(t *testing.T) {
 	}{
 		{listReq(1, "t", 3, -1), 0, "failed to list offset, topic: t, partition: 3, err: timeout"},
 		{fetchReq(2, "closed", 0, 0), 0, "failed to fetch message, topic: closed, partition: 0, err: client closed"},
-		{fetchReq(3, "refused", 1, 0), 0, "failed to fetch message, topic: refused, partition: 1, err: broker 10.0.0.1:9092: connection refused"},
+		{fetchReq(3, "refused", 1, 0), 0, "failed to fetch message, topic: refused, partition: 1, err: broker unreachable"},
 		{fetchReq(4, "leader", 0, 0), 6, "failed to fetch message, topic: leader, partition: 0, err: NOT_LEADER_OR_FOLLOWER"},
 	} {
 		resp := c.roundTrip(tc.req)
@@ -185,5 +185,51 @@ func TestRouteClients(t *testing.T) {
 	}
 	if resp := conn.roundTrip(pingReq(1, "")); resp.GetPongResp() == nil {
 		t.Fatalf("after PutRoutes to the same client: %v", resp)
+	}
+}
+
+// TestHeldRequestIsNotIdle: a connection whose fetch waits for a node-wide
+// slot is waiting, not idle. The idle timeout closes a connection that
+// opened after it and sent nothing, and not the waiting one, which gets its
+// answer once the slot is free.
+func TestHeldRequestIsNotIdle(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	fc := &fakeClusters{make: func() *fakeKafka {
+		return &fakeKafka{records: []record.Record{{Offset: 0, Value: []byte("v")}}, fetchFn: func(topic string) error {
+			if topic == "block" {
+				entered <- struct{}{}
+				<-release
+			}
+			return nil
+		}}
+	}}
+	rec := newRecorder()
+	s := startFake(t, Config{MaxInflightTotal: 1, IdleTimeout: 300 * time.Millisecond, Observer: rec}, fc, deadRoute("/kafka"))
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	a := dialWS(t, s, "/kafka")
+	a.send(fetchReq(1, "block", 0, 0)) // takes the one slot
+	<-entered
+	b := dialWS(t, s, "/kafka")
+	b.send(fetchReq(2, "data", 0, 0)) // held: no slot
+	waitFor(t, "the second fetch to wait for a slot", func() bool {
+		return rec.count(func(r *recorder) int { return r.pressure[BackpressureSlotWait] }) == 1
+	})
+	idle := dialWS(t, s, "/kafka")
+	if _, err := idle.tryRecv(10 * time.Second); !isGoingAwayWith(err, "idle timeout") {
+		t.Fatalf("the idle connection: %v, want close 1001 \"idle timeout\"", err)
+	}
+	close(release)
+	released = true
+	for _, c := range []*wsClient{a, b} {
+		resp := c.recv()
+		if msgs := resp.GetKafkaFetchResp().GetMessages(); len(msgs) != 1 {
+			t.Fatalf("after the slot was freed: %v, want the fetch answered", resp)
+		}
 	}
 }

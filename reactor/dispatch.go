@@ -187,7 +187,7 @@ func (s *Server) runListOffset(f *kafkaCall) {
 	var code int32
 	if err != nil {
 		var reason string
-		code, reason = kafkaError(err)
+		code, reason = s.kafkaFailure(k, err)
 		msg = pubsub.ListOffsetErrorMessage(k.topic, k.partition, reason)
 	}
 	for _, w := range f.waiters {
@@ -217,7 +217,7 @@ func (s *Server) runFetch(f *kafkaCall) {
 	res, err := k.client.Fetch(s.baseCtx, k.topic, k.partition, k.arg)
 	s.done(f) // from here on nobody appends to f.waiters
 	if err != nil {
-		code, reason := kafkaError(err)
+		code, reason := s.kafkaFailure(k, err)
 		msg := pubsub.FetchErrorMessage(k.topic, k.partition, reason)
 		for _, w := range f.waiters {
 			j := newJob(w.st)

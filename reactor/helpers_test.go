@@ -139,6 +139,12 @@ func isGoingAway(err error) bool {
 	return ok && code == int(ws.StatusGoingAway)
 }
 
+// isGoingAwayWith reports whether err is the server's close 1001 with reason.
+func isGoingAwayWith(err error, reason string) bool {
+	r, _ := wsclient.CloseReason(err)
+	return isGoingAway(err) && r == reason
+}
+
 // The request builders of internal/wsclient, under the tests' short names.
 var (
 	fetchReq = wsclient.FetchReq

@@ -3,6 +3,7 @@ package reactor
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"net/http"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ func TestHostileFrames(t *testing.T) {
 		{"1 TiB length claim", huge, ws.StatusMessageTooBig},
 		{"fragmented ping", wstest.ClientFrame(ws.OpPing, false, []byte("x")), ws.StatusProtocolError},
 		{"message over MaxMessage", overLimit, ws.StatusMessageTooBig},
+		{"text message not UTF-8", wstest.ClientFrame(ws.OpText, true, []byte("\xff\xfe")), ws.StatusInvalidFramePayloadData},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,7 +57,8 @@ func TestHostileFrames(t *testing.T) {
 }
 
 func TestSlowlorisHandshake(t *testing.T) {
-	s := startServer(t, Config{HandshakeTimeout: 200 * time.Millisecond}, deadRoute("/kafka"))
+	rec := newRecorder()
+	s := startServer(t, Config{HandshakeTimeout: 200 * time.Millisecond, Observer: rec}, deadRoute("/kafka"))
 	var slow []*rawConn
 	for range 5 {
 		r := dialRaw(t, s)
@@ -74,6 +77,10 @@ func TestSlowlorisHandshake(t *testing.T) {
 		}
 	}
 	waitFor(t, "connection count to drop", func() bool { return s.Stats().Conns == 1 })
+	// Each is counted as an upgrade request that timed out.
+	if n := rec.count(func(r *recorder) int { return r.upgrades[" "+http.StatusText(408)] }); n != len(slow) {
+		t.Fatalf("%d handshake timeouts reported, want %d", n, len(slow))
+	}
 }
 
 func TestIdleTimeout(t *testing.T) {

@@ -108,9 +108,10 @@ func testKafkaListOffset(t *testing.T, k *kafkatest.Kafka) {
 	for _, tc := range []struct {
 		topic string
 		part  int32
-	}{{"nope", 0}, {topic, 7}} {
+		what  string
+	}{{"nope", 0, "topic"}, {topic, 7, "partition"}} {
 		resp := c.roundTrip(listReq(-3, tc.topic, tc.part, -1))
-		want := fmt.Sprintf("failed to list offset, topic: %s, partition: %d, err: not found topic", tc.topic, tc.part)
+		want := fmt.Sprintf("failed to list offset, topic: %s, partition: %d, err: not found %s", tc.topic, tc.part, tc.what)
 		if resp.GetSequence() != -3 || resp.GetErrorResp().GetMessage() != want {
 			t.Fatalf("unknown %s/%d: %v, want %q", tc.topic, tc.part, resp, want)
 		}

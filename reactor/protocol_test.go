@@ -194,8 +194,8 @@ func TestRoutesRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := a.tryRecv(5 * time.Second)
-	if !isGoingAway(err) {
-		t.Fatalf("/a after route change: %v, want close 1001", err)
+	if !isGoingAwayWith(err, "route changed") {
+		t.Fatalf("/a after route change: %v, want close 1001 \"route changed\"", err)
 	}
 	if resp := b.roundTrip(pingReq(2, "")); resp.GetPongResp() == nil {
 		t.Fatalf("/b after /a changed: %v", resp)
@@ -206,8 +206,8 @@ func TestRoutesRuntime(t *testing.T) {
 		t.Fatal("DeleteRoute results")
 	}
 	_, err = b.tryRecv(5 * time.Second)
-	if !isGoingAway(err) {
-		t.Fatalf("/b after delete: %v, want close 1001", err)
+	if !isGoingAwayWith(err, "route removed") {
+		t.Fatalf("/b after delete: %v, want close 1001 \"route removed\"", err)
 	}
 	if resp := a2.roundTrip(pingReq(3, "")); resp.GetPongResp() == nil {
 		t.Fatalf("/a after /b deleted: %v", resp)

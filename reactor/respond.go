@@ -76,25 +76,40 @@ func appendFetchBody(dst []byte, recs []record.Record, from int64, limit int) ([
 
 // kafkaError returns the ErrorResp code (the Kafka error code, 0 if none)
 // and the <reason> of docs/protocol.md for a failed Kafka call: "not found
-// topic" for an unknown topic or partition, else the Kafka error name, else
-// "timeout" or "client closed", else the text of the failure.
-func kafkaError(err error) (code int32, reason string) {
+// partition" for an unknown partition of a known topic, "not found topic"
+// for an unknown topic, else the Kafka error name, else "timeout", "client
+// closed" or "broker unreachable", else "unknown error". hidden reports a
+// reason that leaves out what the node's log should tell: the addresses
+// and causes of a transport failure never reach a client.
+func kafkaError(err error) (code int32, reason string, hidden bool) {
 	var ke *kafkawire.Error
 	if !errors.As(err, &ke) {
-		return 0, err.Error()
+		return 0, pubsub.ReasonUnknown, true
 	}
 	code = int32(ke.Code)
 	switch {
+	case errors.Is(ke.Err, kafkawire.ErrUnknownPartition):
+		return code, pubsub.ReasonNotFoundPartition, false
 	case errors.Is(ke.Err, kafkawire.ErrUnknownTopic) || ke.Code == wire.ErrUnknownTopicOrPartition:
-		return code, pubsub.ReasonNotFoundTopic
+		return code, pubsub.ReasonNotFoundTopic, false
 	case ke.Code != 0:
-		return code, wire.ErrorName(ke.Code)
+		return code, wire.ErrorName(ke.Code), false
 	case errors.Is(ke.Err, kafkawire.ErrTimeout):
-		return code, pubsub.ReasonTimeout
+		return code, pubsub.ReasonTimeout, false
 	case errors.Is(ke.Err, kafkawire.ErrClosed):
-		return code, pubsub.ReasonClientClosed
-	case ke.Err != nil:
-		return code, ke.Err.Error()
+		return code, pubsub.ReasonClientClosed, false
+	case errors.Is(ke.Err, kafkawire.ErrBrokerUnreachable):
+		return code, pubsub.ReasonBrokerUnreachable, true
 	}
-	return code, pubsub.ReasonUnknown
+	return code, pubsub.ReasonUnknown, true
+}
+
+// kafkaFailure is kafkaError for the call k, logging what the client is
+// not told. Called on a Kafka goroutine, never on a loop.
+func (s *Server) kafkaFailure(k callKey, err error) (code int32, reason string) {
+	code, reason, hidden := kafkaError(err)
+	if hidden {
+		s.log.Warn("kafka call failed", "topic", k.topic, "partition", k.partition, "reason", reason, "err", err)
+	}
+	return code, reason
 }

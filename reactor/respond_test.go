@@ -129,6 +129,8 @@ func TestKafkaError(t *testing.T) {
 		reason string
 	}{
 		{&kafkawire.Error{Op: "fetch", Code: 3, Err: kafkawire.ErrUnknownTopic}, 3, "not found topic"},
+		{&kafkawire.Error{Op: "fetch", Code: 3, Err: kafkawire.ErrUnknownPartition}, 3, "not found partition"},
+		{&kafkawire.Error{Op: "list offsets", Code: 3, Err: fmt.Errorf("lookup: %w", kafkawire.ErrUnknownPartition)}, 3, "not found partition"},
 		{&kafkawire.Error{Op: "fetch", Code: 3}, 3, "not found topic"},
 		{&kafkawire.Error{Op: "list offsets", Err: kafkawire.ErrUnknownTopic}, 0, "not found topic"},
 		{&kafkawire.Error{Op: "fetch", Code: 1}, 1, "OFFSET_OUT_OF_RANGE"},
@@ -138,13 +140,14 @@ func TestKafkaError(t *testing.T) {
 		{&kafkawire.Error{Op: "fetch", Code: 30000}, 30000, "UNKNOWN_ERROR_CODE_30000"},
 		{&kafkawire.Error{Op: "fetch", Err: fmt.Errorf("wait: %w", kafkawire.ErrTimeout)}, 0, "timeout"},
 		{&kafkawire.Error{Op: "fetch", Err: kafkawire.ErrClosed}, 0, "client closed"},
-		{&kafkawire.Error{Op: "fetch", Err: errors.New("broker 10.0.0.1:9092: connection refused")}, 0, "broker 10.0.0.1:9092: connection refused"},
+		{&kafkawire.Error{Op: "fetch", Err: fmt.Errorf("broker 10.0.0.1:9092: dial tcp: connection refused: %w", kafkawire.ErrBrokerUnreachable)}, 0, "broker unreachable"},
+		{&kafkawire.Error{Op: "fetch", Err: errors.New("lookup kafka-server1 on 10.255.255.53:53: no such host")}, 0, "unknown error"},
 		{&kafkawire.Error{Op: "fetch"}, 0, "unknown error"},
 		{fmt.Errorf("call: %w", &kafkawire.Error{Op: "fetch", Code: 1}), 1, "OFFSET_OUT_OF_RANGE"},
-		{errors.New("not a kafkawire error"), 0, "not a kafkawire error"},
+		{errors.New("not a kafkawire error"), 0, "unknown error"},
 	}
 	for _, c := range cases {
-		if code, reason := kafkaError(c.err); code != c.code || reason != c.reason {
+		if code, reason, _ := kafkaError(c.err); code != c.code || reason != c.reason {
 			t.Errorf("kafkaError(%v) = %d %q, want %d %q", c.err, code, reason, c.code, c.reason)
 		}
 	}

@@ -119,7 +119,7 @@ func (s *Server) PutRoute(r Route) error {
 	s.routesMu.Unlock()
 	if old != nil {
 		s.log.Info("route replaced", "uri", r.URI)
-		s.closeRouteConns(old)
+		s.closeRouteConns(old, "route changed")
 		old.release()
 	} else {
 		s.log.Info("route added", "uri", r.URI)
@@ -141,7 +141,7 @@ func (s *Server) DeleteRoute(uri string) bool {
 	s.routes.Store(next)
 	s.routesMu.Unlock()
 	s.log.Info("route deleted", "uri", uri)
-	s.closeRouteConns(old)
+	s.closeRouteConns(old, "route removed")
 	old.release()
 	return true
 }
@@ -157,14 +157,14 @@ func (s *Server) Routes() []Route {
 }
 
 // closeRouteConns closes, on their loops, the connections that upgraded on
-// rt.
-func (s *Server) closeRouteConns(rt *route) {
+// rt, with 1001 and reason ("route changed", "route removed").
+func (s *Server) closeRouteConns(rt *route, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), routeChangeTimeout)
 	defer cancel()
 	s.onLoops(ctx, func(ls *loopState) {
 		for st := range ls.conns {
 			if st.route == rt {
-				st.goAway(ws.StatusGoingAway, "route changed")
+				st.goAway(ws.StatusGoingAway, reason)
 			}
 		}
 	})

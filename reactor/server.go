@@ -549,10 +549,13 @@ func (s *Server) sweep(ls *loopState, full bool) {
 		case phaseHandshake:
 			if now-st.openedAt >= int64(s.cfg.HandshakeTimeout) {
 				st.phase = phaseClosing
+				s.obs.Upgrade("", 408) // counted as an answered request would be
 				_ = st.c.Close()
 			}
 		case phaseOpen:
-			if st.inflight == 0 && now-st.lastActive >= int64(s.cfg.IdleTimeout) {
+			// A connection with a request in flight, or one held for
+			// want of a slot or of outbound budget, is waiting, not idle.
+			if st.inflight == 0 && st.held.cmd == 0 && now-st.lastActive >= int64(s.cfg.IdleTimeout) {
 				st.goAway(ws.StatusGoingAway, "idle timeout")
 			}
 		}

@@ -96,7 +96,7 @@ func TestWireBytes(t *testing.T) {
 		{"fetch unknown topic", req(fetchReq(9, "nope", 0, 0)),
 			binaryFrame(t, errorResp(9, 3, nf+"nope, partition: 0, err: not found topic"))},
 		{"fetch unknown partition", req(fetchReq(10, "golden", 7, 0)),
-			binaryFrame(t, errorResp(10, 3, nf+"golden, partition: 7, err: not found topic"))},
+			binaryFrame(t, errorResp(10, 3, nf+"golden, partition: 7, err: not found partition"))},
 		{"list offset unknown topic", req(listReq(11, "nope", 0, -1)),
 			binaryFrame(t, errorResp(11, 3, "failed to list offset, topic: nope, partition: 0, err: not found topic"))},
 		{"unknown command", req(&pubsub.PubSubReq{Sequence: 12, Req: &pubsub.PubSubReq_CmdEmpty{CmdEmpty: &pubsub.CmdEmpty{}}}),

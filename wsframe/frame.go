@@ -20,7 +20,7 @@ const keepBuffer = 64 << 10
 // CloseError is a protocol violation by the peer; the caller sends
 // AppendClose(dst, e.Code, e.Reason) and closes the connection.
 type CloseError struct {
-	Code   ws.StatusCode // 1002 protocol error, 1007 invalid close reason, 1009 message too big
+	Code   ws.StatusCode // 1002 protocol error, 1007 a close reason or text message not UTF-8, 1009 message too big
 	Reason string        // what the peer did wrong
 }
 
@@ -62,8 +62,9 @@ type Decoder struct {
 // unfinished message; in both cases the caller waits for more bytes. A
 // protocol violation returns a *CloseError (1002, 1007, or 1009 for a message
 // over MaxMessage) as soon as the frame header shows it, before the claimed
-// payload is read or any memory is allocated for it; the connection must then
-// be closed, and m and n are of no further use.
+// payload is read or any memory is allocated for it (a text message that is
+// not UTF-8, 1007, once it is complete); the connection must then be closed,
+// and m and n are of no further use.
 func (d *Decoder) Next(buf []byte) (m Message, n int, err error) {
 	if d.op == 0 && cap(d.frag) > keepBuffer {
 		d.frag = nil
@@ -89,7 +90,7 @@ func (d *Decoder) Next(buf []byte) (m Message, n int, err error) {
 			}
 			return Message{Op: h.OpCode, Payload: payload}, n, nil
 		case h.OpCode != ws.OpContinuation && h.Fin:
-			return Message{Op: h.OpCode, Payload: payload}, n, nil
+			return d.message(h.OpCode, payload, n)
 		case h.OpCode != ws.OpContinuation:
 			d.op = h.OpCode
 			d.frag = append(d.frag[:0], payload...)
@@ -98,10 +99,19 @@ func (d *Decoder) Next(buf []byte) (m Message, n int, err error) {
 			if h.Fin {
 				op := d.op
 				d.op = 0
-				return Message{Op: op, Payload: d.frag}, n, nil
+				return d.message(op, d.frag, n)
 			}
 		}
 	}
+}
+
+// message returns a complete data message, or the 1007 a text message
+// that is not UTF-8 calls for (RFC 6455 8.1).
+func (d *Decoder) message(op ws.OpCode, payload []byte, n int) (Message, int, error) {
+	if op == ws.OpText && !utf8.Valid(payload) {
+		return Message{}, n, &CloseError{Code: ws.StatusInvalidFramePayloadData, Reason: "text message is not UTF-8"}
+	}
+	return Message{Op: op, Payload: payload}, n, nil
 }
 
 // header parses and checks the frame header at the start of b. It returns

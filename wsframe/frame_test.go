@@ -46,6 +46,33 @@ func decodeAll(d *Decoder, stream []byte) ([]Message, error) {
 	return out, nil
 }
 
+// TestDecoderTextUTF8: a text message must be UTF-8 as a whole (RFC 6455
+// 8.1): a rune split across fragments is fine, invalid bytes are a 1007.
+func TestDecoderTextUTF8(t *testing.T) {
+	check := "\u2713"
+	split := append(wstest.ClientFrame(ws.OpText, false, []byte(check[:1])), wstest.ClientFrame(ws.OpContinuation, true, []byte(check[1:]))...)
+	var d Decoder
+	got, err := decodeAll(&d, split)
+	if err != nil || len(got) != 1 || string(got[0].Payload) != check {
+		t.Fatalf("a rune split across fragments: %v %v", got, err)
+	}
+	for name, in := range map[string][]byte{
+		"one frame": wstest.ClientFrame(ws.OpText, true, []byte("\xff not utf-8")),
+		"fragments": append(wstest.ClientFrame(ws.OpText, false, []byte("ok ")), wstest.ClientFrame(ws.OpContinuation, true, []byte(check[:2]))...),
+	} {
+		var d Decoder
+		_, err := decodeAll(&d, in)
+		var ce *CloseError
+		if !errors.As(err, &ce) || ce.Code != ws.StatusInvalidFramePayloadData {
+			t.Errorf("%s: %v, want a 1007", name, err)
+		}
+	}
+	// Binary messages are not text: any bytes.
+	if got, err := decodeAll(new(Decoder), wstest.ClientFrame(ws.OpBinary, true, []byte{0xff})); err != nil || len(got) != 1 {
+		t.Fatalf("binary 0xff: %v %v", got, err)
+	}
+}
+
 func TestDecoderMessages(t *testing.T) {
 	var stream []byte
 	stream = append(stream, wstest.ClientFrame(ws.OpBinary, true, []byte("hello"))...)
@@ -55,7 +82,7 @@ func TestDecoderMessages(t *testing.T) {
 	stream = append(stream, wstest.ClientFrame(ws.OpContinuation, false, nil)...)
 	stream = append(stream, wstest.ClientFrame(ws.OpPong, true, nil)...)
 	stream = append(stream, wstest.ClientFrame(ws.OpContinuation, true, []byte("frag-3"))...)
-	stream = append(stream, wstest.ClientFrame(ws.OpText, true, []byte("\xff not utf-8"))...)
+	stream = append(stream, wstest.ClientFrame(ws.OpText, true, []byte("text \u2713"))...)
 	stream = append(stream, wstest.ClientFrame(ws.OpBinary, true, nil)...)
 	stream = append(stream, wstest.ClientFrame(ws.OpBinary, true, bytes.Repeat([]byte{7}, 1000))...)
 	stream = append(stream, wstest.ClientFrame(ws.OpClose, true, ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye"))...)
@@ -65,7 +92,7 @@ func TestDecoderMessages(t *testing.T) {
 		{Op: ws.OpPing, Payload: []byte("p1")},
 		{Op: ws.OpPong, Payload: []byte{}},
 		{Op: ws.OpBinary, Payload: []byte("frag-1|frag-2|frag-3")},
-		{Op: ws.OpText, Payload: []byte("\xff not utf-8")},
+		{Op: ws.OpText, Payload: []byte("text \u2713")},
 		{Op: ws.OpBinary, Payload: []byte{}},
 		{Op: ws.OpBinary, Payload: bytes.Repeat([]byte{7}, 1000)},
 		{Op: ws.OpClose, Payload: ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye")},

@@ -148,6 +148,25 @@ func pattern(n int, seed byte) []byte {
 	return b
 }
 
+// sample is message i of n bytes: every third one text (UTF-8), the others
+// binary.
+func sample(i, n int) []byte {
+	if i%3 == 2 {
+		return textPattern(n)
+	}
+	return pattern(n, byte(i))
+}
+
+// textPattern returns n bytes of UTF-8 text, with two-byte runes split
+// across any cut of the message at an odd offset.
+func textPattern(n int) []byte {
+	b := make([]byte, 0, n)
+	for len(b) < n-1 {
+		b = append(b, "\u00e9"...)
+	}
+	return append(b, 'x')[:n]
+}
+
 func expect(t *testing.T, p *peer, op ws.OpCode, payload []byte) {
 	t.Helper()
 	m, err := p.next()
@@ -182,7 +201,7 @@ func TestGorillaClientFrames(t *testing.T) {
 					if i%3 == 2 {
 						op = websocket.TextMessage
 					}
-					if err := cl.WriteMessage(op, pattern(n, byte(i))); err != nil {
+					if err := cl.WriteMessage(op, sample(i, n)); err != nil {
 						done <- err
 						return
 					}
@@ -201,7 +220,7 @@ func TestGorillaClientFrames(t *testing.T) {
 				if i%3 == 2 {
 					op = ws.OpText
 				}
-				expect(t, p, op, pattern(n, byte(i)))
+				expect(t, p, op, sample(i, n))
 			}
 			expect(t, p, ws.OpPing, []byte("state"))
 			expect(t, p, ws.OpClose, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
@@ -222,7 +241,7 @@ func TestGorillaFragments(t *testing.T) {
 			rng := rand.New(rand.NewPCG(11, uint64(len(ck.name))))
 			cl, p := dial(t, ck.chunk(rng), 64)
 			first := pattern(5000, 1)
-			second := pattern(3000, 2)
+			second := textPattern(3000) // a text message must be UTF-8
 			done := make(chan error, 1)
 			go func() {
 				done <- func() error {

@@ -119,7 +119,7 @@ func testAdminRoutes(t *testing.T, k *kafkatest.Kafka) {
 		msg  string
 	}{
 		{wsclient.ListOffsetReq(0, topic+"-missing", 0, -1), 3, "failed to list offset, topic: " + topic + "-missing, partition: 0, err: not found topic"},
-		{wsclient.ListOffsetReq(0, topic, 7, -1), 3, "failed to list offset, topic: " + topic + ", partition: 7, err: not found topic"},
+		{wsclient.ListOffsetReq(0, topic, 7, -1), 3, "failed to list offset, topic: " + topic + ", partition: 7, err: not found partition"},
 		{wsclient.FetchReq(0, topic+"-missing", 0, 0), 3, "failed to fetch message, topic: " + topic + "-missing, partition: 0, err: not found topic"},
 		{wsclient.FetchReq(0, topic, 0, 100), 1, "failed to fetch message, topic: " + topic + ", partition: 0, err: OFFSET_OUT_OF_RANGE"},
 	} {

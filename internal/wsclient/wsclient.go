@@ -160,6 +160,16 @@ func CloseCode(err error) (int, bool) {
 	return 0, false
 }
 
+// CloseReason returns the reason of the server's close frame that err
+// reports, and whether it reports one.
+func CloseReason(err error) (string, bool) {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Text, true
+	}
+	return "", false
+}
+
 // SetDeadline sets the read and write deadline of the connection.
 func (c *Conn) SetDeadline(t time.Time) error {
 	if err := c.ws.SetReadDeadline(t); err != nil {

@@ -14,17 +14,24 @@ const (
 )
 
 // Reasons of a failed Kafka call, the <reason> of ListOffsetErrorMessage and
-// FetchErrorMessage, besides the Kafka error names (OFFSET_OUT_OF_RANGE, ...)
-// and the texts of network failures.
+// FetchErrorMessage, besides the Kafka error names (OFFSET_OUT_OF_RANGE, ...).
+// No reason carries an address or a resolver's text.
 const (
-	// ReasonNotFoundTopic: the topic or the partition does not exist.
+	// ReasonNotFoundTopic: the topic does not exist.
 	ReasonNotFoundTopic = "not found topic"
+	// ReasonNotFoundPartition: the topic exists but not the partition
+	// (lua-resty-kafka's text, which APISIX answers).
+	ReasonNotFoundPartition = "not found partition"
+	// ReasonBrokerUnreachable: no broker of the route's cluster could be
+	// reached (the addresses and the cause go to the node's log only).
+	ReasonBrokerUnreachable = "broker unreachable"
 	// ReasonTimeout: the brokers did not answer in time.
 	ReasonTimeout = "timeout"
 	// ReasonClientClosed: the node's Kafka client was closed under the call
 	// (its route changed or the node shuts down).
 	ReasonClientClosed = "client closed"
-	// ReasonUnknown: a failure with nothing more to say.
+	// ReasonUnknown: any other failure between the node and the brokers
+	// (its details go to the node's log only).
 	ReasonUnknown = "unknown error"
 )
 

@@ -247,6 +247,8 @@ func upgradeResult(status int) string {
 		return "bad_request"
 	case 404:
 		return "not_found"
+	case 408:
+		return "timeout"
 	case 431:
 		return "header_too_large"
 	}
