@@ -5,7 +5,7 @@ DEMO_BIN := bin/kafkaedge-demo
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test lint kafka proto fuzz bench bench-kafka microbench clean
+.PHONY: build run test stress-test lint kafka proto fuzz bench bench-kafka microbench clean
 
 ## build: compile bin/kafkaedge, the production build (no demo cluster in it)
 build:
@@ -24,6 +24,24 @@ test: lint
 	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 || \
 	  echo "make test: the real-Kafka suites are skipped: java or mvn is not on PATH (install a JDK 17+ and Maven to run them)"
 	$(GO) test -race -count=1 -timeout 9m ./...
+
+## stress-test: make test STRESS_COUNT times (default 20) in a fresh clone of
+## HEAD while stress-ng loads every core; stops at the first failed run and
+## prints the end of its log (needs stress-ng: apt-get install stress-ng)
+STRESS_COUNT ?= 20
+stress-test:
+	@command -v stress-ng >/dev/null 2>&1 || { echo "make stress-test: stress-ng is not installed (Debian: apt-get install stress-ng)"; exit 2; }
+	@set -e; dir=$$(mktemp -d); git clone -q . $$dir/kafkaedge; \
+	stress-ng --cpu 0 --timeout $$(( $(STRESS_COUNT) * 15 ))m --quiet & load=$$!; \
+	trap 'kill $$load 2>/dev/null; wait $$load 2>/dev/null; rm -rf $$dir' EXIT; \
+	echo "make stress-test: $(STRESS_COUNT) runs of make test in $$dir/kafkaedge ($$(git rev-parse --short HEAD)) under stress-ng --cpu 0"; \
+	for i in $$(seq 1 $(STRESS_COUNT)); do \
+	  start=$$(date +%s); \
+	  if ! $(MAKE) -s -C $$dir/kafkaedge test > $$dir/run.log 2>&1; then \
+	    echo "run $$i failed after $$(( $$(date +%s) - start )) s; the end of its log:"; tail -n 80 $$dir/run.log; exit 1; \
+	  fi; \
+	  echo "run $$i/$(STRESS_COUNT) passed in $$(( $$(date +%s) - start )) s"; \
+	done
 
 ## lint: go vet and staticcheck (pinned), also over the demo build (-tags demo)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
