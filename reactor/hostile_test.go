@@ -78,7 +78,7 @@ func TestSlowlorisHandshake(t *testing.T) {
 	}
 	waitFor(t, "connection count to drop", func() bool { return s.Stats().Conns == 1 })
 	// Each is counted as an upgrade request that timed out.
-	if n := rec.count(func(r *recorder) int { return r.upgrades[" "+http.StatusText(408)] }); n != len(slow) {
+	if n := rec.count(func(r *recorder) int { return r.upgrades[" "+http.StatusText(http.StatusRequestTimeout)] }); n != len(slow) {
 		t.Fatalf("%d handshake timeouts reported, want %d", n, len(slow))
 	}
 }

@@ -36,9 +36,13 @@ const (
 // ErrNoRoutes is returned by New when the configuration has no route.
 var ErrNoRoutes = errors.New("conventional: no routes")
 
-// ErrUnknownTopic is wrapped by errors about a topic or partition that does
-// not exist; the client sees "not found topic".
-var ErrUnknownTopic = errors.New("not found topic")
+// ErrUnknownTopic is wrapped by errors about a topic that does not exist,
+// and ErrUnknownPartition about a partition that does not exist in a topic
+// that does; the client sees their texts, as with APISIX.
+var (
+	ErrUnknownTopic     = errors.New("not found topic")
+	ErrUnknownPartition = errors.New("not found partition")
+)
 
 // Route maps a WebSocket URI to a Kafka cluster.
 type Route struct {
@@ -290,9 +294,12 @@ func codeOf(err error) int32 {
 	return 0
 }
 
-// reason is the <reason> of an error message: "not found topic", the
-// Kafka error name, or the text of a transport error.
+// reason is the <reason> of an error message: "not found partition", "not
+// found topic", the Kafka error name, or the text of a transport error.
 func reason(err error) string {
+	if errors.Is(err, ErrUnknownPartition) {
+		return ErrUnknownPartition.Error()
+	}
 	if errors.Is(err, ErrUnknownTopic) || errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return ErrUnknownTopic.Error()
 	}
@@ -341,7 +348,7 @@ func (b *backend) lookup(ctx context.Context, topic string, partition int32, fre
 	}
 	leader, ok := tm.leaders[partition]
 	if !ok {
-		return partitionInfo{}, fmt.Errorf("metadata %s/%d: %w", topic, partition, ErrUnknownTopic)
+		return partitionInfo{}, fmt.Errorf("metadata %s/%d: %w", topic, partition, ErrUnknownPartition)
 	}
 	if leader < 0 {
 		return partitionInfo{}, fmt.Errorf("metadata %s/%d: %w", topic, partition, kerr.LeaderNotAvailable)
