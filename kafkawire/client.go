@@ -47,6 +47,8 @@ type Client struct {
 
 	poolsMu sync.Mutex
 	pools   map[poolKey]*brokerPool
+	uses    map[string]*brokerUse // by address, with an Observer
+	usesWG  sync.WaitGroup        // uses not yet reported unused
 
 	meta     atomic.Pointer[snapshot]
 	snapMu   sync.Mutex // serializes metadata installs
@@ -82,6 +84,7 @@ func New(cfg Config) (*Client, error) {
 		ctx:    ctx,
 		cancel: cancel,
 		pools:  make(map[poolKey]*brokerPool),
+		uses:   make(map[string]*brokerUse),
 	}
 	if cfg.FetchMinBytes > 0 {
 		c.fetchLane = laneFetch
@@ -89,27 +92,32 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Observer != nil {
 		c.dec.Observer = cfg.Observer
 	}
-	c.meta.Store(&snapshot{brokers: map[int32]string{}, topics: map[string]*topicMeta{}, missing: map[string]time.Time{}})
+	c.meta.Store(&snapshot{brokers: map[int32]string{}, topics: map[string]*topicMeta{}})
 	c.bg.Add(1)
 	go c.refreshLoop()
 	return c, nil
 }
 
 // Close fails in-flight calls with ErrClosed, closes the connections and
-// stops the background refresh. Later calls fail with ErrClosed.
+// stops the background refresh. Later calls fail with ErrClosed. It
+// returns once the Observer was told that every broker is unused.
 func (c *Client) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	c.cancel()
 	c.poolsMu.Lock()
-	pools := c.pools
-	c.pools = map[poolKey]*brokerPool{}
+	pools, uses := c.pools, c.uses
+	c.pools, c.uses = map[poolKey]*brokerPool{}, map[string]*brokerUse{}
 	c.poolsMu.Unlock()
 	for _, p := range pools {
 		p.close(ErrClosed)
 	}
+	for _, u := range uses {
+		u.close()
+	}
 	c.bg.Wait()
+	c.usesWG.Wait()
 	return nil
 }
 
@@ -121,7 +129,7 @@ func (c *Client) Ready(ctx context.Context) error {
 	}
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
-	return c.fetchMetadata(ctx, nil)
+	return c.fetchMetadata(ctx, nil, false)
 }
 
 // refreshLoop refreshes the metadata of the cached topics every
@@ -154,18 +162,31 @@ func (c *Client) pool(addr string, l lane) *brokerPool {
 	defer c.poolsMu.Unlock()
 	p, ok := c.pools[k]
 	if !ok {
-		p = newBrokerPool(c, k)
 		if c.closed.Load() {
+			p = newBrokerPool(c, k, nil)
 			p.closed = true
-		} else {
-			c.pools[k] = p
+			return p
 		}
+		u := c.uses[addr]
+		if u == nil && c.cfg.Observer != nil {
+			u = newBrokerUse(c.cfg.Observer, addr, &c.usesWG)
+			c.uses[addr] = u
+		}
+		p = newBrokerPool(c, k, u)
+		c.pools[k] = p
 	}
 	return p
 }
 
+// existingPool returns the pool of lane l to addr, nil if there is none.
+func (c *Client) existingPool(addr string, l lane) *brokerPool {
+	c.poolsMu.Lock()
+	defer c.poolsMu.Unlock()
+	return c.pools[poolKey{addr, l}]
+}
+
 // prunePools closes the pools of addresses that are neither a broker of the
-// cluster any more nor a bootstrap address.
+// cluster any more nor a bootstrap address, and reports them unused.
 func (c *Client) prunePools(brokers map[int32]string) {
 	keep := make(map[string]bool, len(brokers)+len(c.cfg.Brokers))
 	for _, a := range brokers {
@@ -174,7 +195,10 @@ func (c *Client) prunePools(brokers map[int32]string) {
 	for _, a := range c.cfg.Brokers {
 		keep[a] = true
 	}
-	var gone []*brokerPool
+	var (
+		gone   []*brokerPool
+		unused []*brokerUse
+	)
 	c.poolsMu.Lock()
 	for k, p := range c.pools {
 		if !keep[k.addr] {
@@ -182,9 +206,18 @@ func (c *Client) prunePools(brokers map[int32]string) {
 			delete(c.pools, k)
 		}
 	}
+	for a, u := range c.uses {
+		if !keep[a] {
+			unused = append(unused, u)
+			delete(c.uses, a)
+		}
+	}
 	c.poolsMu.Unlock()
 	for _, p := range gone {
 		p.close(errBrokerGone)
+	}
+	for _, u := range unused {
+		u.close()
 	}
 }
 
@@ -215,13 +248,22 @@ func (c *Client) opError(op, topic string, partition int32, offset int64, err er
 
 // ListOffset returns an offset of topic/partition by timestamp: -1 asks for
 // the high watermark (the next offset to be written; the last stable offset
-// with read_committed), -2 for the log start offset, any other value for the
-// first offset whose record timestamp is >= timestamp in milliseconds, or -1
-// when there is none. Failures are *Error.
+// with read_committed), -2 for the log start offset, -3 for the offset of
+// the record with the largest timestamp (ListOffsets v7+, KIP-734), -4 for
+// the log start offset of the broker's local log (v8+, KIP-405: the log
+// start without tiered storage), -5 for the last offset in tiered storage
+// (v9+, KIP-1005: -1 without it), a value >= 0 for the first offset whose
+// record timestamp is >= timestamp in milliseconds; -1 when there is none.
+// Any other negative timestamp, or one the leader's ListOffsets version
+// does not know, fails with Code UNSUPPORTED_VERSION, as Kafka answers it,
+// without a request. Failures are *Error.
 func (c *Client) ListOffset(ctx context.Context, topic string, partition int32, timestamp int64) (int64, error) {
 	const op = "list offsets"
 	if c.closed.Load() {
 		return -1, newError(op, topic, partition, timestamp, ErrClosed)
+	}
+	if _, ok := wire.ListOffsetsMinVersion(timestamp); !ok {
+		return -1, newError(op, topic, partition, timestamp, kafkaError{wire.ErrUnsupportedVersion})
 	}
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
@@ -297,6 +339,15 @@ func (c *Client) listOffsetOnce(ctx context.Context, topic string, partition int
 	if err != nil {
 		return -1, err
 	}
+	v, err := cn.version(wire.KeyListOffsets, -1)
+	if err != nil {
+		return -1, err
+	}
+	if need, _ := wire.ListOffsetsMinVersion(timestamp); v < need {
+		// The broker would search for the timestamp as a time.
+		return -1, fmt.Errorf("timestamp %d needs ListOffsets v%d, broker %d (%s) supports v%d: %w",
+			timestamp, need, li.node, li.addr, v, kafkaError{wire.ErrUnsupportedVersion})
+	}
 	req := &wire.ListOffsetsRequest{
 		ReplicaID:      -1,
 		IsolationLevel: c.cfg.IsolationLevel,
@@ -306,9 +357,11 @@ func (c *Client) listOffsetOnce(ctx context.Context, topic string, partition int
 		}},
 	}
 	var resp wire.ListOffsetsResponse
-	if _, err := cn.do(ctx, req, &resp); err != nil {
+	buf, err := cn.doAt(ctx, req, v, &resp)
+	if err != nil {
 		return -1, err
 	}
+	buf.release()
 	for _, t := range resp.Topics {
 		if t.Name != topic {
 			continue

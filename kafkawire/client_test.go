@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,6 +110,73 @@ func TestListOffsetAndFetch(t *testing.T) {
 			t.Errorf("Ready: %v", err)
 		}
 	})
+}
+
+// TestListOffsetSpecial: the special timestamps of ListOffsets go to the
+// broker: -3 the offset of the record with the largest timestamp (KIP-734),
+// -4 the log start of the local log (KIP-405; the log start without tiered
+// storage), -5 the latest tiered offset (KIP-1005; -1 when nothing is
+// tiered). Every other negative timestamp is UNSUPPORTED_VERSION, as Kafka
+// answers it, without a request.
+func TestListOffsetSpecial(t *testing.T) {
+	kafkatest.Each(t, func(t *testing.T, k *kafkatest.Kafka) {
+		tp := k.Topic(t, "special", 2) // partition 1 stays empty
+		base := time.UnixMilli(1_700_000_000_000)
+		recs := makeRecords(tp, 0, 6, base, "s")
+		recs[2].Timestamp = base.Add(time.Hour) // the largest, in the middle
+		k.Produce(t, nil, recs...)
+		c := newClient(t, Config{Brokers: k.Brokers})
+		ctx := testCtx(t)
+		for _, tt := range []struct {
+			part     int32
+			ts, want int64
+		}{{0, -1, 6}, {0, -2, 0}, {0, -3, 2}, {0, -4, 0}, {0, -5, -1}, {1, -3, -1}, {1, -4, 0}, {1, -5, -1}} {
+			if off, err := c.ListOffset(ctx, tp, tt.part, tt.ts); err != nil || off != tt.want {
+				t.Errorf("ListOffset(%d, %d) = %d, %v; want %d", tt.part, tt.ts, off, err, tt.want)
+			}
+		}
+		listOffsets := new(atomic.Int64)
+		if k.Fake != nil {
+			listOffsets = countRequests(k.Fake, wire.KeyListOffsets)
+		}
+		for _, ts := range []int64{-6, -7, -100, math.MinInt64} {
+			_, err := c.ListOffset(ctx, tp, 0, ts)
+			var e *Error
+			if !errors.As(err, &e) || e.Code != wire.ErrUnsupportedVersion || err.Error() != fmt.Sprintf("list offsets %s/0@%d: UNSUPPORTED_VERSION", tp, ts) {
+				t.Errorf("ListOffset(%d): %v", ts, err)
+			}
+		}
+		if n := listOffsets.Load(); n != 0 {
+			t.Errorf("%d ListOffsets requests for timestamps no Kafka version supports", n)
+		}
+	})
+}
+
+// TestListOffsetSpecialOldBroker: a special timestamp the broker's
+// ListOffsets version does not know (-3 before v7, -4 before v8, -5 before
+// v9) is UNSUPPORTED_VERSION without a request: a broker that old would
+// read it as a timestamp to search for.
+func TestListOffsetSpecialOldBroker(t *testing.T) {
+	vs := kversion.V3_0_0()
+	vs.SetMaxKeyVersion(wire.KeyListOffsets, 7)
+	tc := newCluster(t, kfake.SeedTopics(1, "old"), kfake.MaxVersions(vs))
+	tc.k.Produce(t, []kgo.Opt{kgo.MaxVersions(vs)}, makeRecords("old", 0, 4, time.UnixMilli(1_700_000_000_000), "o")...)
+	listOffsets := tc.versionsOf(wire.KeyListOffsets)
+	c := newClient(t, Config{Brokers: tc.addrs})
+	ctx := testCtx(t)
+	if off, err := c.ListOffset(ctx, "old", 0, -3); err != nil || off != 3 {
+		t.Errorf("ListOffset(-3) at v7 = %d, %v; want 3", off, err)
+	}
+	for _, ts := range []int64{-4, -5} {
+		_, err := c.ListOffset(ctx, "old", 0, ts)
+		var e *Error
+		if !errors.As(err, &e) || e.Code != wire.ErrUnsupportedVersion {
+			t.Errorf("ListOffset(%d) at v7: %v", ts, err)
+		}
+	}
+	if got := listOffsets(); len(got) != 1 || got[0] != 7 {
+		t.Errorf("ListOffsets requests at %v, want one at v7", got)
+	}
 }
 
 // TestFetchMany fetches several topics and partitions (leaders on several
@@ -573,7 +642,7 @@ func TestConcurrency(t *testing.T) {
 // topic just before the shared Metadata request for it landed does not ask
 // again (100 concurrent callers would otherwise now and then cause two).
 func TestRefreshAfterLandedFlight(t *testing.T) {
-	tc := newCluster(t, kfake.SeedTopics(1, "l"))
+	tc := newCluster(t, kfake.SeedTopics(1, "l", "m"))
 	rec := newRecorder()
 	c := newClient(t, Config{Brokers: tc.addrs, Observer: rec})
 	ctx := testCtx(t)
@@ -588,9 +657,14 @@ func TestRefreshAfterLandedFlight(t *testing.T) {
 	if err := c.refresh(ctx, []string{"l"}, time.Time{}, seen); err != nil || count() != 1 {
 		t.Errorf("refresh after the flight landed: %v, %d Metadata requests; want no new one", err, count())
 	}
-	// Still asked: a topic the landed flight did not answer for, and a
-	// caller that needs an answer newer than a failure.
-	if err := c.refresh(ctx, []string{"other"}, time.Time{}, seen); err != nil || count() != 2 {
+	// The landed flight listed every topic: one that does not exist is
+	// answered by it.
+	if err := c.refresh(ctx, []string{"other"}, time.Time{}, seen); err != nil || count() != 1 {
+		t.Errorf("refresh of a topic not in the cluster: %v, %d Metadata requests; want no new one", err, count())
+	}
+	// Still asked: a topic the landed flight listed but did not describe,
+	// and a caller that needs an answer newer than a failure.
+	if err := c.refresh(ctx, []string{"m"}, time.Time{}, seen); err != nil || count() != 2 {
 		t.Errorf("refresh of another topic: %v, %d Metadata requests; want 2", err, count())
 	}
 	if err := c.refresh(ctx, []string{"l"}, time.Now(), seen); err != nil || count() != 3 {

@@ -71,7 +71,7 @@ type conn struct {
 	clientID string
 	maxResp  int
 	versions map[int16]wire.VersionRange // set by the handshake, then read-only
-	obs      Observer                    // nil: no events
+	use      *brokerUse                  // reports to the Observer; nil: none
 	up       atomic.Bool                 // reported as ConnUp and not yet as ConnClosed
 
 	wmu sync.Mutex // serializes frame writes
@@ -99,8 +99,9 @@ type callResult struct {
 }
 
 // dialConn connects to addr and runs the handshake: TLS when configured,
-// ApiVersions, then SASL when configured. ctx bounds the whole setup.
-func dialConn(ctx context.Context, cl *Client, addr string) (*conn, error) {
+// ApiVersions, then SASL when configured. ctx bounds the whole setup; use
+// reports the connection's events (nil: none).
+func dialConn(ctx context.Context, cl *Client, addr string, use *brokerUse) (*conn, error) {
 	cfg := &cl.cfg
 	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
@@ -129,7 +130,7 @@ func dialConn(ctx context.Context, cl *Client, addr string) (*conn, error) {
 		clientID: cfg.ClientID,
 		maxResp:  cfg.maxResponse(),
 		pending:  make(map[int32]*call),
-		obs:      cfg.Observer,
+		use:      use,
 	}
 	go c.readLoop()
 
@@ -212,7 +213,7 @@ var logAPIs = []int16{wire.KeyFetch, wire.KeyListOffsets, wire.KeyMetadata, wire
 
 // negotiated describes, for the debug log of a new connection, the version
 // picked for each API this package sends and the broker's range:
-// "Fetch v16 (broker v4-v18), ListOffsets v8 (broker v1-v11), ...".
+// "Fetch v16 (broker v4-v18), ListOffsets v9 (broker v1-v11), ...".
 func (c *conn) negotiated() string {
 	parts := make([]string, 0, len(logAPIs))
 	for _, key := range logAPIs {
@@ -248,9 +249,11 @@ func (c *conn) do(ctx context.Context, req request, resp response) (int16, error
 // returns the response buffer, which resp may alias; the caller releases it.
 func (c *conn) doAt(ctx context.Context, req request, version int16, resp response) (*respBuf, error) {
 	key := req.Key()
-	var start time.Time
-	if c.obs != nil {
+	// The report spans the round trip, so that Close waits for it.
+	var start time.Time // zero: not reported
+	if c.use.enter() {
 		start = time.Now()
+		defer c.use.exit()
 	}
 	res := c.roundTrip(ctx, req, version)
 	if res.err != nil {
@@ -274,10 +277,11 @@ func (c *conn) doAt(ctx context.Context, req request, version int16, resp respon
 	return res.buf, nil
 }
 
-// observe reports a finished round trip to the Observer.
+// observe reports a finished round trip that started at start (zero: not
+// reported) to the Observer.
 func (c *conn) observe(key int16, resp response, err error, start time.Time) {
-	if c.obs != nil {
-		c.obs.KafkaRequest(apiName(key), c.addr, requestOutcome(resp, err), time.Since(start))
+	if !start.IsZero() {
+		c.use.obs.KafkaRequest(apiName(key), c.addr, requestOutcome(resp, err), time.Since(start))
 	}
 }
 
@@ -419,8 +423,8 @@ func (c *conn) fail(err *connError) {
 	c.pending = nil
 	c.mu.Unlock()
 	c.nc.Close()
-	if c.obs != nil && c.up.CompareAndSwap(true, false) {
-		c.obs.BrokerConn(c.addr, ConnClosed)
+	if c.up.CompareAndSwap(true, false) {
+		c.use.conn(ConnClosed)
 	}
 	c.log.Debug("kafkawire: connection closed", "broker", c.addr, "pending", len(calls), "err", err.err)
 	for _, cl := range calls {

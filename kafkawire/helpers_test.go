@@ -41,9 +41,12 @@ func newCluster(t *testing.T, opts ...kfake.Opt) *testCluster {
 }
 
 // countKey counts the requests of one API key the cluster receives.
-func (tc *testCluster) countKey(key int16) *atomic.Int64 {
+func (tc *testCluster) countKey(key int16) *atomic.Int64 { return countRequests(tc.Cluster, key) }
+
+// countRequests counts the requests of one API key a kfake cluster receives.
+func countRequests(c *kfake.Cluster, key int16) *atomic.Int64 {
 	var n atomic.Int64
-	tc.ControlKey(key, func(kmsg.Request) (kmsg.Response, error, bool) {
+	c.ControlKey(key, func(kmsg.Request) (kmsg.Response, error, bool) {
 		n.Add(1)
 		return nil, nil, false
 	})

@@ -11,9 +11,10 @@ import (
 	"github.com/kafkaedge/kafkaedge/kafkawire/wire"
 )
 
-// negativeTTL is how long a missing topic or partition is answered from the
-// cache before the cluster is asked again, so a client asking for names
-// that do not exist cannot turn each request into a Metadata round trip.
+// negativeTTL is how long the cluster's list of topics answers for the
+// topics that are not in it, and how long a topic the cluster answered
+// with an error is kept: clients asking for names that do not exist, all
+// different, cost one Metadata request per negativeTTL, not one each.
 const negativeTTL = time.Second
 
 // snapshot is an immutable view of the cluster metadata; a refresh replaces
@@ -21,7 +22,12 @@ const negativeTTL = time.Second
 type snapshot struct {
 	brokers map[int32]string // node id -> "host:port"
 	topics  map[string]*topicMeta
-	missing map[string]time.Time // topics the cluster said do not exist, and when
+	// names is every topic of the cluster as a Metadata request for all
+	// topics found it at namesAt (nil before the first). While it is
+	// younger than negativeTTL, a topic neither cached nor in it does not
+	// exist. Its size is the cluster's, whatever names clients ask for.
+	names   map[string]struct{}
+	namesAt time.Time
 }
 
 // topicMeta is the cached metadata of one topic.
@@ -48,13 +54,17 @@ type leaderInfo struct {
 // metaFlight is one Metadata request shared by every caller that needs it.
 type metaFlight struct {
 	topics map[string]struct{}
+	all    bool // asks for every topic of the cluster (the list of names)
 	start  time.Time
 	done   chan struct{}
 	err    error
 }
 
-// covers reports whether the flight asks for all of topics.
+// covers reports whether the flight answers for all of topics.
 func (f *metaFlight) covers(topics []string) bool {
+	if f.all {
+		return true
+	}
 	for _, t := range topics {
 		if _, ok := f.topics[t]; !ok {
 			return false
@@ -63,14 +73,39 @@ func (f *metaFlight) covers(topics []string) bool {
 	return true
 }
 
+// listFresh reports whether the list of topic names answers at now.
+func (s *snapshot) listFresh(now time.Time) bool {
+	return s.names != nil && now.Sub(s.namesAt) < negativeTTL
+}
+
+// absent reports whether topic is known not to exist: it is not cached and
+// the fresh list of names lacks it.
+func (s *snapshot) absent(topic string, now time.Time) bool {
+	if _, ok := s.topics[topic]; ok || !s.listFresh(now) {
+		return false
+	}
+	_, listed := s.names[topic]
+	return !listed
+}
+
+// needsList reports whether only the cluster's list of topics can answer
+// for topic: it is not cached, and no fresh list names it (a name in a
+// fresh list is asked for by name).
+func (s *snapshot) needsList(topic string, now time.Time) bool {
+	if _, ok := s.topics[topic]; ok {
+		return false
+	}
+	_, listed := s.names[topic]
+	return !listed || !s.listFresh(now)
+}
+
 // needsRefresh reports whether the cache cannot answer for topic/partition:
-// the topic is not cached (and was not recently found missing), or the
-// partition or its leader is missing and the entry is older than negativeTTL.
+// the topic is neither cached nor absent, or the partition or its leader is
+// missing and the entry is older than negativeTTL.
 func (s *snapshot) needsRefresh(topic string, partition int32, now time.Time) bool {
 	t, ok := s.topics[topic]
 	if !ok {
-		at, missing := s.missing[topic]
-		return !missing || now.Sub(at) >= negativeTTL
+		return !s.absent(topic, now)
 	}
 	if now.Sub(t.at) < negativeTTL {
 		return false
@@ -80,12 +115,10 @@ func (s *snapshot) needsRefresh(topic string, partition int32, now time.Time) bo
 }
 
 // knows reports whether the snapshot has an answer for every topic: its
-// metadata, or that it is missing.
-func (s *snapshot) knows(topics []string) bool {
+// metadata, or that it does not exist.
+func (s *snapshot) knows(topics []string, now time.Time) bool {
 	for _, t := range topics {
-		_, ok := s.topics[t]
-		_, missing := s.missing[t]
-		if !ok && !missing {
+		if _, ok := s.topics[t]; !ok && !s.absent(t, now) {
 			return false
 		}
 	}
@@ -118,17 +151,26 @@ func (s *snapshot) lookup(topic string, partition int32) (leaderInfo, error) {
 // refresh makes sure metadata for topics is at most as old as after (zero:
 // any cached answer will do, so an in-flight request is joined). Concurrent
 // callers share one Metadata request: a caller joins the flight in progress
-// if it asks for its topics and started after `after`, else the next flight,
-// which collects the topics of everyone queued behind the current one.
+// if it answers for its topics and started after `after`, else the next
+// flight, which collects the topics of everyone queued behind the current
+// one. A topic neither cached nor in a fresh list of names makes the flight
+// ask for every topic of the cluster, so that the names that do not exist
+// are answered for negativeTTL without asking again.
 // seen is the snapshot the caller found lacking (nil: none): with a zero
 // after, a flight that answered for every topic since then is enough, so a
 // caller that looked just before the shared flight landed asks nothing.
 func (c *Client) refresh(ctx context.Context, topics []string, after time.Time, seen *snapshot) error {
+	now := time.Now()
+	cur := c.meta.Load()
+	all := false
+	for _, t := range topics {
+		all = all || cur.needsList(t, now)
+	}
 	c.metaMu.Lock()
 	var f *metaFlight
 	start := false
 	switch {
-	case c.metaCur == nil && after.IsZero() && seen != nil && c.meta.Load() != seen && c.meta.Load().knows(topics):
+	case c.metaCur == nil && after.IsZero() && seen != nil && c.meta.Load() != seen && c.meta.Load().knows(topics, now):
 		// A flight ended between the caller's look and now (it installs
 		// its answer before it stops being current).
 		c.metaMu.Unlock()
@@ -146,6 +188,7 @@ func (c *Client) refresh(ctx context.Context, topics []string, after time.Time, 
 		f = c.metaNext
 	}
 	if f != c.metaCur || start {
+		f.all = f.all || all
 		for _, t := range topics {
 			f.topics[t] = struct{}{}
 		}
@@ -164,10 +207,12 @@ func (c *Client) refresh(ctx context.Context, topics []string, after time.Time, 
 }
 
 // runFlight sends the flight's Metadata request, asking for its topics plus
-// every topic already cached, then starts the next flight if one is queued.
+// every topic already cached (or for every topic of the cluster, of which
+// those are installed), then starts the next flight if one is queued.
 func (c *Client) runFlight(f *metaFlight) {
 	c.metaMu.Lock()
 	want := maps.Clone(f.topics)
+	all := f.all
 	c.metaMu.Unlock()
 	for name, t := range c.meta.Load().topics {
 		if t.err == 0 {
@@ -176,7 +221,7 @@ func (c *Client) runFlight(f *metaFlight) {
 	}
 	topics := slices.Sorted(maps.Keys(want))
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
-	err := c.fetchMetadata(ctx, topics)
+	err := c.fetchMetadata(ctx, topics, all)
 	cancel()
 	if obs := c.cfg.Observer; obs != nil && !c.closed.Load() {
 		obs.MetadataRefresh(err)
@@ -194,62 +239,144 @@ func (c *Client) runFlight(f *metaFlight) {
 	close(f.done)
 }
 
-// fetchMetadata asks one broker after the other for metadata of topics
-// (none: brokers only) and installs the answer. Brokers with a live
-// connection are asked first, then known brokers, then the bootstrap list;
-// an unreachable broker only moves the request on to the next.
-func (c *Client) fetchMetadata(ctx context.Context, topics []string) error {
-	if topics == nil {
-		topics = []string{}
-	}
+// Asking for metadata when brokers do not answer.
+const (
+	// metadataDials is how many brokers a Metadata request may be
+	// connecting to at once; the request itself goes to one at a time.
+	metadataDials = 3
+	// namedFailures is how many failed brokers an error names; it counts
+	// the others.
+	namedFailures = 3
+)
+
+// fetchMetadata asks for metadata of topics, or of every topic with all,
+// or of none (topics nil: brokers only), and installs the answer. Brokers
+// with a live connection are asked first, one after the other; then the
+// other known brokers and the bootstrap list, connecting to up to
+// metadataDials of them at once, so that brokers that do not answer cost
+// a dial timeout per metadataDials of them, not one each. The request goes
+// to one connected broker at a time; a broker that fails only moves it on
+// to the next.
+func (c *Client) fetchMetadata(ctx context.Context, topics []string, all bool) error {
 	req := &wire.MetadataRequest{Topics: topics}
-	var errs []error
-	for _, addr := range c.metadataCandidates() {
-		if c.closed.Load() {
-			return ErrClosed
-		}
-		if ctx.Err() != nil {
-			break
-		}
+	switch {
+	case all:
+		req.Topics = nil
+	case topics == nil:
+		req.Topics = []string{}
+	}
+	cands, live := c.metadataCandidates()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		turn    = make(chan struct{}, 1) // held while a request is out
+		results = make(chan error, metadataDials)
+		won     bool // guarded by turn
+	)
+	ask := func(addr string) {
 		cn, err := c.pool(addr, laneControl).get(ctx)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			results <- err
+			return
+		}
+		select {
+		case turn <- struct{}{}:
+		case <-ctx.Done():
+			results <- ctxError(ctx, "metadata from broker "+addr)
+			return
+		}
+		if won {
+			<-turn
+			results <- nil
+			return
 		}
 		var resp wire.MetadataResponse
 		v, err := cn.do(ctx, req, &resp)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		if err == nil {
+			won = true
+			c.applyMetadata(topics, all, &resp, v)
 		}
-		c.applyMetadata(topics, &resp, v)
-		return nil
+		<-turn
+		results <- err
+	}
+
+	var errs brokerErrors
+	next, running := 0, 0
+	for {
+		// A broker with a live connection is asked alone; past them (next
+		// > live: the last live one has finished), up to metadataDials.
+		for next < len(cands) && !c.closed.Load() && ctx.Err() == nil &&
+			(running == 0 || next > live && running < metadataDials) {
+			go ask(cands[next])
+			next++
+			running++
+		}
+		if running == 0 {
+			break
+		}
+		err := <-results
+		running--
+		if err == nil {
+			return nil
+		}
+		errs.add(err)
 	}
 	if c.closed.Load() {
 		return ErrClosed
 	}
 	if ctx.Err() != nil {
-		errs = append(errs, ctxError(ctx, "metadata"))
+		errs.end = ctxError(ctx, "metadata")
 	}
-	return fmt.Errorf("metadata: no broker answered: %w", brokerErrors(errs))
+	return fmt.Errorf("metadata: no broker answered: %w", &errs)
 }
 
 // brokerErrors is the failures of several brokers on one line (unlike
-// errors.Join, whose newlines would end up in client-facing reasons).
-type brokerErrors []error
+// errors.Join, whose newlines would end up in logs and probes). It names
+// the first namedFailures and counts the others, so that a cluster of many
+// brokers that do not answer gives a short error.
+type brokerErrors struct {
+	named []error
+	more  int   // failures not named
+	end   error // the deadline or cancellation that stopped the tries
+}
 
-func (b brokerErrors) Error() string {
-	parts := make([]string, len(b))
-	for i, err := range b {
-		parts[i] = err.Error()
+// add records the failure of one broker.
+func (b *brokerErrors) add(err error) {
+	if len(b.named) < namedFailures {
+		b.named = append(b.named, err)
+		return
+	}
+	b.more++
+}
+
+func (b *brokerErrors) Error() string {
+	parts := make([]string, 0, len(b.named)+2)
+	for _, err := range b.named {
+		parts = append(parts, err.Error())
+	}
+	if b.more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", b.more))
+	}
+	if b.end != nil {
+		parts = append(parts, b.end.Error())
+	}
+	if len(parts) == 0 {
+		return "no broker to ask"
 	}
 	return strings.Join(parts, "; ")
 }
 
-func (b brokerErrors) Unwrap() []error { return b }
+func (b *brokerErrors) Unwrap() []error {
+	if b.end != nil {
+		return append(slices.Clip(b.named), b.end)
+	}
+	return b.named
+}
 
-// metadataCandidates orders the addresses to ask for metadata.
-func (c *Client) metadataCandidates() []string {
+// metadataCandidates orders the addresses to ask for metadata: the live
+// ones (with a live connection; the first live of cands), then those to
+// dial, then those backing off.
+func (c *Client) metadataCandidates() (cands []string, live int) {
 	snap := c.meta.Load()
 	known := slices.Collect(maps.Values(snap.brokers))
 	slices.Sort(known)
@@ -259,28 +386,32 @@ func (c *Client) metadataCandidates() []string {
 	}
 	all := append(known, c.cfg.Brokers...)
 
-	var live, ready, later []string
+	var lives, ready, later []string
 	seen := make(map[string]bool, len(all))
 	for _, a := range all {
 		if seen[a] {
 			continue
 		}
 		seen[a] = true
-		p := c.pool(a, laneControl)
+		p := c.existingPool(a, laneControl)
 		switch {
+		case p == nil:
+			ready = append(ready, a)
 		case p.hasLive():
-			live = append(live, a)
+			lives = append(lives, a)
 		case p.backingOff():
 			later = append(later, a)
 		default:
 			ready = append(ready, a)
 		}
 	}
-	return append(append(live, ready...), later...)
+	return append(append(lives, ready...), later...), len(lives)
 }
 
-// applyMetadata installs a Metadata response for the requested topics.
-func (c *Client) applyMetadata(requested []string, resp *wire.MetadataResponse, version int16) {
+// applyMetadata installs a Metadata response for the requested topics;
+// with all, the response lists every topic of the cluster, of which only
+// the requested ones are installed and the names of all are kept.
+func (c *Client) applyMetadata(requested []string, all bool, resp *wire.MetadataResponse, version int16) {
 	c.snapMu.Lock()
 	defer c.snapMu.Unlock()
 	old := c.meta.Load()
@@ -288,12 +419,8 @@ func (c *Client) applyMetadata(requested []string, resp *wire.MetadataResponse, 
 	n := &snapshot{
 		brokers: old.brokers,
 		topics:  maps.Clone(old.topics),
-		missing: make(map[string]time.Time, len(old.missing)),
-	}
-	for t, at := range old.missing {
-		if now.Sub(at) < negativeTTL {
-			n.missing[t] = at
-		}
+		names:   old.names,
+		namesAt: old.namesAt,
 	}
 	if len(resp.Brokers) > 0 {
 		n.brokers = make(map[int32]string, len(resp.Brokers))
@@ -301,15 +428,30 @@ func (c *Client) applyMetadata(requested []string, resp *wire.MetadataResponse, 
 			n.brokers[b.NodeID] = fmt.Sprintf("%s:%d", b.Host, b.Port)
 		}
 	}
-	seen := make(map[string]bool, len(resp.Topics))
+	want := make(map[string]bool, len(requested))
+	for _, t := range requested {
+		want[t] = true
+	}
+	if all {
+		n.names, n.namesAt = make(map[string]struct{}, len(resp.Topics)), now
+	}
+	namesCopied := all
+	seen := make(map[string]bool, len(requested))
 	for _, t := range resp.Topics {
 		if t.Name == "" {
 			continue
 		}
+		unknown := t.ErrorCode == wire.ErrUnknownTopicOrPartition || t.ErrorCode == wire.ErrUnknownTopicID
+		if all && !unknown {
+			n.names[t.Name] = struct{}{}
+		}
+		if !want[t.Name] {
+			continue // listed only
+		}
 		seen[t.Name] = true
-		if t.ErrorCode == wire.ErrUnknownTopicOrPartition || t.ErrorCode == wire.ErrUnknownTopicID {
+		if unknown {
 			delete(n.topics, t.Name)
-			n.missing[t.Name] = now
+			n.unlist(t.Name, &namesCopied)
 			continue
 		}
 		tm := &topicMeta{id: t.TopicID, err: t.ErrorCode, at: now, parts: make(map[int32]partMeta, len(t.Partitions))}
@@ -325,11 +467,11 @@ func (c *Client) applyMetadata(requested []string, resp *wire.MetadataResponse, 
 	for _, t := range requested {
 		if !seen[t] {
 			delete(n.topics, t)
-			n.missing[t] = now
+			n.unlist(t, &namesCopied)
 		}
 	}
-	// A topic the cluster answered with an error is kept only as long as a
-	// missing one, so that names from clients cannot pile up.
+	// A topic the cluster answered with an error is kept only as long as
+	// the list of names answers for missing ones.
 	for name, t := range n.topics {
 		if t.err != 0 && now.Sub(t.at) >= negativeTTL {
 			delete(n.topics, name)
@@ -339,6 +481,18 @@ func (c *Client) applyMetadata(requested []string, resp *wire.MetadataResponse, 
 	if len(resp.Brokers) > 0 {
 		c.prunePools(n.brokers)
 	}
+}
+
+// unlist drops topic, which the cluster says does not exist, from the
+// list of names, copying the list first unless *copied.
+func (s *snapshot) unlist(topic string, copied *bool) {
+	if _, ok := s.names[topic]; !ok {
+		return
+	}
+	if !*copied {
+		s.names, *copied = maps.Clone(s.names), true
+	}
+	delete(s.names, topic)
 }
 
 // leader resolves the leader of tp, refreshing the metadata first if the

@@ -2,6 +2,7 @@ package kafkawire
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/kafkaedge/kafkaedge/kafkawire/wire"
@@ -32,6 +33,93 @@ type Observer interface {
 	// Decompressed reports one decompressed record batch, as
 	// record.Observer does.
 	Decompressed(codec string, in, out int, failed bool)
+	// BrokerUsed reports that the Client started using a broker address
+	// (its first connection pool for it), BrokerUnused that it stopped:
+	// on Close (before Close returns), or when the cluster's metadata
+	// no longer lists the broker. Every KafkaRequest and BrokerConn of the
+	// Client naming the address comes between the two, so the address's
+	// series can go once every Client that used it reported it unused
+	// (several Clients may use one address at once). An address may be
+	// used again later, after a new BrokerUsed.
+	BrokerUsed(broker string)
+	BrokerUnused(broker string)
+}
+
+// brokerUse is a Client's use of one broker address, as its Observer sees
+// it: BrokerUsed when it starts, then the events naming the address, each
+// reported between enter and exit, then BrokerUnused once the use is
+// closed and no report is in progress; a report that would come later is
+// not made. A dial is one report from its start to its end, and so is a
+// round trip, so that their events balance. The nil *brokerUse (no
+// Observer) reports nothing.
+type brokerUse struct {
+	obs  Observer
+	addr string
+	wg   *sync.WaitGroup // done once BrokerUnused is reported
+
+	mu       sync.Mutex
+	active   int  // reports in progress
+	closed   bool // the Client stopped using the address
+	released bool // BrokerUnused reported
+}
+
+// newBrokerUse reports addr used; wg is done once it is reported unused.
+func newBrokerUse(obs Observer, addr string, wg *sync.WaitGroup) *brokerUse {
+	wg.Add(1)
+	obs.BrokerUsed(addr)
+	return &brokerUse{obs: obs, addr: addr, wg: wg}
+}
+
+// enter starts a report, and reports false (make none) once the use is
+// released or without an Observer.
+func (u *brokerUse) enter() bool {
+	if u == nil {
+		return false
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.released {
+		return false
+	}
+	u.active++
+	return true
+}
+
+// exit ends a report that enter started.
+func (u *brokerUse) exit() {
+	u.mu.Lock()
+	u.active--
+	u.releaseLocked()
+}
+
+// close ends the use: BrokerUnused follows once no report is in progress.
+func (u *brokerUse) close() {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	u.closed = true
+	u.releaseLocked()
+}
+
+// releaseLocked reports the use released if it is closed and no report is
+// in progress; it unlocks u.mu.
+func (u *brokerUse) releaseLocked() {
+	last := u.closed && u.active == 0 && !u.released
+	u.released = u.released || last
+	u.mu.Unlock()
+	if last {
+		u.obs.BrokerUnused(u.addr)
+		u.wg.Done()
+	}
+}
+
+// conn reports a change of one connection to the address.
+func (u *brokerUse) conn(ev ConnEvent) {
+	if u.enter() {
+		u.obs.BrokerConn(u.addr, ev)
+		u.exit()
+	}
 }
 
 // ConnEvent is a change of one broker connection's state.

@@ -21,10 +21,21 @@ type recorder struct {
 	refreshOK int
 	codecs    map[string]int
 	in, out   int
+	inUse     map[string]int // BrokerUsed less BrokerUnused, by address
+	unused    map[string]int // BrokerUnused, by address
+	outside   []string       // events naming an address not in use
 }
 
 func newRecorder() *recorder {
-	return &recorder{requests: map[string]int{}, brokers: map[string]bool{}, conns: map[ConnEvent]int{}, codecs: map[string]int{}}
+	return &recorder{requests: map[string]int{}, brokers: map[string]bool{}, conns: map[ConnEvent]int{}, codecs: map[string]int{},
+		inUse: map[string]int{}, unused: map[string]int{}}
+}
+
+// named checks that an event names an address in use; r.mu is held.
+func (r *recorder) named(broker, event string) {
+	if r.inUse[broker] <= 0 {
+		r.outside = append(r.outside, event+" "+broker)
+	}
 }
 
 func (r *recorder) KafkaRequest(api, broker, outcome string, d time.Duration) {
@@ -32,12 +43,28 @@ func (r *recorder) KafkaRequest(api, broker, outcome string, d time.Duration) {
 	defer r.mu.Unlock()
 	r.requests[api+" "+outcome]++
 	r.brokers[broker] = true
+	r.named(broker, api)
 }
 
-func (r *recorder) BrokerConn(_ string, ev ConnEvent) {
+func (r *recorder) BrokerConn(broker string, ev ConnEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.conns[ev]++
+	r.named(broker, ev.String())
+}
+
+func (r *recorder) BrokerUsed(broker string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inUse[broker]++
+}
+
+func (r *recorder) BrokerUnused(broker string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.named(broker, "BrokerUnused")
+	r.inUse[broker]--
+	r.unused[broker]++
 }
 
 func (r *recorder) MetadataRefresh(err error) {
@@ -133,6 +160,57 @@ func TestObserver(t *testing.T) {
 	}
 	if rec.codecs["zstd"] == 0 || rec.in <= 0 || rec.out <= rec.in {
 		t.Errorf("decompression: %v in %d out %d", rec.codecs, rec.in, rec.out)
+	}
+}
+
+// TestObserverBrokerUse: every event naming a broker address comes between
+// BrokerUsed and BrokerUnused of it, and the Client reports a broker
+// unused when the metadata drops it and, for all others, on Close, before
+// Close returns.
+func TestObserverBrokerUse(t *testing.T) {
+	tc := newCluster(t, kfake.SeedTopics(3, "use"))
+	for p := range int32(3) {
+		if err := tc.MoveTopicPartition("use", p, p); err != nil { // one on each broker
+			t.Fatal(err)
+		}
+	}
+	rec := newRecorder()
+	c := newClient(t, Config{Brokers: tc.addrs[:1], Observer: rec})
+	ctx := testCtx(t)
+	for p := range int32(3) {
+		if _, err := c.ListOffset(ctx, "use", p, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone := c.meta.Load().brokers[2]
+	if err := tc.RemoveNode(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	if rec.unused[gone] != 1 || rec.inUse[gone] != 0 {
+		t.Errorf("broker %s left the metadata: used %d, unused %d times", gone, rec.inUse[gone]+rec.unused[gone], rec.unused[gone])
+	}
+	rec.mu.Unlock()
+
+	c.Close()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.unused) < 2 {
+		t.Errorf("brokers reported unused: %v, want every broker used", rec.unused)
+	}
+	for addr, n := range rec.inUse {
+		if n != 0 {
+			t.Errorf("after Close, %s used %d more times than unused", addr, n)
+		}
+	}
+	if len(rec.outside) > 0 {
+		t.Errorf("events naming brokers not in use: %v", rec.outside)
+	}
+	if rec.conns[ConnUp] != rec.conns[ConnClosed] || rec.conns[ConnDialing] != rec.conns[ConnUp]+rec.conns[ConnDialFailed] {
+		t.Errorf("connection events do not balance: %v", rec.conns)
 	}
 }
 

@@ -62,7 +62,8 @@ func (ob *oneBroker) answer(key int16, corr int32, req kmsg.Request) []byte {
 	return nil
 }
 
-// metadata answers for oneTopic, and UNKNOWN_TOPIC_OR_PARTITION for others.
+// metadata answers for oneTopic (all topics: oneTopic), and
+// UNKNOWN_TOPIC_OR_PARTITION for others.
 func (ob *oneBroker) metadata(r *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	host, port, _ := net.SplitHostPort(ob.addr())
@@ -70,7 +71,11 @@ func (ob *oneBroker) metadata(r *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	b := kmsg.NewMetadataResponseBroker()
 	b.NodeID, b.Host, b.Port = 0, host, int32(p)
 	resp.Brokers = append(resp.Brokers, b)
-	for _, t := range r.Topics {
+	topics := r.Topics
+	if topics == nil { // every topic
+		topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(oneTopic)}}
+	}
+	for _, t := range topics {
 		rt := kmsg.NewMetadataResponseTopic()
 		rt.Topic = t.Topic
 		if t.Topic == nil || *t.Topic != oneTopic {

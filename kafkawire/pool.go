@@ -53,6 +53,7 @@ type brokerPool struct {
 	cl   *Client
 	addr string
 	lane lane
+	use  *brokerUse // reports to the Observer; nil: none
 
 	mu       sync.Mutex
 	slots    []poolSlot
@@ -68,8 +69,8 @@ type poolSlot struct {
 	dialing chan struct{} // closed when the dial in progress ends
 }
 
-func newBrokerPool(cl *Client, k poolKey) *brokerPool {
-	return &brokerPool{cl: cl, addr: k.addr, lane: k.lane, slots: make([]poolSlot, cl.cfg.ConnsPerBroker)}
+func newBrokerPool(cl *Client, k poolKey, use *brokerUse) *brokerPool {
+	return &brokerPool{cl: cl, addr: k.addr, lane: k.lane, use: use, slots: make([]poolSlot, cl.cfg.ConnsPerBroker)}
 }
 
 // get returns a live connection, dialing one if none is. It fails at once
@@ -130,22 +131,28 @@ func (p *brokerPool) get(ctx context.Context) (*conn, error) {
 func (p *brokerPool) dial(i int) chan struct{} {
 	done := make(chan struct{})
 	p.slots[i] = poolSlot{dialing: done}
-	obs := p.cl.cfg.Observer
-	if obs != nil {
-		obs.BrokerConn(p.addr, ConnDialing)
+	// The dial is one report, from ConnDialing to the connection's fate,
+	// so that its events balance.
+	u := p.use
+	reported := u.enter()
+	if reported {
+		u.obs.BrokerConn(p.addr, ConnDialing)
 	}
 	go func() {
-		c, err := dialConn(p.cl.ctx, p.cl, p.addr)
-		if obs != nil {
+		if reported {
+			defer u.exit() // after the connection's fate below
+		}
+		c, err := dialConn(p.cl.ctx, p.cl, p.addr, u)
+		if reported {
 			if err != nil {
-				obs.BrokerConn(p.addr, ConnDialFailed)
+				u.obs.BrokerConn(p.addr, ConnDialFailed)
 			} else {
 				// Exactly one ConnClosed follows, from fail or from here
 				// if the connection died before it was marked up.
-				obs.BrokerConn(p.addr, ConnUp)
+				u.obs.BrokerConn(p.addr, ConnUp)
 				c.up.Store(true)
 				if !c.alive() && c.up.CompareAndSwap(true, false) {
-					obs.BrokerConn(p.addr, ConnClosed)
+					u.obs.BrokerConn(p.addr, ConnClosed)
 				}
 			}
 		}

@@ -194,7 +194,7 @@ func (l *logLines) matching(substr string) []string {
 // the oldest versions (KIP-896: Fetch v0-v3, ListOffsets v0) and added
 // newer ones that 3.9 lacks (Metadata v13, Fetch v18, ListOffsets v10); the
 // versions this package implements lie inside both ranges, so it picks the
-// same ones, the highest it has: Fetch v16 (topic IDs), ListOffsets v8,
+// same ones, the highest it has: Fetch v16 (topic IDs), ListOffsets v9,
 // Metadata v12, ApiVersions v3. Each new connection logs them at debug
 // level.
 func TestVersions(t *testing.T) {
@@ -245,7 +245,7 @@ func TestVersions(t *testing.T) {
 				t.Errorf("Kafka %s ranges: Fetch %v ListOffsets %v Metadata %v; want Fetch v0-v17, ListOffsets v0-v9, Metadata to v12",
 					k.Real.Version, fetch, lo, md)
 			}
-			for key, want := range map[int16]int16{wire.KeyFetch: 16, wire.KeyListOffsets: 8, wire.KeyMetadata: 12, wire.KeyApiVersions: 3} {
+			for key, want := range map[int16]int16{wire.KeyFetch: 16, wire.KeyListOffsets: 9, wire.KeyMetadata: 12, wire.KeyApiVersions: 3} {
 				if v, err := cn.version(key, -1); err != nil || v != want {
 					t.Errorf("%s negotiated with %s: v%d, %v; want v%d", apiName(key), cn.addr, v, err, want)
 				}

@@ -114,7 +114,7 @@ func TestErrorText(t *testing.T) {
 		unreachable bool
 	}{
 		{&connError{addr: "a:1", err: errors.New("dial tcp: connection refused")}, true},
-		{fmt.Errorf("metadata: %w", brokerErrors{&connError{addr: "a:1", err: errors.New("x")}}), true},
+		{fmt.Errorf("metadata: %w", &brokerErrors{named: []error{&connError{addr: "a:1", err: errors.New("x")}}}), true},
 		{&connError{addr: "a:1", err: ErrClosed}, false},
 		{fmt.Errorf("%w: x", ErrTimeout), false},
 		{kafkaError{wire.ErrNotLeaderOrFollower}, false},

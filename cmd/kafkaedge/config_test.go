@@ -6,8 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/config"
 )
 
 // writeConfig writes a YAML config file and returns its path.
@@ -40,6 +43,14 @@ func TestBadConfig(t *testing.T) {
 		{"route flag malformed", []string{"-route", "/a"}, `-route "/a": want /uri=host:port`},
 		{"route flag bad address", []string{"-route", "/a=kafka"}, `-route "/a=kafka": upstream.nodes: bad address "kafka"`},
 		{"route flag bad uri", []string{"-route", "a=127.0.0.1:1"}, `must start with /`},
+		{"route flag control character", []string{"-route", "/a\x01=127.0.0.1:1"}, `-route "/a\x01=127.0.0.1:1": uri "/a\x01" must not contain control characters (byte 0x01 at offset 2)`},
+		{"NUL in a file route's uri", []string{"-config", writeConfig(t, "routes:\n  - uri: \"/a\\0b\"\n    upstream: {scheme: kafka, nodes: {\"a:1\": 1}}\n")}, `: routes[0]: uri "/a\x00b" must not contain control characters (byte 0x00 at offset 2)`},
+		// A route has at most -max-route-nodes bootstrap nodes (64).
+		{"too many nodes in -route", []string{"-route", "/a=" + strings.Join(brokerList(65), ",")}, `kafkaedge: route "route-1" (-route): 65 upstream nodes, more than the limit of 64 (-max-route-nodes)`},
+		{"too many nodes in the file", []string{"-config", writeConfig(t, "max-route-nodes: 2\nroutes:\n  - uri: /a\n    upstream: {scheme: kafka, nodes: {\"a:1\": 1, \"a:2\": 1, \"a:3\": 1}}\n")},
+			`kafkaedge: route "config-1" (config file): 3 upstream nodes, more than the limit of 2 (-max-route-nodes)`},
+		{"too many nodes for the flag", []string{"-max-route-nodes", "1", "-route", "/a=127.0.0.1:1,127.0.0.1:2"}, `kafkaedge: route "route-1" (-route): 2 upstream nodes, more than the limit of 1 (-max-route-nodes)`},
+		{"zero max route nodes", []string{"-max-route-nodes", "0"}, "kafkaedge: -max-route-nodes must be 1 or more, not 0"},
 		{"tls file missing", []string{"-config", writeConfig(t, "routes:\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: {\"a:1\": 1}\n      tls: {verify: true, ca_file: /nonexistent/ca.pem}\n")}, "/nonexistent/ca.pem"},
 		{"tls file missing on the second route", []string{"-config", writeConfig(t, "routes:\n  - uri: /ok\n    upstream: {scheme: kafka, nodes: {\"a:1\": 1}}\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: {\"a:1\": 1}\n      tls: {verify: true, ca_file: /nonexistent/ca.pem}\n")}, `route "config-2": `},
 		{"tls cert without key", []string{"-config", writeConfig(t, "routes:\n  - uri: /a\n    upstream:\n      scheme: kafka\n      nodes: {\"a:1\": 1}\n      tls: {cert_file: /x.pem}\n")}, "cert_file and key_file must be given together"},
@@ -77,6 +88,56 @@ func TestBadConfig(t *testing.T) {
 	if line := strings.TrimSuffix(stderr, "\n"); code != 2 || strings.Contains(line, "\n") ||
 		line != `kafkaedge: -embedded routes /kafka to the demo cluster, but route "route-1" uses it` {
 		t.Errorf("-embedded with a -route on /kafka: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// brokerList is n broker addresses.
+func brokerList(n int) []string {
+	b := make([]string, n)
+	for i := range b {
+		b[i] = "127.0.0.1:" + strconv.Itoa(i+1)
+	}
+	return b
+}
+
+// TestDemoListen: with -embedded (the demo build, make run) the WebSocket
+// listener is on loopback, 127.0.0.1:9080, unless -listen or the config
+// file's listen: names another address; the production default stays
+// 0.0.0.0:9080. loadSettings is the same in both builds.
+func TestDemoListen(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-embedded"}, "127.0.0.1:9080"},
+		{[]string{"-config", writeConfig(t, "embedded: true\n")}, "127.0.0.1:9080"},
+		{[]string{"-embedded", "-listen", "0.0.0.0:9080"}, "0.0.0.0:9080"},
+		{[]string{"-embedded", "-listen", "127.0.0.1:0"}, "127.0.0.1:0"},
+		{[]string{"-embedded", "-config", writeConfig(t, "listen: 0.0.0.0:9080\n")}, "0.0.0.0:9080"},
+		{[]string{"-config", writeConfig(t, "embedded: true\nlisten: 10.0.0.1:9080\n")}, "10.0.0.1:9080"},
+		{nil, "0.0.0.0:9080"},
+		{[]string{"-config", writeConfig(t, "log-level: debug\n")}, "0.0.0.0:9080"},
+	} {
+		s := config.Default()
+		var cl cmdline
+		fs := newFlagSet(&s, &cl)
+		if err := fs.Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadSettings(fs, &s, &cl); err != nil {
+			t.Errorf("%q: %v", c.args, err)
+			continue
+		}
+		if s.Listen != c.want {
+			t.Errorf("%q: listen %s, want %s", c.args, s.Listen, c.want)
+		}
+	}
+	// -h says so, in both builds.
+	for _, bin := range []string{kafkaedgeBin, demoBin} {
+		if _, help := runExitBin(t, bin, "-h"); !strings.Contains(help, "WebSocket on 127.0.0.1:9080 unless -listen is given") {
+			t.Errorf("%s -h does not give the demo's listen address:\n%s", bin, help)
+		}
 	}
 }
 
@@ -118,7 +179,7 @@ func TestHelpAndVersion(t *testing.T) {
 		"loops", "max-conns", "max-inflight", "max-message", "max-header", "max-outbound", "slow-timeout",
 		"idle-timeout", "handshake-timeout", "broker-conns", "dial-timeout", "request-timeout", "fetch-max-wait",
 		"fetch-max-bytes", "fetch-partition-max-bytes", "metadata-refresh", "max-batch-bytes", "isolation-level",
-		"log-level", "version"} {
+		"log-level", "version", "max-route-nodes"} {
 		if !strings.Contains(help, "  -"+f+" ") && !strings.Contains(help, "  -"+f+"\n") {
 			t.Errorf("-h does not document -%s", f)
 		}

@@ -101,7 +101,8 @@ func newFlagSet(s *config.Settings, c *cmdline) *flag.FlagSet {
 	fs.StringVar(&s.AdminListen, "admin-listen", s.AdminListen, "admin API listen `address`; empty disables the admin API")
 	fs.StringVar(&s.AdminKey, "admin-key", s.AdminKey, "admin API `key` expected in X-API-KEY (default: $"+adminKeyEnv+", else a random key printed once at start)")
 	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "`directory` where routes created through the admin API are kept (routes.json); empty = in memory only")
-	fs.BoolVar(&s.Embedded, "embedded", s.Embedded, "start an in-process demo Kafka (topic \"demo\", new messages every 500ms) routed at /kafka; only in the demo build (make run)")
+	fs.BoolVar(&s.Embedded, "embedded", s.Embedded, "start an in-process demo Kafka (topic \"demo\", new messages every 500ms) routed at /kafka, WebSocket on 127.0.0.1:9080 unless -listen is given; only in the demo build (make run)")
+	fs.IntVar(&s.MaxRouteNodes, "max-route-nodes", s.MaxRouteNodes, "most bootstrap brokers (upstream.nodes) a route may have: a request may dial each of them")
 	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "log `level`: debug, info, warn or error")
 	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log `format`: text or json")
 	fs.DurationVar(&s.DrainTimeout, "drain-timeout", s.DrainTimeout, "on SIGINT/SIGTERM, how long to answer requests in flight and close connections (1001) before exiting")
@@ -184,6 +185,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitConfig, err)
 	}
+	if s.Embedded && startDemo == nil {
+		return fail(exitConfig, errors.New("-embedded: this kafkaedge is the production build, without the demo cluster; the demo build is make run (go build -tags demo ./cmd/kafkaedge)"))
+	}
 	logs := logpipe.New(stderr, s.JSONLogs(), s.Level())
 	defer logs.Close()
 	log := logs.Logger()
@@ -233,7 +237,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, r := range stored {
 		initial = append(initial, routes.Route{Spec: r, Kind: routes.Dynamic})
 	}
-	reg := routes.New(routes.Reactor{Server: srv, Base: s.Kafka(log, kobs)}, st, log)
+	reg := routes.New(routes.Reactor{Server: srv, Base: s.Kafka(log, kobs)}, st, s.MaxRouteNodes, log)
 	if err := reg.Load(initial); err != nil {
 		stopServer()
 		return fail(exitConfig, err)
@@ -372,9 +376,11 @@ wait:
 
 // loadSettings applies the config file under the flags that were set,
 // validates everything and returns the static routes: the file's, then
-// -route's.
+// -route's. With -embedded, -listen defaults to config.DemoListen.
 func loadSettings(fs *flag.FlagSet, s *config.Settings, c *cmdline) ([]routes.Route, error) {
 	var static []routes.Route
+	listenGiven := false
+	fs.Visit(func(f *flag.Flag) { listenGiven = listenGiven || f.Name == "listen" })
 	if c.config != "" {
 		set := make(map[string]string)
 		fs.Visit(func(f *flag.Flag) {
@@ -400,12 +406,14 @@ func loadSettings(fs *flag.FlagSet, s *config.Settings, c *cmdline) ([]routes.Ro
 		for _, r := range rs {
 			static = append(static, routes.Route{Spec: r, Kind: routes.File})
 		}
+		listenGiven = listenGiven || s.FromFile("listen")
+	}
+	// A demo serves this machine, not the network (make run).
+	if s.Embedded && !listenGiven {
+		s.Listen = config.DemoListen
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
-	}
-	if s.Embedded && startDemo == nil {
-		return nil, errors.New("-embedded: this kafkaedge is the production build, without the demo cluster; the demo build is make run (go build -tags demo ./cmd/kafkaedge)")
 	}
 	for i, v := range c.routes {
 		r, err := apisix.ParseFlag(v)

@@ -73,6 +73,9 @@ func TestDataDirCorrupt(t *testing.T) {
 		{"duplicate id", `{"version":1,"routes":[{"id":"a","uri":"/a","upstream":{"scheme":"kafka","nodes":{"a:1":1}}},{"id":"a","uri":"/b","upstream":{"scheme":"kafka","nodes":{"a:1":1}}}]}`, `duplicate route id "a"`},
 		{"static uri", `{"version":1,"routes":[{"id":"a","uri":"/static","upstream":{"scheme":"kafka","nodes":{"a:1":1}}}]}`, `uri "/static" is already used by static route "route-1"`},
 		{"static id", `{"version":1,"routes":[{"id":"route-1","uri":"/a","upstream":{"scheme":"kafka","nodes":{"a:1":1}}}]}`, `duplicate route id "route-1"`},
+		{"control character in a uri", `{"version":1,"routes":[{"id":"a","uri":"/a\u0000","upstream":{"scheme":"kafka","nodes":{"a:1":1}}}]}`, `routes[0]: uri "/a\x00" must not contain control characters`},
+		{"too many nodes", `{"version":1,"routes":[{"id":"a","uri":"/a","upstream":{"scheme":"kafka","nodes":` + nodesJSON(brokerList(65)) + `}}]}`,
+			`: route "a" (admin API): 65 upstream nodes, more than the limit of 64 (-max-route-nodes)`},
 	} {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "routes.json")

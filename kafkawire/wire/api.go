@@ -19,7 +19,7 @@ type VersionRange struct{ Min, Max int16 }
 var Implemented = map[int16]VersionRange{
 	KeyApiVersions:      {0, 3},
 	KeyMetadata:         {1, 12},
-	KeyListOffsets:      {1, 8},
+	KeyListOffsets:      {1, 9},
 	KeyFetch:            {4, 16},
 	KeySaslHandshake:    {1, 1},
 	KeySaslAuthenticate: {0, 2},

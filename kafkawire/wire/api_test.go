@@ -24,7 +24,7 @@ func TestNegotiate(t *testing.T) {
 		{KeyApiVersions, VersionRange{0, 4}, 3, true},
 		{KeySaslHandshake, VersionRange{0, 1}, 1, true},
 		{KeySaslHandshake, VersionRange{0, 0}, 0, false},
-		{KeyListOffsets, VersionRange{2, 10}, 8, true},
+		{KeyListOffsets, VersionRange{2, 10}, 9, true},
 		{0 /* Produce */, VersionRange{0, 11}, 0, false},
 	}
 	for _, c := range cases {
@@ -161,6 +161,23 @@ func TestErrorName(t *testing.T) {
 	} {
 		if got := ErrorName(c.code); got != c.want {
 			t.Errorf("ErrorName(%d) = %q, want %q", c.code, got, c.want)
+		}
+	}
+}
+
+func TestListOffsetsMinVersion(t *testing.T) {
+	for _, tt := range []struct {
+		ts   int64
+		want int16
+		ok   bool
+	}{
+		{1_700_000_000_000, 1, true}, {0, 1, true}, {TimestampLatest, 1, true}, {TimestampEarliest, 1, true},
+		{TimestampMax, 7, true}, {TimestampEarliestLocal, 8, true}, {TimestampLatestTiered, 9, true},
+		{-6, 0, false}, {-7, 0, false}, {-1 << 63, 0, false},
+	} {
+		v, ok := ListOffsetsMinVersion(tt.ts)
+		if ok != tt.ok || ok && v != tt.want {
+			t.Errorf("ListOffsetsMinVersion(%d) = %d, %t; want %d, %t", tt.ts, v, ok, tt.want, tt.ok)
 		}
 	}
 }

@@ -3,7 +3,8 @@ package wire
 import "fmt"
 
 // ListOffsetsRequest asks for the offset of a timestamp in partitions
-// (ListOffsets v1-v8). Consumers set ReplicaID to -1.
+// (ListOffsets v1-v9; v7, v8 and v9 differ from v6 only in the special
+// timestamps a broker knows). Consumers set ReplicaID to -1.
 type ListOffsetsRequest struct {
 	ReplicaID      int32
 	IsolationLevel int8 // v2+: 0 read_uncommitted, 1 read_committed
@@ -16,11 +17,40 @@ type ListOffsetsTopic struct {
 	Partitions []ListOffsetsPartition
 }
 
-// ListOffsetsPartition is one partition to look up. Timestamp -1 asks for the
-// latest offset, -2 for the earliest; CurrentLeaderEpoch (v4+) is -1 when unknown.
+// ListOffsetsPartition is one partition to look up. Timestamp is a time in
+// milliseconds or one of the special timestamps (TimestampLatest, ...);
+// CurrentLeaderEpoch (v4+) is -1 when unknown.
 type ListOffsetsPartition struct {
 	Partition, CurrentLeaderEpoch int32
 	Timestamp                     int64
+}
+
+// Special timestamps of ListOffsets, and the version that gave each its
+// meaning.
+const (
+	TimestampLatest        int64 = -1 // the high watermark (the last stable offset with read_committed)
+	TimestampEarliest      int64 = -2 // the log start offset
+	TimestampMax           int64 = -3 // v7+ (KIP-734): the record with the largest timestamp
+	TimestampEarliestLocal int64 = -4 // v8+ (KIP-405): the log start offset of the local log
+	TimestampLatestTiered  int64 = -5 // v9+ (KIP-1005): the last offset in tiered storage
+)
+
+// ListOffsetsMinVersion returns the lowest ListOffsets version at which a
+// broker knows timestamp, and false for a negative timestamp that no
+// version we implement knows (-6, KIP-1023, needs v11). Kafka answers a
+// negative timestamp it does not know, or one sent below its version,
+// UNSUPPORTED_VERSION (ReplicaManager.timestampMinSupportedVersion); a
+// broker older than the version would take it for a time to search for.
+func ListOffsetsMinVersion(timestamp int64) (int16, bool) {
+	switch timestamp {
+	case TimestampMax:
+		return 7, true
+	case TimestampEarliestLocal:
+		return 8, true
+	case TimestampLatestTiered:
+		return 9, true
+	}
+	return Implemented[KeyListOffsets].Min, timestamp >= TimestampEarliest
 }
 
 // Key returns KeyListOffsets.

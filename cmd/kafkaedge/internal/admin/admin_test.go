@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,18 @@ import (
 
 // testKey is the admin key of the tests.
 const testKey = "test-admin-key"
+
+// maxNodes is the most upstream nodes a route of the tests may have.
+const maxNodes = 64
+
+// manyNodes is upstream.nodes with n brokers, in the object form.
+func manyNodes(n int) string {
+	b := make([]string, n)
+	for i := range b {
+		b[i] = fmt.Sprintf(`"10.0.0.1:%d":1`, i+1)
+	}
+	return "{" + strings.Join(b, ",") + "}"
+}
 
 // seedBody is the route of APISIX's "Connect to Apache Kafka" example, as written.
 const seedBody = `{"uri": "/kafka","upstream": {"nodes": {"kafka-server1:9092": 1,"kafka-server2:9092": 1},"type": "none","scheme": "kafka"}}`
@@ -40,7 +53,7 @@ func newNode(t *testing.T, st *routes.Store, static ...routes.Route) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	reg := routes.New(routes.Reactor{Server: srv}, st, log)
+	reg := routes.New(routes.Reactor{Server: srv}, st, maxNodes, log)
 	if err := reg.Load(static); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +154,10 @@ func TestBadRequests(t *testing.T) {
 		{"no upstream", "r", `{"uri":"/u"}`, 400, "upstream is required"},
 		{"no uri", "r", `{` + up + `}`, 400, "uri is required"},
 		{"relative uri", "r", `{"uri":"u",` + up + `}`, 400, `must start with /`},
+		{"NUL in the uri", "r", `{"uri":"/a\u0000b",` + up + `}`, 400, `uri "/a\x00b" must not contain control characters (byte 0x00 at offset 2)`},
+		{"DEL in the uri", "r", `{"uri":"/a\u007f",` + up + `}`, 400, `must not contain control characters (byte 0x7f at offset 2)`},
+		{"too many nodes", "r", `{"uri":"/u","upstream":{"scheme":"kafka","nodes":` + manyNodes(maxNodes+1) + `}}`, 400,
+			`route "r" (admin API): 65 upstream nodes, more than the limit of 64 (-max-route-nodes)`},
 		{"unknown plugin", "r", `{"uri":"/u","plugins":{"limit-count":{}},` + up + `}`, 400, `plugin "limit-count" is not supported`},
 		{"sasl without password", "r", `{"uri":"/u","plugins":{"kafka-proxy":{"sasl":{"username":"u"}}},` + up + `}`, 400, "sasl.password is required"},
 		{"duplicate uri", "r", `{"uri":"/taken",` + up + `}`, 400, `uri "/taken" is already used by route "first"`},
@@ -168,6 +185,14 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("%s: error_msg %q, want it to contain %q", c.name, msg, c.msg)
 		}
 	}
+	// POST is held to the same limit.
+	status, m := n.do(t, "POST", "/apisix/admin/routes", `{"uri":"/u","upstream":{"scheme":"kafka","nodes":`+manyNodes(10000)+`}}`, testKey)
+	if msg, _ := m["error_msg"].(string); status != 400 || !strings.HasSuffix(msg, ": 10000 upstream nodes, more than the limit of 64 (-max-route-nodes)") {
+		t.Errorf("POST of 10000 nodes: %d %v", status, m)
+	}
+	n.mustDo(t, "PUT", "/apisix/admin/routes/max", `{"uri":"/max","upstream":{"scheme":"kafka","nodes":`+manyNodes(maxNodes)+`}}`, http.StatusCreated)
+	n.mustDo(t, "DELETE", "/apisix/admin/routes/max", "", http.StatusOK)
+
 	// Nothing of the above was stored, nor reached the server.
 	if list := n.mustDo(t, "GET", "/apisix/admin/routes", "", 200); list["total"] != float64(2) {
 		t.Fatalf("after bad requests: %v", list)

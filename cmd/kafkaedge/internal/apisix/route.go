@@ -280,6 +280,7 @@ func (w *walker) route(v any) *RouteSpec {
 		w.fail("id %q must be 1 to 64 characters of a-z A-Z 0-9 . _ -", r.ID)
 	}
 	r.URI = w.str(m["uri"], "uri")
+	ctl := controlByte(r.URI)
 	switch {
 	case m["uri"] == nil:
 		w.fail("uri is required")
@@ -287,7 +288,9 @@ func (w *walker) route(v any) *RouteSpec {
 		w.fail("uri %q must start with /", r.URI)
 	case len(r.URI) > maxURILen:
 		w.fail("uri is longer than %d bytes", maxURILen)
-	case strings.ContainsAny(r.URI, "*?# \t\r\n"):
+	case ctl >= 0: // no request line can carry it: the route could never be reached
+		w.fail("uri %q must not contain control characters (byte 0x%02x at offset %d)", r.URI, r.URI[ctl], ctl)
+	case strings.ContainsAny(r.URI, "*?# "):
 		w.fail("uri %q must be a plain path (no wildcard, query, fragment or space)", r.URI)
 	}
 	r.Name = w.str(m["name"], "name")
@@ -474,6 +477,12 @@ func (w *walker) tls(v any) *UpstreamTLS {
 		w.fail("%s: cert_file and key_file must be given together", path)
 	}
 	return t
+}
+
+// controlByte returns the offset of the first control character of s (a
+// byte below 0x20, or 0x7f), or -1.
+func controlByte(s string) int {
+	return strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // ParseFlag parses a -route value "/uri=host:port,host:port".

@@ -148,3 +148,29 @@ func TestParseFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestURIControlCharacters: a URI with a control character (a byte below
+// 0x20, or 0x7f) could never be requested (an HTTP request line cannot
+// carry it), so it is refused, from JSON and from -route alike.
+func TestURIControlCharacters(t *testing.T) {
+	for _, c := range []struct{ uri, want string }{
+		{"/a\x00b", `uri "/a\x00b" must not contain control characters (byte 0x00 at offset 2)`},
+		{"/\x01", `uri "/\x01" must not contain control characters (byte 0x01 at offset 1)`},
+		{"/a\x1f", `(byte 0x1f at offset 2)`},
+		{"/a\x7f", `(byte 0x7f at offset 2)`},
+		{"/a\tb", `uri "/a\tb" must not contain control characters (byte 0x09 at offset 2)`},
+		{"/a\nb", `(byte 0x0a at offset 2)`},
+	} {
+		body, _ := json.Marshal(map[string]any{"uri": c.uri, "upstream": map[string]any{"scheme": "kafka", "nodes": map[string]int{"k:1": 1}}})
+		if _, err := ParseRoute(body); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("uri %q: %v, want %q", c.uri, err, c.want)
+		}
+		if _, err := ParseFlag(c.uri + "=k:1"); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("-route %q: %v, want %q", c.uri, err, c.want)
+		}
+	}
+	// Bytes from 0x80 up are not control characters.
+	if _, err := ParseFlag("/caf\u00e9=k:1"); err != nil {
+		t.Errorf("a URI with a non-ASCII letter: %v", err)
+	}
+}

@@ -31,6 +31,11 @@ import (
 // maxConfigFile bounds the YAML file read at start.
 const maxConfigFile = 16 << 20
 
+// DemoListen is the WebSocket listen address of -embedded (the demo build,
+// make run) when neither -listen nor the config file's listen: gives one:
+// a demo serves this machine, not the network.
+const DemoListen = "127.0.0.1:9080"
+
 // Settings is every setting of kafkaedge. Each YAML key of the config file
 // is the name of the flag that sets the same thing; routes: is a list of
 // routes in the admin API's JSON shape.
@@ -43,6 +48,9 @@ type Settings struct {
 	LogLevel     string        `yaml:"log-level"`
 	LogFormat    string        `yaml:"log-format"`
 	DrainTimeout time.Duration `yaml:"drain-timeout"`
+
+	// MaxRouteNodes bounds a route's upstream.nodes (routes.Registry).
+	MaxRouteNodes int `yaml:"max-route-nodes"`
 
 	// Metrics and health
 	MetricsListen      string `yaml:"metrics-listen"`
@@ -74,6 +82,9 @@ type Settings struct {
 
 	// Routes from the config file, each in the admin JSON shape.
 	Routes []any `yaml:"routes"`
+
+	// fileKeys are the keys the config file set (LoadFile).
+	fileKeys map[string]bool
 }
 
 // Default returns the built-in defaults: the command's own, and those of
@@ -87,6 +98,7 @@ func Default() Settings {
 		LogLevel:               "info",
 		LogFormat:              "text",
 		DrainTimeout:           15 * time.Second,
+		MaxRouteNodes:          64,
 		MetricsListen:          "127.0.0.1:9091",
 		Loops:                  r.Loops,
 		MaxConns:               r.MaxConns,
@@ -137,8 +149,19 @@ func LoadFile(path string, s *Settings) error {
 	if err := dec.Decode(s); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("config file %s: %s", path, yamlError(err, data))
 	}
+	var keys map[string]yaml.Node
+	if err := yaml.Unmarshal(data, &keys); err != nil {
+		return fmt.Errorf("config file %s: %s", path, yamlError(err, data))
+	}
+	s.fileKeys = make(map[string]bool, len(keys))
+	for k := range keys {
+		s.fileKeys[k] = true
+	}
 	return nil
 }
+
+// FromFile reports whether the config file LoadFile read set key.
+func (s *Settings) FromFile(key string) bool { return s.fileKeys[key] }
 
 // yamlError turns yaml.v3's multi-line errors into one line that names the
 // key of the offending line of data.
@@ -287,6 +310,7 @@ type field struct {
 func (s *Settings) fields() []field {
 	return []field{
 		{flag: "drain-timeout", value: s.DrainTimeout},
+		{flag: "max-route-nodes", value: s.MaxRouteNodes},
 		{flag: "loops", value: s.Loops, config: "Loops", zeroOK: true},
 		{flag: "max-conns", value: s.MaxConns, config: "MaxConns"},
 		{flag: "max-inflight", value: s.MaxInflight, config: "MaxInflight"},

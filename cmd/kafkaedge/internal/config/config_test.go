@@ -29,6 +29,15 @@ func TestLoadFile(t *testing.T) {
 	if err == nil || err.Error() != "config file "+path+`: line 3: unknown key "rouotes"` {
 		t.Fatalf("unknown key: %v", err)
 	}
+	// Every setting is a key, max-route-nodes too; the file's keys are known.
+	path = writeFile(t, "max-route-nodes: 3\nlisten: 127.0.0.1:0\n")
+	s = Default()
+	if err := LoadFile(path, &s); err != nil || s.MaxRouteNodes != 3 || Default().MaxRouteNodes != 64 {
+		t.Fatalf("max-route-nodes: %v %d (default %d)", err, s.MaxRouteNodes, Default().MaxRouteNodes)
+	}
+	if d := Default(); !s.FromFile("listen") || s.FromFile("admin-listen") || d.FromFile("listen") {
+		t.Fatalf("FromFile: listen %v, admin-listen %v", s.FromFile("listen"), s.FromFile("admin-listen"))
+	}
 	path = writeFile(t, "idle-timeout: 5\n")
 	if err := LoadFile(path, &s); err == nil || !strings.Contains(err.Error(), "line 1: idle-timeout: ") || !strings.Contains(err.Error(), "duration (like 30s)") {
 		t.Fatalf("bad duration: %v", err)
@@ -78,6 +87,7 @@ func TestValidate(t *testing.T) {
 		{func(s *Settings) { s.LogFormat = "xml" }, `-log-format: "xml" is not text or json`},
 		{func(s *Settings) { s.IsolationLevel = "serializable" }, `-isolation-level: "serializable" is not read_uncommitted or read_committed`},
 		{func(s *Settings) { s.MaxConns = 0 }, "-max-conns must be 1 or more, not 0"},
+		{func(s *Settings) { s.MaxRouteNodes = 0 }, "-max-route-nodes must be 1 or more, not 0"},
 		{func(s *Settings) { s.BrokerConns = -1 }, "-broker-conns must be 1 or more, not -1"},
 		{func(s *Settings) { s.DialTimeout = -time.Second }, "-dial-timeout must be a positive duration, not -1s"},
 		{func(s *Settings) { s.DrainTimeout = 0 }, "-drain-timeout must be a positive duration, not 0s"},

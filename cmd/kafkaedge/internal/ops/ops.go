@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/telemetry"
 	"github.com/kafkaedge/kafkaedge/reactor"
@@ -22,6 +24,14 @@ import (
 const (
 	readyInterval = 2 * time.Second // between two rounds of probes
 	readyTimeout  = 2 * time.Second // bound of one round
+)
+
+// The body of /readyz stays short whatever the routes: at most maxDegraded
+// routes are listed under degraded (degraded_total counts them all), and
+// each one's URI and error are cut to maxText bytes.
+const (
+	maxDegraded = 16
+	maxText     = 256
 )
 
 // Node is what the readiness probes ask: a *reactor.Server.
@@ -55,8 +65,11 @@ type Report struct {
 	Ready     bool            `json:"ready"`
 	Listeners map[string]bool `json:"listeners"`
 	Routes    int             `json:"routes"`
-	Degraded  []Degraded      `json:"degraded"`
-	CheckedAt string          `json:"checked_at,omitempty"`
+	// DegradedTotal counts the degraded routes; Degraded lists the first
+	// maxDegraded of them by URI.
+	DegradedTotal int        `json:"degraded_total"`
+	Degraded      []Degraded `json:"degraded"`
+	CheckedAt     string     `json:"checked_at,omitempty"`
 }
 
 // Degraded is a route none of whose brokers answered.
@@ -111,8 +124,11 @@ func (h *Health) check() {
 	ok := make(map[string]bool, len(routes))
 	for _, r := range routes {
 		ok[r.URI] = r.Err == nil
-		if r.Err != nil {
-			rep.Degraded = append(rep.Degraded, Degraded{URI: r.URI, Error: r.Err.Error()})
+		if r.Err == nil {
+			continue
+		}
+		if rep.DegradedTotal++; len(rep.Degraded) < maxDegraded {
+			rep.Degraded = append(rep.Degraded, Degraded{URI: clip(r.URI, maxText), Error: clip(r.Err.Error(), maxText)})
 		}
 	}
 	h.mu.Lock()
@@ -140,7 +156,7 @@ func (h *Health) Report() Report {
 	if rep.Degraded == nil {
 		rep.Degraded = []Degraded{}
 	}
-	rep.Ready = checked && len(rep.Degraded) == 0
+	rep.Ready = checked && rep.DegradedTotal == 0
 	for _, up := range rep.Listeners {
 		rep.Ready = rep.Ready && up
 	}
@@ -162,7 +178,37 @@ func Handler(m *telemetry.Metrics, h *Health, log *slog.Logger) http.Handler {
 		if !rep.Ready {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		_ = json.NewEncoder(w).Encode(rep)
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false) // "<" stays one byte: see clip
+		_ = enc.Encode(rep)
 	})
 	return mux
+}
+
+// ellipsis ends a text that clip cut.
+const ellipsis = "…"
+
+// clip returns s cut to at most n bytes on a UTF-8 boundary, ending in an
+// ellipsis if it was cut, with each control character (which JSON would
+// write as \u00XX) replaced by a space and each byte that is not UTF-8 by
+// U+FFFD: the JSON of the result is at most 2n bytes ('"' and '\' are
+// escaped with one byte more, U+2028 and U+2029 with three).
+func clip(s string, n int) string {
+	if len(s) > 4*n {
+		s = s[:4*n] // what is cut off need not be looked at
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len(ellipsis)
+	for !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }

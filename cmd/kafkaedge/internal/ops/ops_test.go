@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/telemetry"
 	"github.com/kafkaedge/kafkaedge/reactor"
@@ -123,5 +125,87 @@ func TestHealthStartClose(t *testing.T) {
 	h.Close()
 	if rep := h.Report(); !rep.Ready || len(rep.Listeners) != 1 {
 		t.Fatalf("report after Close: %+v", rep)
+	}
+}
+
+// TestReadyzBounded: however many routes are degraded and however long
+// their errors and URIs, /readyz stays short: at most maxDegraded routes
+// are listed (degraded_total counts them all), each URI and error is cut
+// to maxText bytes on a UTF-8 boundary and ends in an ellipsis, and the
+// body stays under maxReadyzBody.
+func TestReadyzBounded(t *testing.T) {
+	const maxReadyzBody = 17 << 10 // docs/operations.md, "Health"
+	node := &fakeNode{serving: true}
+	h := NewHealth(node, nil, nil)
+	srv := Handler(telemetry.New(false), h, slog.New(slog.DiscardHandler))
+
+	// The error of a route of 10,000 nodes that all refuse was 836,445
+	// characters in issue 11: /readyz answered 836 KB.
+	huge := "metadata: no broker answered: " + strings.Repeat("broker 10.0.0.1:9092: dial tcp 10.0.0.1:9092: connect: connection refused; ", 10000)
+	node.set(true, reactor.RouteHealth{URI: "/huge", Err: errors.New(huge)})
+	h.check()
+	if _, body := get(t, srv, "/readyz"); len(body) > 1024 {
+		t.Fatalf("/readyz of one route with an error of %d bytes: a body of %d bytes", len(huge), len(body))
+	}
+
+	// 10,000 degraded routes, their errors in 2-byte runes so that a cut
+	// at any odd offset would split one.
+	long := "metadata: no broker answered: " + strings.Repeat("broker é:9092: connection refusé; ", 30)
+	var rs []reactor.RouteHealth
+	for i := range 10000 {
+		rs = append(rs, reactor.RouteHealth{URI: fmt.Sprintf("/r%05d", i), Err: errors.New(long)})
+	}
+	node.set(true, rs...)
+	h.check()
+	status, body := get(t, srv, "/readyz")
+	var rep Report
+	if err := json.Unmarshal([]byte(body), &rep); err != nil {
+		t.Fatalf("/readyz body: %v", err)
+	}
+	if status != 503 || rep.Ready || rep.Routes != 10000 || rep.DegradedTotal != 10000 || len(rep.Degraded) != maxDegraded {
+		t.Fatalf("/readyz: %d, ready %v, routes %d, degraded_total %d, %d listed", status, rep.Ready, rep.Routes, rep.DegradedTotal, len(rep.Degraded))
+	}
+	for i, d := range rep.Degraded {
+		if d.URI != fmt.Sprintf("/r%05d", i) {
+			t.Fatalf("degraded[%d] is %s: want the first routes by URI", i, d.URI)
+		}
+		if len(d.Error) > maxText || !utf8.ValidString(d.Error) || !strings.HasSuffix(d.Error, "…") ||
+			!strings.HasPrefix(long, strings.TrimSuffix(d.Error, "…")) || len(d.Error) < maxText-utf8.UTFMax-len("…") {
+			t.Fatalf("degraded[%d].error (%d bytes) is not the start of the error, cut on a rune to at most %d bytes with an ellipsis: %q", i, len(d.Error), maxText, d.Error)
+		}
+	}
+	if len(body) > maxReadyzBody {
+		t.Fatalf("/readyz body of %d bytes, want at most %d", len(body), maxReadyzBody)
+	}
+
+	// The worst text there is: every byte of the URIs and errors doubles
+	// in JSON (quotes, backslashes), or would grow six-fold (control
+	// characters, invalid UTF-8) if they were not replaced.
+	worst := strings.Repeat("\"\\\x00\xff\u2028", 500)
+	uri := strings.Repeat(`"`, 4090)
+	rs = rs[:0]
+	for i := range 1000 {
+		rs = append(rs, reactor.RouteHealth{URI: fmt.Sprintf("/%04d", i) + uri, Err: errors.New(worst)})
+	}
+	node.set(false, rs...)
+	h.check()
+	_, body = get(t, srv, "/readyz")
+	if len(body) > maxReadyzBody || !utf8.ValidString(body) {
+		t.Fatalf("/readyz body of %d bytes with the worst text (valid UTF-8: %v), want at most %d", len(body), utf8.ValidString(body), maxReadyzBody)
+	}
+	var worstRep Report
+	if err := json.Unmarshal([]byte(body), &worstRep); err != nil || len(worstRep.Degraded) != maxDegraded {
+		t.Fatalf("/readyz body with the worst text: %v, %d listed", err, len(worstRep.Degraded))
+	}
+	for _, d := range worstRep.Degraded {
+		if len(d.URI) > maxText || len(d.Error) > maxText || strings.ContainsRune(d.Error, 0) {
+			t.Fatalf("degraded route %q: uri of %d bytes, error %q", d.URI, len(d.URI), d.Error)
+		}
+	}
+	// A short error is shown as it is.
+	node.set(true, reactor.RouteHealth{URI: "/a", Err: errors.New("metadata: no broker answered")})
+	h.check()
+	if _, rep := readyz(t, srv); rep.DegradedTotal != 1 || len(rep.Degraded) != 1 || rep.Degraded[0].Error != "metadata: no broker answered" {
+		t.Fatalf("/readyz with one short error: %+v", rep)
 	}
 }

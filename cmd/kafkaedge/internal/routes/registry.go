@@ -1,7 +1,7 @@
 // Package routes is the node's route table: the routes by id, where each
-// comes from (the config file, -route, -embedded, the admin API), the one
-// rule for ids and URIs that collide, and the Sink that applies the table
-// to the server. Routes created through the admin API are kept in a Store
+// comes from (the config file, -route, -embedded, the admin API), its rules
+// (ids and URIs that collide, the number of a route's upstream nodes), and
+// the Sink that applies the table to the server. Routes created through the admin API are kept in a Store
 // (DIR/routes.json); the config file's routes are replaced on SIGHUP with
 // ReloadFile.
 package routes
@@ -75,35 +75,38 @@ type Route struct {
 // Registry is the table of routes by id. It keeps the Sink and the Store in
 // step with the table; changes are serialized.
 type Registry struct {
-	mu     sync.Mutex
-	routes map[string]Route
-	sink   Sink
-	store  *Store // nil without -data-dir
-	log    *slog.Logger
-	now    func() time.Time
+	mu       sync.Mutex
+	routes   map[string]Route
+	sink     Sink
+	store    *Store // nil without -data-dir
+	maxNodes int    // upstream nodes a route may have (-max-route-nodes); 0: any number
+	log      *slog.Logger
+	now      func() time.Time
 }
 
-// New returns an empty registry that applies its routes to sink and keeps
-// the dynamic ones in st (nil: in memory only).
-func New(sink Sink, st *Store, log *slog.Logger) *Registry {
-	return &Registry{routes: make(map[string]Route), sink: sink, store: st, log: log, now: time.Now}
+// New returns an empty registry that applies its routes to sink, keeps
+// the dynamic ones in st (nil: in memory only) and refuses a route with
+// more than maxNodes upstream nodes (0: no limit), wherever it comes from.
+func New(sink Sink, st *Store, maxNodes int, log *slog.Logger) *Registry {
+	return &Registry{routes: make(map[string]Route), sink: sink, store: st, maxNodes: maxNodes, log: log, now: time.Now}
 }
 
-// collision is a route that the table refuses because its id or URI is
-// another route's.
-type collision struct {
+// refusal is a route that the table refuses: its id or URI is another
+// route's, or it has too many upstream nodes.
+type refusal struct {
 	route Route  // the route refused
-	msg   string // what it collides with
+	msg   string // why
 }
 
-func (c *collision) Error() string { return c.msg }
+func (c *refusal) Error() string { return c.msg }
 
-// check is the route table's rule: no two routes share an id or a URI,
-// except that the demo route yields its URI (not its id) to a dynamic
-// route. It checks the routes added, in order, against the routes kept and
-// those added before them, and returns the ids of the routes that yielded,
-// or the first collision.
-func check(kept map[string]Route, added []Route) (yielded []string, c *collision) {
+// check is the route table's rules: a route has at most maxNodes upstream
+// nodes (0: any number; every request of a route may dial all of them),
+// and no two routes share an id or a URI, except that the demo route
+// yields its URI (not its id) to a dynamic route. It checks the routes
+// added, in order, against the routes kept and those added before them,
+// and returns the ids of the routes that yielded, or the first refusal.
+func check(kept map[string]Route, added []Route, maxNodes int) (yielded []string, c *refusal) {
 	ids := make(map[string]Route, len(kept)+len(added))
 	uris := make(map[string]Route, len(kept)+len(added))
 	for _, id := range slices.Sorted(maps.Keys(kept)) {
@@ -111,8 +114,11 @@ func check(kept map[string]Route, added []Route) (yielded []string, c *collision
 		uris[kept[id].Spec.URI] = kept[id]
 	}
 	for _, n := range added {
-		refuse := func(format string, args ...any) *collision {
-			return &collision{route: n, msg: fmt.Sprintf(format, args...)}
+		refuse := func(format string, args ...any) *refusal {
+			return &refusal{route: n, msg: fmt.Sprintf(format, args...)}
+		}
+		if count := len(n.Spec.Upstream.Nodes.List); maxNodes > 0 && count > maxNodes {
+			return nil, refuse("route %q (%s): %d upstream nodes, more than the limit of %d (-max-route-nodes)", n.Spec.ID, n.Kind, count, maxNodes)
 		}
 		if h, ok := ids[n.Spec.ID]; ok {
 			return nil, refuse("duplicate route id %q (%s and %s routes)", n.Spec.ID, h.Kind, n.Kind)
@@ -148,7 +154,7 @@ func check(kept map[string]Route, added []Route) (yielded []string, c *collision
 func (g *Registry) Load(rs []Route) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	yielded, c := check(g.routes, rs)
+	yielded, c := check(g.routes, rs, g.maxNodes)
 	if c != nil {
 		return g.stored(c.route, c)
 	}
@@ -191,7 +197,7 @@ func (g *Registry) Put(r *apisix.RouteSpec) (created bool, err error) {
 	}
 	kept := maps.Clone(g.routes)
 	delete(kept, r.ID)
-	yielded, c := check(kept, []Route{{r, Dynamic}})
+	yielded, c := check(kept, []Route{{r, Dynamic}}, g.maxNodes)
 	if c != nil {
 		return false, c
 	}

@@ -15,7 +15,8 @@ type ReloadResult struct {
 
 // ReloadFile replaces the routes that came from the config file with rs.
 // It checks everything first and changes nothing (and returns an error)
-// when rs collides with itself or another route. A route that is unchanged
+// when rs collides with itself or another route, or a route of it has too
+// many upstream nodes. A route that is unchanged
 // (apisix.Same) keeps its connections; a changed one is put again; a route
 // no longer in the file is deleted (its clients get 1001). A route the sink
 // refuses in spite of its valid definition (kafkawire cannot read its TLS
@@ -34,7 +35,7 @@ func (g *Registry) ReloadFile(rs []*apisix.RouteSpec) (ReloadResult, error) {
 		added[i] = Route{r, File}
 		ids[r.ID], uris[r.URI] = true, true
 	}
-	if _, c := check(kept, added); c != nil {
+	if _, c := check(kept, added, g.maxNodes); c != nil {
 		return res, c
 	}
 

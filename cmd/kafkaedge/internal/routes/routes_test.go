@@ -58,7 +58,12 @@ func route(t *testing.T, kind Kind, id, uri string) Route {
 }
 
 func newRegistry(sink Sink, st *Store) *Registry {
-	g := New(sink, st, slog.New(slog.DiscardHandler))
+	return newLimited(sink, st, 0)
+}
+
+// newLimited is newRegistry with at most maxNodes upstream nodes a route.
+func newLimited(sink Sink, st *Store, maxNodes int) *Registry {
+	g := New(sink, st, maxNodes, slog.New(slog.DiscardHandler))
 	clock := time.Unix(1000, 0)
 	g.now = func() time.Time { clock = clock.Add(time.Second); return clock }
 	return g
@@ -90,7 +95,7 @@ func TestCheck(t *testing.T) {
 		for _, r := range c.kept {
 			kept[r.Spec.ID] = r
 		}
-		yielded, col := check(kept, c.added)
+		yielded, col := check(kept, c.added, 0)
 		switch {
 		case c.err == "" && col != nil:
 			t.Errorf("%s: refused: %v", c.name, col)
@@ -99,6 +104,60 @@ func TestCheck(t *testing.T) {
 		case !slices.Equal(yielded, c.yield):
 			t.Errorf("%s: yielded %v, want %v", c.name, yielded, c.yield)
 		}
+	}
+}
+
+// nodes is a route id on uri with n upstream nodes.
+func nodes(t *testing.T, kind Kind, id, uri string, n int) Route {
+	t.Helper()
+	brokers := make([]string, n)
+	for i := range brokers {
+		brokers[i] = fmt.Sprintf("127.0.0.1:%d", i+1)
+	}
+	return Route{spec(t, id, uri, strings.Join(brokers, ",")), kind}
+}
+
+// TestMaxNodes: a route with more upstream nodes than the limit is refused
+// wherever it comes from (the config file, -route, the store, the admin
+// API, a reload), with a message that names the count and the limit, and
+// nothing of it reaches the sink.
+func TestMaxNodes(t *testing.T) {
+	st, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tail = ": 3 upstream nodes, more than the limit of 2 (-max-route-nodes)"
+	for _, c := range []struct {
+		r    Route
+		want string
+	}{
+		{nodes(t, File, "config-1", "/f", 3), `route "config-1" (config file)` + tail},
+		{nodes(t, Static, "route-1", "/s", 3), `route "route-1" (-route)` + tail},
+		{nodes(t, Dynamic, "a", "/a", 3), st.Path() + `: route "a" (admin API)` + tail},
+	} {
+		sink := newSink()
+		err := newLimited(sink, st, 2).Load([]Route{nodes(t, Static, "ok", "/ok", 2), c.r})
+		if err == nil || err.Error() != c.want || sink.puts != 0 {
+			t.Errorf("Load of %s: %v (%d routes put), want %q", c.r.Spec.ID, err, sink.puts, c.want)
+		}
+	}
+
+	sink := newSink()
+	g := newLimited(sink, st, 2)
+	if err := g.Load([]Route{nodes(t, File, "config-1", "/f", 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Put(nodes(t, Dynamic, "big", "/big", 3).Spec); err == nil || err.Error() != `route "big" (admin API)`+tail {
+		t.Errorf("Put of 3 nodes: %v", err)
+	}
+	if _, err := g.Put(nodes(t, Dynamic, "two", "/two", 2).Spec); err != nil {
+		t.Errorf("Put of 2 nodes: %v", err)
+	}
+	if _, err := g.ReloadFile([]*apisix.RouteSpec{nodes(t, File, "config-1", "/f", 3).Spec}); err == nil || err.Error() != `route "config-1" (config file)`+tail {
+		t.Errorf("reload with 3 nodes: %v", err)
+	}
+	if _, ok := g.Get("big"); ok || sink.uris() != "/f /two" || len(sink.routes["/f"].Upstream.Nodes.List) != 2 {
+		t.Fatalf("after the refused routes: table %v, sink %s", g.List(), sink.uris())
 	}
 }
 

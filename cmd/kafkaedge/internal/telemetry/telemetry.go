@@ -63,6 +63,8 @@ type Metrics struct {
 	kafkaLatency  *prometheus.HistogramVec
 	brokerConns   *prometheus.GaugeVec
 	brokerEvents  *prometheus.CounterVec
+	brokersMu     sync.Mutex
+	brokers       map[string]int        // Clients using each broker address
 	metaRefresh   [2]prometheus.Counter // [ok]
 	decBatches    *prometheus.CounterVec
 	decIn         *prometheus.CounterVec
@@ -90,7 +92,7 @@ type codecMetrics struct {
 // process collectors, in a registry of their own. With topicLabels,
 // delivered messages are counted by topic too.
 func New(topicLabels bool) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), topicLabels: topicLabels}
+	m := &Metrics{reg: prometheus.NewRegistry(), topicLabels: topicLabels, brokers: map[string]int{}}
 	f := factory{m.reg}
 	m.wsConns = f.gaugeVec("ws_connections", "Open WebSocket connections (upgraded), by route.", "route")
 	m.upgrades = f.counterVec("ws_upgrades_total", "HTTP requests on the WebSocket listener by route (\"unmatched\" for none) and result: ok (101), bad_request, not_found, header_too_large, or the status.", "route", "result")
@@ -339,6 +341,40 @@ func (m *Metrics) BrokerConn(broker string, ev kafkawire.ConnEvent) {
 	case kafkawire.ConnClosed:
 		m.brokerConns.WithLabelValues(broker, "up").Dec()
 	}
+}
+
+// BrokerUsed implements kafkawire.Observer: one more Client uses broker.
+func (m *Metrics) BrokerUsed(broker string) {
+	m.brokersMu.Lock()
+	m.brokers[broker]++
+	m.brokersMu.Unlock()
+}
+
+// BrokerUnused implements kafkawire.Observer: once no Client uses broker,
+// its series (kafka_requests_total, kafka_broker_connections,
+// kafka_broker_connection_events_total) are deleted, so that brokers of
+// routes gone do not stay in the metrics. The Clients report nothing
+// naming the broker after BrokerUnused, and any Client using it again
+// reports BrokerUsed first: under brokersMu, a deletion is never undone by
+// a late event.
+func (m *Metrics) BrokerUnused(broker string) {
+	m.brokersMu.Lock()
+	defer m.brokersMu.Unlock()
+	if n := m.brokers[broker] - 1; n > 0 {
+		m.brokers[broker] = n
+		return
+	}
+	delete(m.brokers, broker)
+	// The label values of connections are few and known: deleting them
+	// one by one costs nothing per other series (a partial match walks
+	// every series of the metric).
+	for _, state := range []string{"dialing", "up"} {
+		m.brokerConns.DeleteLabelValues(broker, state)
+	}
+	for ev := kafkawire.ConnDialing; ev <= kafkawire.ConnClosed; ev++ {
+		m.brokerEvents.DeleteLabelValues(broker, ev.String())
+	}
+	m.kafkaRequests.DeletePartialMatch(prometheus.Labels{"broker": broker})
 }
 
 // MetadataRefresh implements kafkawire.Observer.

@@ -1,9 +1,13 @@
 package telemetry
 
 import (
+	"context"
+	"log/slog"
+	"net"
 	"testing"
 	"time"
 
+	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/reactor"
 )
 
@@ -35,5 +39,112 @@ func BenchmarkLoopEvents(b *testing.B) {
 	for b.Loop() {
 		m.Request(reactor.CmdFetch, true, time.Millisecond)
 		m.Delivered("/r", "topic", 1024, 10)
+	}
+}
+
+// deadBrokers returns n loopback addresses nothing listens on.
+func deadBrokers(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = l.Addr().String()
+		defer l.Close() // held until all are taken, so that they differ
+	}
+	return addrs
+}
+
+// brokerSeries counts the series of each broker label value.
+func brokerSeries(t *testing.T, m *Metrics) map[string]int {
+	t.Helper()
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[string]int{}
+	for _, mf := range mfs {
+		for _, metric := range mf.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				if l.GetName() == "broker" {
+					n[l.GetValue()]++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// TestBrokerSeriesDeleted: the series of a broker address are deleted once
+// no Client uses it any more, so that routes put and deleted do not leave
+// series behind; a broker shared by two Clients keeps them until the
+// second lets it go.
+func TestBrokerSeriesDeleted(t *testing.T) {
+	m := New(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	newClient := func(brokers []string, id string) *kafkawire.Client {
+		t.Helper()
+		c, err := kafkawire.New(kafkawire.Config{Brokers: brokers, ClientID: id, Observer: m, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.ListOffset(ctx, "t", 0, -1); err == nil {
+			t.Fatal("ListOffset with no broker up succeeded")
+		}
+		return c
+	}
+
+	// A route of 1,000 nodes, put, used and deleted, three times.
+	brokers := deadBrokers(t, 1000)
+	for range 3 {
+		c := newClient(brokers, "route")
+		if n := len(brokerSeries(t, m)); n != len(brokers) {
+			t.Fatalf("series of %d brokers, want %d", n, len(brokers))
+		}
+		c.Close()
+		if n := brokerSeries(t, m); len(n) != 0 {
+			t.Fatalf("after Close, series of %d brokers are left", len(n))
+		}
+	}
+
+	// Two Clients share a broker: its series stay until both let it go.
+	shared := deadBrokers(t, 1)
+	a, b := newClient(shared, "a"), newClient(shared, "b")
+	before := brokerSeries(t, m)[shared[0]]
+	a.Close()
+	if n := brokerSeries(t, m)[shared[0]]; n == 0 || n != before {
+		t.Fatalf("after one of two Clients closed, %d series of the shared broker, want %d", n, before)
+	}
+	b.Close()
+	if n := brokerSeries(t, m); len(n) != 0 {
+		t.Fatalf("after both Clients closed: %v", n)
+	}
+
+	// Every metric with a broker label, as the events of two Clients set
+	// them: a broker's series go with its last user, another's stay.
+	for _, addr := range []string{"b:1", "b:1", "c:1"} {
+		m.BrokerUsed(addr)
+		m.BrokerConn(addr, kafkawire.ConnDialing)
+		m.BrokerConn(addr, kafkawire.ConnUp)
+		m.KafkaRequest("ApiVersions", addr, "NONE", time.Millisecond)
+		m.KafkaRequest("Fetch", addr, "OFFSET_OUT_OF_RANGE", time.Millisecond)
+		m.BrokerConn(addr, kafkawire.ConnClosed)
+	}
+	m.BrokerConn("b:1", kafkawire.ConnDialing)
+	m.BrokerConn("b:1", kafkawire.ConnDialFailed)
+	if n := brokerSeries(t, m); n["b:1"] != 8 || n["c:1"] != 7 {
+		t.Fatalf("series by broker %v, want b:1 8 (2 requests, 2 states, 4 events), c:1 7", n)
+	}
+	m.BrokerUnused("b:1")
+	if n := brokerSeries(t, m); n["b:1"] != 8 {
+		t.Fatalf("after one of two users let b:1 go: %v", n)
+	}
+	m.BrokerUnused("b:1")
+	if n := brokerSeries(t, m); n["b:1"] != 0 || n["c:1"] != 7 {
+		t.Fatalf("after both users let b:1 go: %v, want c:1's 7 only", n)
 	}
 }
