@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -193,6 +194,20 @@ func TestSweep(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- orphan.Wait() }()
+	// Wait until bash has become the "JVM": while the kernel execs sleep,
+	// /proc/PID/cmdline reads empty for a moment, and a sweep then would
+	// rightly leave the process alone (a JVM's command line, once it runs,
+	// does not change).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", orphan.Process.Pid))
+		if strings.HasPrefix(string(cl), "jvm-of-") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the orphan did not exec: cmdline %q", cl)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if err := os.WriteFile(filepath.Join(node, "pid"), []byte(strconv.Itoa(orphan.Process.Pid)), 0o644); err != nil {
 		t.Fatal(err)
 	}
