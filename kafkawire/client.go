@@ -129,7 +129,7 @@ func (c *Client) Ready(ctx context.Context) error {
 	}
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
-	return c.fetchMetadata(ctx, nil, false)
+	return c.fetchMetadata(ctx, nil, false, nil)
 }
 
 // refreshLoop refreshes the metadata of the cached topics every

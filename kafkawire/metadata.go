@@ -53,16 +53,23 @@ type leaderInfo struct {
 
 // metaFlight is one Metadata request shared by every caller that needs it.
 type metaFlight struct {
-	topics map[string]struct{}
-	all    bool // asks for every topic of the cluster (the list of names)
+	topics map[string]struct{} // guarded by Client.metaMu
+	all    bool                // asks for every topic of the cluster (the list of names)
+	// sealed is set, under Client.metaMu, when the answer of an all flight
+	// is about to be installed: the topics of callers that join it before
+	// are installed from it too, later ones need a flight of their own.
+	sealed bool
 	start  time.Time
 	done   chan struct{}
 	err    error
 }
 
-// covers reports whether the flight answers for all of topics.
+// covers reports whether the flight answers for all of topics: an all
+// flight not sealed yet answers for any (a joiner adds its topics to those
+// installed), any flight for the topics it asks for. Called with
+// Client.metaMu held.
 func (f *metaFlight) covers(topics []string) bool {
-	if f.all {
+	if f.all && !f.sealed {
 		return true
 	}
 	for _, t := range topics {
@@ -187,8 +194,13 @@ func (c *Client) refresh(ctx context.Context, topics []string, after time.Time, 
 		}
 		f = c.metaNext
 	}
-	if f != c.metaCur || start {
+	switch {
+	case f != c.metaCur || start:
 		f.all = f.all || all
+		fallthrough
+	case f.all:
+		// An all flight joined before it is sealed installs the joiner's
+		// topics from its answer (see covers).
 		for _, t := range topics {
 			f.topics[t] = struct{}{}
 		}
@@ -221,7 +233,7 @@ func (c *Client) runFlight(f *metaFlight) {
 	}
 	topics := slices.Sorted(maps.Keys(want))
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RequestTimeout)
-	err := c.fetchMetadata(ctx, topics, all)
+	err := c.fetchMetadata(ctx, topics, all, f)
 	cancel()
 	if obs := c.cfg.Observer; obs != nil && !c.closed.Load() {
 		obs.MetadataRefresh(err)
@@ -257,7 +269,11 @@ const (
 // a dial timeout per metadataDials of them, not one each. The request goes
 // to one connected broker at a time; a broker that fails only moves it on
 // to the next.
-func (c *Client) fetchMetadata(ctx context.Context, topics []string, all bool) error {
+//
+// The answer of an all flight f is installed for f's topics as they are
+// when it arrives (callers may have joined it meanwhile); f is nil for a
+// request outside the flights.
+func (c *Client) fetchMetadata(ctx context.Context, topics []string, all bool, f *metaFlight) error {
 	req := &wire.MetadataRequest{Topics: topics}
 	switch {
 	case all:
@@ -294,7 +310,14 @@ func (c *Client) fetchMetadata(ctx context.Context, topics []string, all bool) e
 		v, err := cn.do(ctx, req, &resp)
 		if err == nil {
 			won = true
-			c.applyMetadata(topics, all, &resp, v)
+			install := topics
+			if all && f != nil {
+				c.metaMu.Lock()
+				f.sealed = true
+				install = slices.AppendSeq(slices.Clone(topics), maps.Keys(f.topics))
+				c.metaMu.Unlock()
+			}
+			c.applyMetadata(install, all, &resp, v)
 		}
 		<-turn
 		results <- err

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 	"github.com/kafkaedge/kafkaedge/kafkawire/wire"
@@ -241,4 +243,57 @@ func TestBootstrapParallel(t *testing.T) {
 			t.Fatalf("the call with a broker up further down the list: %v", err)
 		}
 	})
+}
+
+// TestJoinListFlight: a caller that joins a Metadata flight asking for the
+// cluster's whole topic list has its topic installed from that answer.
+// (Before, it found the topic listed but not cached, and its call failed
+// with "unknown topic" although the topic existed.)
+func TestJoinListFlight(t *testing.T) {
+	tc := newCluster(t, kfake.SeedTopics(1, "t"))
+	c := newClient(t, Config{Brokers: tc.addrs})
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	tc.ControlKey(int16(wire.KeyMetadata), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		tc.KeepControl()
+		if req.(*kmsg.MetadataRequest).Topics == nil { // the list of every topic
+			once.Do(func() { close(entered); <-release })
+		}
+		return nil, nil, false
+	})
+	ctx := testCtx(t)
+	errs := make(chan error, 2)
+	go func() { _, err := c.ListOffset(ctx, "nope", 0, -1); errs <- err }()
+	<-entered
+	go func() { _, err := c.ListOffset(ctx, "t", 0, -1); errs <- err }()
+	joined := func() bool {
+		c.metaMu.Lock()
+		defer c.metaMu.Unlock()
+		if c.metaCur == nil {
+			return false
+		}
+		_, ok := c.metaCur.topics["t"]
+		return ok
+	}
+	for deadline := time.Now().Add(10 * time.Second); !joined(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatal("the second caller did not join the list's flight with its topic")
+		}
+	}
+	close(release)
+	var unknown, ok int
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrUnknownTopic):
+			unknown++
+		default:
+			t.Errorf("ListOffset: %v", err)
+		}
+	}
+	if ok != 1 || unknown != 1 {
+		t.Fatalf("%d answered, %d unknown topic; want t answered and nope unknown", ok, unknown)
+	}
 }
