@@ -2,17 +2,15 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
+	"github.com/kafkaedge/kafkaedge/internal/servertest"
 	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 	"github.com/kafkaedge/kafkaedge/reactor"
@@ -31,24 +29,7 @@ func edge(t *testing.T) string {
 	}
 	k.Produce(t, nil, recs...)
 
-	log := slog.New(slog.DiscardHandler)
-	srv, err := reactor.New(reactor.Config{Addr: "127.0.0.1:0", Loops: 1, Logger: log})
-	if err != nil {
-		t.Fatalf("reactor.New: %v", err)
-	}
-	if err := srv.PutRoute(reactor.Route{URI: "/kafka", Cluster: kafkawire.Config{Brokers: k.Brokers, Logger: log}}); err != nil {
-		t.Fatalf("PutRoute: %v", err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
+	srv := servertest.Start(t, reactor.Config{Loops: 1}, reactor.Route{URI: "/kafka", Cluster: kafkawire.Config{Brokers: k.Brokers}})
 	return "ws://" + srv.Addr() + "/kafka"
 }
 
