@@ -2,6 +2,7 @@ package kafkawire
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -232,7 +233,74 @@ func TestHostileHandshake(t *testing.T) {
 	if n := accepts.Load(); n != 1 && time.Since(start) < backoffBase*4/5 {
 		t.Errorf("%d dials within the backoff, want 1", n)
 	}
-	if !c.pool(ln.Addr().String(), laneControl).backingOff() && time.Since(start) < backoffBase*4/5 {
-		t.Error("pool not backing off after a failed handshake")
+	if !c.pool(ln.Addr().String(), laneControl).down() {
+		t.Error("pool not down after a failed handshake")
+	}
+}
+
+// TestDownBrokerFailsFast: once dials to a broker failed, calls fail at
+// once with ErrBrokerUnreachable, also while one dial probes whether it is
+// back: a broker that accepts and never answers holds the probe until its
+// timeout, and nobody else. Before, every call waited for the probe dial
+// (the 26-28 s behind a silent broker).
+func TestDownBrokerFailsFast(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- nc
+		}
+	}()
+	var silent []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		for _, nc := range silent {
+			nc.Close()
+		}
+	})
+	addr := ln.Addr().String()
+	c := newClient(t, Config{Brokers: []string{addr}, RequestTimeout: time.Minute})
+	p := c.pool(addr, laneControl)
+
+	// The first dial fails: the broker hangs up during the handshake.
+	first := make(chan error, 1)
+	go func() { _, err := p.get(testCtx(t)); first <- err }()
+	(<-accepted).Close()
+	if err := <-first; !errors.Is(err, ErrBrokerUnreachable) {
+		t.Fatalf("first dial: %v, want ErrBrokerUnreachable", err)
+	}
+	// While the pool backs off: no dial.
+	if _, err := p.get(testCtx(t)); !errors.Is(err, ErrBrokerUnreachable) || !strings.Contains(err.Error(), "next dial in") {
+		t.Fatalf("while backing off: %v, want a fast ErrBrokerUnreachable", err)
+	}
+	// The backoff ends (as if its time had passed); the next call probes,
+	// and the broker now accepts and never answers.
+	p.mu.Lock()
+	p.retryAt = time.Time{}
+	p.mu.Unlock()
+	probe := make(chan error, 1)
+	go func() { _, err := p.get(testCtx(t)); probe <- err }()
+	nc := <-accepted
+	silent = append(silent, nc)
+	ctx, cancel := context.WithTimeout(testCtx(t), 10*time.Second)
+	defer cancel()
+	_, err = c.ListOffset(ctx, "t", 0, -1)
+	if !errors.Is(err, ErrBrokerUnreachable) || errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "probing") {
+		t.Fatalf("a call during the probe: %v, want a fast ErrBrokerUnreachable", err)
+	}
+	select {
+	case err := <-probe:
+		t.Fatalf("the probe ended (%v) while the broker is silent", err)
+	default:
+	}
+	if len(accepted) != 0 {
+		t.Fatalf("%d more dials during the probe, want none", len(accepted))
 	}
 }

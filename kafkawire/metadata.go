@@ -398,7 +398,7 @@ func (b *brokerErrors) Unwrap() []error {
 
 // metadataCandidates orders the addresses to ask for metadata: the live
 // ones (with a live connection; the first live of cands), then those to
-// dial, then those backing off.
+// dial, then those whose last dials failed.
 func (c *Client) metadataCandidates() (cands []string, live int) {
 	snap := c.meta.Load()
 	known := slices.Collect(maps.Values(snap.brokers))
@@ -422,7 +422,7 @@ func (c *Client) metadataCandidates() (cands []string, live int) {
 			ready = append(ready, a)
 		case p.hasLive():
 			lives = append(lives, a)
-		case p.backingOff():
+		case p.down():
 			later = append(later, a)
 		default:
 			ready = append(ready, a)

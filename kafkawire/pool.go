@@ -2,6 +2,8 @@ package kafkawire
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -73,8 +75,10 @@ func newBrokerPool(cl *Client, k poolKey, use *brokerUse) *brokerPool {
 	return &brokerPool{cl: cl, addr: k.addr, lane: k.lane, use: use, slots: make([]poolSlot, cl.cfg.ConnsPerBroker)}
 }
 
-// get returns a live connection, dialing one if none is. It fails at once
-// with the last dial error while the pool backs off.
+// get returns a live connection, dialing one if none is. After failed
+// dials it fails at once (a downError) while the pool backs off and while
+// the next dial, the probe, is in progress; the caller that starts the
+// probe waits for it.
 func (p *brokerPool) get(ctx context.Context) (*conn, error) {
 	for {
 		p.mu.Lock()
@@ -109,13 +113,15 @@ func (p *brokerPool) get(ctx context.Context) (*conn, error) {
 			p.mu.Unlock()
 			return best, nil
 		}
-		if wait == nil {
-			if backingOff {
-				err := p.lastErr
-				p.mu.Unlock()
-				return nil, err
-			}
+		if wait == nil && !backingOff {
 			wait = p.dial(free)
+		} else if backingOff || p.failures > 0 {
+			// The broker is down: fail at once while the pool backs off
+			// and while one dial probes whether it is back, so that
+			// callers do not queue behind a broker that does not answer.
+			err := &connError{addr: p.addr, err: &downError{failures: p.failures, retryAt: p.retryAt, probing: !backingOff, last: p.lastErr}}
+			p.mu.Unlock()
+			return nil, err
 		}
 		p.mu.Unlock()
 
@@ -185,6 +191,30 @@ func (p *brokerPool) dial(i int) chan struct{} {
 	return done
 }
 
+// downError is the failure of a call to a broker whose last dials failed,
+// made without a dial: ErrBrokerUnreachable (through the connError that
+// carries it), never the last dial's ErrTimeout, with that dial's error for
+// the log.
+type downError struct {
+	failures int
+	retryAt  time.Time
+	probing  bool
+	last     error
+}
+
+func (e *downError) Error() string {
+	next := "a dial is probing it"
+	if !e.probing {
+		next = "next dial in " + time.Until(e.retryAt).Round(time.Millisecond).String()
+	}
+	last := e.last
+	var ce *connError
+	if errors.As(last, &ce) {
+		last = ce.err
+	}
+	return fmt.Sprintf("down after %d failed dials, %s; last: %v", e.failures, next, last)
+}
+
 // backoff is the wait after n consecutive failed dials: 100ms doubling up to
 // 5s, with up to 20% jitter.
 func backoff(n int) time.Duration {
@@ -207,11 +237,12 @@ func (p *brokerPool) hasLive() bool {
 	return false
 }
 
-// backingOff reports whether dials to the address are on hold.
-func (p *brokerPool) backingOff() bool {
+// down reports whether the last dials to the address failed: calls fail
+// at once until a dial succeeds.
+func (p *brokerPool) down() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return time.Now().Before(p.retryAt)
+	return p.failures > 0
 }
 
 // close fails every connection with cause; the pool accepts no calls.
