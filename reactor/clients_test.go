@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,7 +219,9 @@ func TestHeldRequestIsNotIdle(t *testing.T) {
 	b := dialWS(t, s, "/kafka")
 	b.send(fetchReq(2, "data", 0, 0)) // held: no slot
 	waitFor(t, "the second fetch to wait for a slot", func() bool {
-		return rec.count(func(r *recorder) int { return r.pressure[BackpressureSlotWait] }) == 1
+		return rec.count(func(r *recorder) int {
+			return r.pressure[BackpressureSlotWait] + r.pressure[BackpressureClusterSlotWait]
+		}) == 1
 	})
 	idle := dialWS(t, s, "/kafka")
 	if _, err := idle.tryRecv(10 * time.Second); !isGoingAwayWith(err, "idle timeout") {
@@ -230,6 +233,69 @@ func TestHeldRequestIsNotIdle(t *testing.T) {
 		resp := c.recv()
 		if msgs := resp.GetKafkaFetchResp().GetMessages(); len(msgs) != 1 {
 			t.Fatalf("after the slot was freed: %v, want the fetch answered", resp)
+		}
+	}
+}
+
+// TestClusterBulkhead: a cluster that does not answer holds only its share
+// of the node's Kafka calls (MaxInflightCluster), and its waiting requests
+// queue apart: a fetch on another cluster's route is answered while every
+// call of the sick one still hangs. With one node-wide cap only, the sick
+// cluster's calls took every slot and the healthy fetch waited for them.
+func TestClusterBulkhead(t *testing.T) {
+	release := make(chan struct{})
+	var hanging atomic.Int32
+	fc := &fakeClusters{make: func() *fakeKafka {
+		return &fakeKafka{records: []record.Record{{Offset: 0, Value: []byte("v")}}, fetchFn: func(topic string) error {
+			if topic == "sick" {
+				hanging.Add(1)
+				<-release
+			}
+			return nil
+		}}
+	}}
+	rec := newRecorder()
+	sick := Route{URI: "/sick", Cluster: kafkawire.Config{Brokers: []string{"127.0.0.1:1"}}}
+	healthy := Route{URI: "/healthy", Cluster: kafkawire.Config{Brokers: []string{"127.0.0.1:2"}}}
+	s := startFake(t, Config{MaxInflightTotal: 8, MaxInflightCluster: 4, Observer: rec}, fc, sick, healthy)
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	// Three clients of the sick route with 4 distinct fetches each: 4 run
+	// (the cluster's share), 8 wait for it.
+	var sickClients []*wsClient
+	for c := range 3 {
+		w := dialWS(t, s, "/sick")
+		sickClients = append(sickClients, w)
+		for p := range 4 {
+			w.send(fetchReq(int64(p+1), "sick", int32(c*4+p), 0))
+		}
+	}
+	waitFor(t, "the sick cluster's share to fill", func() bool {
+		return hanging.Load() == 4 && rec.count(func(r *recorder) int { return r.pressure[BackpressureClusterSlotWait] }) >= 2
+	})
+	h := dialWS(t, s, "/healthy")
+	h.send(fetchReq(1, "data", 0, 0))
+	resp, err := h.tryRecv(10 * time.Second)
+	if err != nil || len(resp.GetKafkaFetchResp().GetMessages()) != 1 {
+		t.Fatalf("the healthy route's fetch while the sick cluster hangs: %v, %v; want its message", resp, err)
+	}
+	if n := hanging.Load(); n != 4 {
+		t.Fatalf("%d calls reached the sick cluster, want its share of 4", n)
+	}
+	if got := rec.count(func(r *recorder) int { return r.pressure[BackpressureSlotWait] }); got != 0 {
+		t.Fatalf("%d node-wide slot waits, want 0: the node had free slots", got)
+	}
+	close(release)
+	released = true
+	for _, w := range sickClients {
+		for range 4 {
+			if resp := w.recv(); len(resp.GetKafkaFetchResp().GetMessages()) != 1 {
+				t.Fatalf("a sick-route fetch once the cluster answered: %v", resp)
+			}
 		}
 	}
 }

@@ -19,14 +19,26 @@ var ErrConfig = errors.New("reactor: invalid config")
 // Config configures a Server. The zero value of every field means its
 // default, the value DefaultConfig holds.
 type Config struct {
-	Addr             string        // "host:port", default "0.0.0.0:9080"; port 0 picks a free port (see Server.Addr)
-	Loops            int           // event loops, default GOMAXPROCS (the CPUs the process may use, cgroup limits included); a running server adds Loops+1 to GOMAXPROCS (see Server.Start)
-	MaxConns         int           // open connections, default 100000
-	MaxInflight      int           // Kafka requests in flight per connection, default 64
-	MaxInflightTotal int           // Kafka calls in flight on the node, default 4096
-	MaxMessage       int           // client message limit, default 1 MiB (wsframe.Limits)
-	MaxHeader        int           // HTTP request head limit, default 8 KiB, at least 256 bytes (wsframe.Limits)
-	MaxOutbound      int           // bytes queued to one client, default 32 MiB
+	Addr             string // "host:port", default "0.0.0.0:9080"; port 0 picks a free port (see Server.Addr)
+	Loops            int    // event loops, default GOMAXPROCS (the CPUs the process may use, cgroup limits included); a running server adds Loops+1 to GOMAXPROCS (see Server.Start)
+	MaxConns         int    // open connections, default 100000
+	MaxInflight      int    // Kafka requests in flight per connection, default 64
+	MaxInflightTotal int    // Kafka calls in flight on the node, default 4096
+	// MaxInflightCluster caps the Kafka calls in flight to one cluster
+	// (the routes that share a Kafka client), default a quarter of
+	// MaxInflightTotal (1024 of 4096), at most MaxInflightTotal: a cluster that does not answer holds at most this
+	// many of the node's calls, and its waiting requests queue apart from
+	// other clusters'.
+	MaxInflightCluster int
+	MaxMessage         int // client message limit, default 1 MiB (wsframe.Limits)
+	MaxHeader          int // HTTP request head limit, default 8 KiB, at least 256 bytes (wsframe.Limits)
+	MaxOutbound        int // bytes queued to one client, default 32 MiB
+	// MemoryBudget caps, node-wide, the bytes of fetch answers being made
+	// and queued to clients (see limit.go): past it fetches wait, and the
+	// clients that hold the most without reading are closed first.
+	// Default a quarter of the machine's memory (its cgroup limit, if
+	// lower); at least 1 MiB.
+	MemoryBudget     int64
 	SlowTimeout      time.Duration // close a client stuck past MaxOutbound after this, default 30s
 	IdleTimeout      time.Duration // close a connection without traffic after this, default 5m
 	HandshakeTimeout time.Duration // close a connection that has not upgraded after this, default 10s
@@ -49,10 +61,11 @@ type Route struct {
 }
 
 // DefaultConfig returns the default of every setting: what New uses for a
-// zero field of Config. Three defaults are decided by New rather than held
+// zero field of Config. Five defaults are decided by New rather than held
 // here: Loops 0 means one loop per CPU the process may use (GOMAXPROCS
-// without the reservations of running servers), Logger nil slog.Default()
-// and Observer nil no events.
+// without the reservations of running servers), MaxInflightCluster 0 a
+// quarter of MaxInflightTotal, MemoryBudget 0 a quarter of the machine's
+// memory, Logger nil slog.Default() and Observer nil no events.
 func DefaultConfig() Config {
 	l := wsframe.DefaultLimits()
 	return Config{
@@ -82,11 +95,18 @@ func (cfg Config) Validate() error {
 		v    int
 	}{
 		{"Loops", cfg.Loops}, {"MaxConns", cfg.MaxConns}, {"MaxInflight", cfg.MaxInflight},
-		{"MaxInflightTotal", cfg.MaxInflightTotal}, {"MaxOutbound", cfg.MaxOutbound},
+		{"MaxInflightTotal", cfg.MaxInflightTotal}, {"MaxInflightCluster", cfg.MaxInflightCluster},
+		{"MaxOutbound", cfg.MaxOutbound},
 	} {
 		if v.v < 0 {
 			return fmt.Errorf("%w: %s is negative (%d)", ErrConfig, v.name, v.v)
 		}
+	}
+	if cfg.MemoryBudget < minMemoryBudget {
+		return fmt.Errorf("%w: MemoryBudget %d is less than %d bytes", ErrConfig, cfg.MemoryBudget, minMemoryBudget)
+	}
+	if cfg.MaxInflightCluster > cfg.MaxInflightTotal {
+		return fmt.Errorf("%w: MaxInflightCluster %d is more than MaxInflightTotal %d", ErrConfig, cfg.MaxInflightCluster, cfg.MaxInflightTotal)
 	}
 	for _, v := range []struct {
 		name string
@@ -124,9 +144,13 @@ func (cfg Config) withDefaults() Config {
 	set(&cfg.MaxConns, d.MaxConns)
 	set(&cfg.MaxInflight, d.MaxInflight)
 	set(&cfg.MaxInflightTotal, d.MaxInflightTotal)
+	set(&cfg.MaxInflightCluster, max(cfg.MaxInflightTotal/4, 1))
 	set(&cfg.MaxMessage, d.MaxMessage)
 	set(&cfg.MaxHeader, d.MaxHeader)
 	set(&cfg.MaxOutbound, d.MaxOutbound)
+	if cfg.MemoryBudget == 0 {
+		cfg.MemoryBudget = defaultMemoryBudget()
+	}
 	setD(&cfg.SlowTimeout, d.SlowTimeout)
 	setD(&cfg.IdleTimeout, d.IdleTimeout)
 	setD(&cfg.HandshakeTimeout, d.HandshakeTimeout)

@@ -33,7 +33,7 @@ const (
 const inboundSlack = 256 << 10
 
 // connState is the state of one connection, kept in gnet's Conn.Context().
-// Every field but pending and slotQueued is touched only on the
+// Every field but pending and slotQueue is touched only on the
 // connection's event loop (gnet callbacks, AsyncWritev callbacks and tasks
 // run there).
 type connState struct {
@@ -57,7 +57,10 @@ type connState struct {
 	overSince  int64  // Server.now() when the queued bytes passed MaxOutbound; 0 if not
 	topic      string // the last topic requested, reused while the client repeats it
 
-	slotQueued bool // in Server.slots' waiters; guarded by the limiter's mutex
+	slotQueue atomic.Pointer[limiter] // the limiter whose waiters hold st; set under its mutex
+
+	memHeld       int64 // of the memory budget, for the copies in gnet's outbound buffer
+	sweptBuffered int64 // OutboundBuffered at the last full sweep, while holding memory
 
 	requests    int64         // requests read
 	bytesOut    int64         // bytes of frames handed to gnet after the upgrade
@@ -233,19 +236,20 @@ func (st *connState) handshake() (act gnet.Action, done bool) {
 		return st.reject(status, reason), false
 	}
 	rt := s.routes.Load().byURI[req.Path]
-	switch {
-	case rt == nil:
-		s.obs.Upgrade("", 404)
-		return st.reject(404, "no route for "+req.Path), false
-	case !req.Upgrade:
+	if rt != nil && !req.Upgrade {
 		reason := "this URI speaks WebSocket only"
 		if req.UpgradeErr != "" {
 			reason = "bad WebSocket upgrade: " + req.UpgradeErr
 		}
-		s.obs.Upgrade(rt.r.URI, 400)
+		if !s.uris.upgrade(s, rt, 400) {
+			s.obs.Upgrade("", 400)
+		}
 		return st.reject(400, reason), false
 	}
-	s.obs.Upgrade(rt.r.URI, 101)
+	if rt == nil || !s.uris.upgrade(s, rt, 101) {
+		s.obs.Upgrade("", 404)
+		return st.reject(404, "no route for "+req.Path), false
+	}
 	ls := st.loop
 	ls.out = wsframe.AppendUpgradeResponse(ls.out[:0], req.Key)
 	_, _ = c.Write(ls.out)

@@ -1,7 +1,6 @@
 package reactor
 
 import (
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,78 +13,6 @@ import (
 
 // maxPooledBody is the largest response buffer kept for reuse.
 const maxPooledBody = 16 << 20
-
-// limiter caps the Kafka calls running on the node. A connection that finds
-// no free slot holds its request, pauses, and is woken when slots free up.
-type limiter struct {
-	mu      sync.Mutex
-	used    int
-	max     int
-	waiters []*connState
-}
-
-// acquire takes a slot, or queues st to be woken when one frees up.
-func (l *limiter) acquire(st *connState) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.used < l.max {
-		l.used++
-		return true
-	}
-	if !st.slotQueued {
-		st.slotQueued = true
-		l.waiters = append(l.waiters, st)
-	}
-	return false
-}
-
-// release frees a slot and wakes a waiting connection.
-func (l *limiter) release() {
-	l.mu.Lock()
-	l.used--
-	l.mu.Unlock()
-	l.wakeIfFree()
-}
-
-// wakeIfFree wakes as many waiting connections as there are free slots. A
-// woken connection that no longer needs its slot leaves it free, so the
-// periodic sweep calls this too.
-func (l *limiter) wakeIfFree() {
-	l.mu.Lock()
-	n := min(l.max-l.used, len(l.waiters))
-	if n <= 0 {
-		l.mu.Unlock()
-		return
-	}
-	woken := make([]*connState, n)
-	copy(woken, l.waiters)
-	rest := copy(l.waiters, l.waiters[n:])
-	clear(l.waiters[rest:])
-	l.waiters = l.waiters[:rest]
-	for _, st := range woken {
-		st.slotQueued = false
-	}
-	l.mu.Unlock()
-	for _, st := range woken {
-		_ = st.c.Wake(nil)
-	}
-}
-
-// forget drops a closed connection from the waiters.
-func (l *limiter) forget(st *connState) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !st.slotQueued {
-		return
-	}
-	st.slotQueued = false
-	for i, w := range l.waiters {
-		if w == st {
-			l.waiters = slices.Delete(l.waiters, i, i+1)
-			break
-		}
-	}
-}
 
 // callKey identifies identical Kafka requests: a fetch at one offset or a
 // list offset at one timestamp of the same partition. Clients are shared
@@ -102,6 +29,7 @@ type callKey struct {
 // answer.
 type kafkaCall struct {
 	key     callKey
+	slots   *limiter // the cluster's, released with the node's when the call ends
 	waiters []waiter // appended under Server.fanMu until the call is removed from Server.fan
 }
 
@@ -124,6 +52,7 @@ func (s *Server) done(f *kafkaCall) {
 func recycle(f *kafkaCall) {
 	clear(f.waiters)
 	f.waiters = f.waiters[:0]
+	f.slots = nil
 	if cap(f.waiters) <= 1024 {
 		kafkaCallPool.Put(f)
 	}
@@ -143,6 +72,18 @@ func (st *connState) dispatchKafka(r kafkaReq) bool {
 	key := callKey{client: st.route.client, cmd: r.cmd, topic: r.topic, partition: r.partition, arg: r.arg}
 	s.fanMu.Lock()
 	f := s.fan[key]
+	var mem int64 // of the memory budget: the answer's share, and the call's if it is new
+	if fetch {
+		mem = s.fetchMem
+		if f == nil {
+			mem += s.callMem
+		}
+		if !s.mem.acquire(st, mem, r.start) {
+			s.fanMu.Unlock()
+			s.obs.Backpressure(BackpressureMemoryWait)
+			return false
+		}
+	}
 	switch {
 	case f != nil:
 		if fetch {
@@ -150,13 +91,14 @@ func (st *connState) dispatchKafka(r kafkaReq) bool {
 		} else {
 			s.obs.ListOffsetCoalesced()
 		}
-	case !s.slots.acquire(st):
+	case !st.acquireSlots(r.start):
 		s.fanMu.Unlock()
-		s.obs.Backpressure(BackpressureSlotWait)
+		s.mem.release(mem)
 		return false
 	default:
 		f = kafkaCallPool.Get().(*kafkaCall)
 		f.key = key
+		f.slots = st.route.slots
 		s.fan[key] = f
 		s.calls.Add(1)
 		if fetch {
@@ -176,10 +118,17 @@ func (st *connState) dispatchKafka(r kafkaReq) bool {
 	return true
 }
 
+// releaseSlots frees a call's slots: the node's first, so that a
+// connection of another cluster woken by it can find one.
+func (s *Server) releaseSlots(cluster *limiter) {
+	s.slots.release(1)
+	cluster.release(1)
+}
+
 // runListOffset makes one ListOffset call and writes its answer.
 func (s *Server) runListOffset(f *kafkaCall) {
 	defer s.calls.Add(-1)
-	defer s.slots.release()
+	defer s.releaseSlots(f.slots)
 	k := f.key
 	off, err := k.client.ListOffset(s.baseCtx, k.topic, k.partition, k.arg)
 	s.done(f)
@@ -212,8 +161,11 @@ func (s *Server) runFetch(f *kafkaCall) {
 	// The slot is held until the answer is queued to every connection, so
 	// the node-wide cap also bounds the Kafka responses and encoded bodies
 	// in memory.
-	defer s.slots.release()
+	defer s.releaseSlots(f.slots)
 	k := f.key
+	// The call's share of the memory budget is given back once its
+	// response is released and its answers hold their own.
+	defer s.mem.release(s.callMem)
 	res, err := k.client.Fetch(s.baseCtx, k.topic, k.partition, k.arg)
 	s.done(f) // from here on nobody appends to f.waiters
 	if err != nil {
@@ -331,6 +283,9 @@ func (s *Server) send(j *writeJob) {
 	if err := st.c.AsyncWritev(iov, j.cb); err != nil {
 		// The engine is stopping; the callback will not run.
 		st.pending.Add(-int64(j.n))
+		if j.cmd == CmdFetch {
+			s.mem.release(s.fetchMem)
+		}
 		j.free()
 	}
 }
@@ -345,12 +300,16 @@ func (j *writeJob) written(_ gnet.Conn, err error) error {
 	st.inflight--
 	if j.cmd == CmdFetch {
 		st.fetches--
+		s.mem.release(s.fetchMem)
 	}
 	s.obs.Request(j.cmd, j.ok, time.Duration(s.now()-j.start))
 	if err == nil {
 		st.bytesOut += int64(j.n)
 		st.msgsOut += int64(j.msgs)
 		s.obs.Delivered(st.route.r.URI, j.topic, j.n, j.msgs)
+		if st.phase != phaseClosed {
+			st.holdAnswer(j)
+		}
 	}
 	j.free()
 	if err != nil || st.phase != phaseOpen {

@@ -590,18 +590,22 @@ func TestKafkaSlowReaderClosed(t *testing.T) {
 }
 
 func TestKafkaNodeWideCap(t *testing.T) {
-	// One Kafka call at a time for the whole node: connections wait for a
-	// slot with their input paused, and every request is still answered.
+	// Two Kafka calls at a time for the whole node, each of two clusters
+	// (routes with different client settings) allowed both: connections
+	// wait for a node-wide slot with their input paused, and every
+	// request is still answered.
 	k := newKafka(t, 1, "t")
 	produce(t, k, "t", 0, 10, 0)
 	rec := newRecorder()
-	s := startServer(t, Config{MaxInflightTotal: 1, MaxInflight: 2, Observer: rec}, kafkaRoute("/kafka", k))
+	other := kafkaRoute("/other", k)
+	other.Cluster.ClientID = "other"
+	s := startServer(t, Config{MaxInflightTotal: 2, MaxInflightCluster: 2, MaxInflight: 2, Observer: rec}, kafkaRoute("/kafka", k), other)
 	const clients, each = 10, 6
 	errs := make(chan error, clients)
 	for i := range clients {
 		go func() {
 			errs <- func() error {
-				c, err := dialClient(s, "/kafka")
+				c, err := dialClient(s, []string{"/kafka", "/other"}[i%2])
 				if err != nil {
 					return err
 				}

@@ -23,6 +23,11 @@ type Observer interface {
 	Upgrade(route string, status int)
 	// ConnClosed reports the end of a connection that had upgraded.
 	ConnClosed(route string, info CloseInfo)
+	// RouteRemoved reports that route is no longer in the route table
+	// and that every connection that upgraded on it has been reported
+	// closed: no event names route after it unless the route is added
+	// again (then Upgrade names it first). The route's label values can go.
+	RouteRemoved(route string)
 	// ConnRejected reports a TCP connection refused before its upgrade.
 	ConnRejected(reason ConnReject)
 	// Request reports a client request that was answered, ok unless the
@@ -127,6 +132,15 @@ const (
 	// BackpressureSlotWait: a request waits for a node-wide slot
 	// (MaxInflightTotal).
 	BackpressureSlotWait
+	// BackpressureClusterSlotWait: a request waits for a slot of its
+	// route's cluster (MaxInflightCluster).
+	BackpressureClusterSlotWait
+	// BackpressureMemoryWait: a fetch waits for the node's memory budget
+	// (MemoryBudget).
+	BackpressureMemoryWait
+	// BackpressureMemoryClosed: a client that held memory without
+	// reading was closed for clients waiting for the memory budget.
+	BackpressureMemoryClosed
 	// BackpressureSlowClosed: a client stayed past MaxOutbound for
 	// SlowTimeout and was closed.
 	BackpressureSlowClosed
@@ -149,6 +163,12 @@ func (e BackpressureEvent) String() string {
 		return "inflight_cap"
 	case BackpressureSlotWait:
 		return "slot_wait"
+	case BackpressureClusterSlotWait:
+		return "cluster_slot_wait"
+	case BackpressureMemoryWait:
+		return "memory_wait"
+	case BackpressureMemoryClosed:
+		return "memory_closed"
 	case BackpressureSlowClosed:
 		return "slow_closed"
 	case BackpressureFloodClosed:
@@ -213,6 +233,9 @@ func (NopObserver) Upgrade(string, int) {}
 
 // ConnClosed implements Observer.
 func (NopObserver) ConnClosed(string, CloseInfo) {}
+
+// RouteRemoved implements Observer.
+func (NopObserver) RouteRemoved(string) {}
 
 // ConnRejected implements Observer.
 func (NopObserver) ConnRejected(ConnReject) {}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kafkaedge/kafkaedge/internal/wsclient"
+	"github.com/kafkaedge/kafkaedge/kafkawire"
 )
 
 // recorder is an Observer that counts what it is told.
@@ -29,6 +31,9 @@ type recorder struct {
 	pressure   map[BackpressureEvent]int
 	frames     map[FrameReason]int
 	maxLatency time.Duration
+	// routeLog lists the events that name a route, in order: "up /x",
+	// "closed /x", "removed /x".
+	routeLog []string
 }
 
 func newRecorder() *recorder {
@@ -43,12 +48,29 @@ func (r *recorder) Upgrade(route string, status int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.upgrades[route+" "+http.StatusText(status)]++
+	if route != "" {
+		r.routeLog = append(r.routeLog, "up "+route)
+	}
 }
 
-func (r *recorder) ConnClosed(_ string, info CloseInfo) {
+func (r *recorder) ConnClosed(route string, info CloseInfo) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closes = append(r.closes, info)
+	r.routeLog = append(r.routeLog, "closed "+route)
+}
+
+func (r *recorder) RouteRemoved(route string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.routeLog = append(r.routeLog, "removed "+route)
+}
+
+// routeEvents returns a copy of routeLog.
+func (r *recorder) routeEvents() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.routeLog)
 }
 
 func (r *recorder) ConnRejected(reason ConnReject) {
@@ -256,5 +278,66 @@ func TestShutdownCancelsLateCalls(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown: %v, want the deadline error", err)
+	}
+}
+
+// TestRouteRemoved: RouteRemoved names a deleted URI once, after the
+// ConnClosed of its last connection, and no event names the URI after it;
+// a replaced route is not removed.
+func TestRouteRemoved(t *testing.T) {
+	rec := newRecorder()
+	s := startServer(t, Config{Observer: rec}, deadRoute("/gone"), deadRoute("/empty"), deadRoute("/back"))
+	removed := func(uri string) int {
+		n := 0
+		for _, e := range rec.routeEvents() {
+			if e == "removed "+uri {
+				n++
+			}
+		}
+		return n
+	}
+
+	// A route without connections: removed at once.
+	s.DeleteRoute("/empty")
+	if n := removed("/empty"); n != 1 {
+		t.Fatalf("/empty deleted without connections: %d RouteRemoved, want 1", n)
+	}
+
+	// Two connections: removed after both closed.
+	a, b := dialWS(t, s, "/gone"), dialWS(t, s, "/gone")
+	a.roundTrip(pingReq(1, "a"))
+	b.roundTrip(pingReq(1, "b"))
+	s.DeleteRoute("/gone")
+	for _, c := range []*wsClient{a, b} {
+		if _, err := c.tryRecv(10 * time.Second); !isGoingAwayWith(err, "route removed") {
+			t.Fatalf("a connection of the deleted route: %v", err)
+		}
+	}
+	waitFor(t, "RouteRemoved of /gone", func() bool { return removed("/gone") == 1 })
+	ev := rec.routeEvents()
+	var gone []string
+	for _, e := range ev {
+		if e == "up /gone" || e == "closed /gone" || e == "removed /gone" {
+			gone = append(gone, e)
+		}
+	}
+	if want := []string{"up /gone", "up /gone", "closed /gone", "closed /gone", "removed /gone"}; !slices.Equal(gone, want) {
+		t.Fatalf("events of /gone: %v, want %v", gone, want)
+	}
+
+	// Replaced (another cluster): not removed.
+	c := dialWS(t, s, "/back")
+	c.roundTrip(pingReq(1, "c"))
+	if err := s.PutRoute(Route{URI: "/back", Cluster: kafkawire.Config{Brokers: []string{"127.0.0.1:2"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.tryRecv(10 * time.Second); !isGoingAwayWith(err, "route changed") {
+		t.Fatalf("a connection of the replaced route: %v", err)
+	}
+	waitFor(t, "the replaced route's connection to be reported closed", func() bool {
+		return slices.Contains(rec.routeEvents(), "closed /back")
+	})
+	if n := removed("/back"); n != 0 {
+		t.Fatalf("/back replaced: %d RouteRemoved, want 0: %v", n, rec.routeEvents())
 	}
 }

@@ -272,6 +272,8 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Addr: "a b:80"}, `reactor: invalid config: Addr "a b:80": invalid host name "a b"`},
 		{Config{Addr: "127.0.0.1:99999"}, `reactor: invalid config: Addr "127.0.0.1:99999": port must be 0 to 65535`},
 		{Config{MaxInflight: -1}, "reactor: invalid config: MaxInflight is negative (-1)"},
+		{Config{MaxInflightTotal: 10, MaxInflightCluster: 11}, "reactor: invalid config: MaxInflightCluster 11 is more than MaxInflightTotal 10"},
+		{Config{MemoryBudget: -1}, "reactor: invalid config: MemoryBudget -1 is less than 1048576 bytes"},
 		{Config{Loops: -2}, "reactor: invalid config: Loops is negative (-2)"},
 		{Config{IdleTimeout: -time.Second}, "reactor: invalid config: IdleTimeout is negative (-1s)"},
 		{Config{MaxHeader: 10}, "reactor: invalid config: wsframe: MaxHeader 10 is below 256 bytes"},
@@ -298,6 +300,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	want := d
 	want.Addr, want.Loops, want.Logger, want.Observer = "0.0.0.0:0", baseProcs(), s.cfg.Logger, NopObserver{}
+	want.MaxInflightCluster, want.MemoryBudget = want.MaxInflightTotal/4, defaultMemoryBudget()
 	if s.cfg != want {
 		t.Fatalf("defaults not applied:\n got %+v\nwant %+v", s.cfg, want)
 	}

@@ -60,7 +60,8 @@ type route struct {
 	r       Route
 	key     string // the kafkawire.Config.Key() of the route's client
 	client  kafkaClient
-	release func() // releases the route's hold of client
+	release func()   // releases the route's hold of client
+	slots   *limiter // the cluster's share of the Kafka calls, shared by the routes of one client
 }
 
 // routeTable is immutable once stored in Server.routes; a change stores a
@@ -114,7 +115,14 @@ func (s *Server) PutRoute(r Route) error {
 	if next.byURI == nil {
 		next.byURI = make(map[string]*route)
 	}
-	next.byURI[r.URI] = &route{r: r, key: key, client: client, release: release}
+	slots := newLimiter(int64(s.cfg.MaxInflightCluster), 1)
+	for _, rt := range next.byURI {
+		if rt.key == key {
+			slots = rt.slots
+			break
+		}
+	}
+	next.byURI[r.URI] = &route{r: r, key: key, client: client, release: release, slots: slots}
 	s.routes.Store(next)
 	s.routesMu.Unlock()
 	if old != nil {
@@ -139,6 +147,7 @@ func (s *Server) DeleteRoute(uri string) bool {
 	next := &routeTable{byURI: maps.Clone(s.routes.Load().byURI)}
 	delete(next.byURI, uri)
 	s.routes.Store(next)
+	s.uris.deleted(s, uri)
 	s.routesMu.Unlock()
 	s.log.Info("route deleted", "uri", uri)
 	s.closeRouteConns(old, "route removed")
@@ -168,6 +177,62 @@ func (s *Server) closeRouteConns(rt *route, reason string) {
 			}
 		}
 	})
+}
+
+// uriConns counts the upgraded connections of each route URI, so that
+// Observer.RouteRemoved comes once a deleted URI's last connection is
+// reported closed. Its mutex orders the upgrades of a URI against its
+// deletion: an upgrade counts only while its route is in the table.
+type uriConns struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// upgrade reports the answered upgrade (status) of a connection on rt and,
+// for a 101, counts it, unless rt's URI left the table since the connection
+// found it: then it reports nothing and returns false (the caller answers
+// as if there were no route). A connection of a route replaced meanwhile is
+// counted: the route change closes it. Called on a loop.
+func (u *uriConns) upgrade(s *Server, rt *route, status int) bool {
+	uri := rt.r.URI
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if s.routes.Load().byURI[uri] == nil {
+		return false
+	}
+	s.obs.Upgrade(uri, status)
+	if status == 101 {
+		if u.n == nil {
+			u.n = make(map[string]int)
+		}
+		u.n[uri]++
+	}
+	return true
+}
+
+// closed uncounts a closed connection of uri, after its ConnClosed. Called
+// on a loop.
+func (u *uriConns) closed(s *Server, uri string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n[uri]--; u.n[uri] > 0 {
+		return
+	}
+	delete(u.n, uri)
+	if s.routes.Load().byURI[uri] == nil {
+		s.obs.RouteRemoved(uri)
+	}
+}
+
+// deleted reports uri removed if none of its connections is open; else
+// the last one's close will. Called with routesMu held, after the table
+// without uri is stored.
+func (u *uriConns) deleted(s *Server, uri string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n[uri] == 0 {
+		s.obs.RouteRemoved(uri)
+	}
 }
 
 // RouteHealth is the readiness of one route's cluster.

@@ -72,7 +72,11 @@ type Server struct {
 
 	conns atomic.Int64 // open connections
 	calls atomic.Int64 // Kafka calls running (goroutines)
-	slots limiter      // node-wide cap of Kafka calls
+	slots *limiter     // node-wide cap of Kafka calls
+	mem   *limiter     // the memory budget, in bytes
+
+	fetchMem int64 // what a fetch request takes of the memory budget
+	callMem  int64 // what a Kafka fetch call takes of it
 
 	loopsMu sync.Mutex
 	loops   map[gnet.EventLoop]*loopState
@@ -80,6 +84,7 @@ type Server struct {
 	routesMu sync.Mutex                 // serializes route changes; never taken on a loop
 	routes   atomic.Pointer[routeTable] // read on the loops without locks
 	acquire  acquireFunc                // holds of the routes' Kafka clients
+	uris     uriConns                   // upgraded connections per route URI, for Observer.RouteRemoved
 
 	fanMu sync.Mutex // guards fan; held only for map operations
 	fan   map[callKey]*kafkaCall
@@ -115,9 +120,16 @@ func New(cfg Config) (*Server, error) {
 		fan:     make(map[callKey]*kafkaCall),
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
-	s.slots.max = cfg.MaxInflightTotal
+	s.slots = newLimiter(int64(cfg.MaxInflightTotal), 1)
 	s.routes.Store(&routeTable{})
 	s.maxBody = max(cfg.MaxOutbound/fetchesPerOutbound, minBody)
+	// An answer's body is at most maxBody (a single larger message aside)
+	// and gnet copies it into a buffer of the next power of two; its
+	// header is a small copy of its own. A call holds a Kafka response of
+	// up to maxBody per partition and its decoded records.
+	s.fetchMem = pow2(s.maxBody) + 256
+	s.callMem = 2 * pow2(s.maxBody)
+	s.mem = newLimiter(cfg.MemoryBudget, s.fetchMem)
 	s.sweepEvery = min(cfg.HandshakeTimeout, cfg.IdleTimeout, cfg.SlowTimeout) / 4
 	s.sweepEvery = max(s.sweepEvery, 5*time.Millisecond)
 	s.sweepEvery = min(s.sweepEvery, time.Second)
@@ -169,6 +181,10 @@ func (s *Server) Start() error {
 		return fmt.Errorf("reactor: listen on %s: %w", s.cfg.Addr, s.runErr)
 	}
 }
+
+// MemoryBudget returns the node's memory budget in bytes: Config.MemoryBudget,
+// or its default.
+func (s *Server) MemoryBudget() int64 { return s.cfg.MemoryBudget }
 
 // Addr returns the address the server listens on ("127.0.0.1:40123" when the
 // configured port was 0), or the configured address before Start.
@@ -353,9 +369,13 @@ type loopState struct {
 	conns map[*connState]struct{}
 	over  map[*connState]struct{} // connections whose queued bytes passed MaxOutbound
 	overN atomic.Int32            // len(over), read by OnTick to skip idle loops
-	req   pubsub.Req              // the request being read, aliasing the frame
-	out   []byte                  // responses produced on the loop, written once per event
-	body  []byte                  // scratch for one response body
+	// holding are the connections that hold memory of the budget in
+	// gnet's outbound buffer (connState.memHeld), rechecked every tick.
+	holding map[*connState]struct{}
+	holdN   atomic.Int32 // len(holding), read by OnTick
+	req     pubsub.Req   // the request being read, aliasing the frame
+	out     []byte       // responses produced on the loop, written once per event
+	body    []byte       // scratch for one response body
 }
 
 // dropOver removes st from the over set.
@@ -375,9 +395,10 @@ func (s *Server) loopOf(c gnet.Conn) *loopState {
 	ls := s.loops[el]
 	if ls == nil {
 		ls = &loopState{
-			el:    el,
-			conns: make(map[*connState]struct{}),
-			over:  make(map[*connState]struct{}),
+			el:      el,
+			conns:   make(map[*connState]struct{}),
+			over:    make(map[*connState]struct{}),
+			holding: make(map[*connState]struct{}),
 		}
 		s.loops[el] = ls
 	}
@@ -444,7 +465,8 @@ func (s *Server) onClose(c gnet.Conn, err error) gnet.Action {
 	st.phase = phaseClosed
 	delete(st.loop.conns, st)
 	st.loop.dropOver(st)
-	s.slots.forget(st)
+	forget(st)
+	st.releaseHeld()
 	s.conns.Add(-1)
 	if st.route == nil {
 		if s.loopLog.Enabled(context.Background(), slog.LevelDebug) {
@@ -468,6 +490,7 @@ func (s *Server) onClose(c gnet.Conn, err error) gnet.Action {
 		}
 	}
 	s.obs.ConnClosed(st.route.r.URI, info)
+	s.uris.closed(s, st.route.r.URI)
 	if s.loopLog.Enabled(context.Background(), slog.LevelInfo) {
 		remote := ""
 		if a := c.RemoteAddr(); a != nil {
@@ -501,10 +524,14 @@ func (s *Server) onTick() (time.Duration, gnet.Action) {
 	if full {
 		s.lastSweep.Store(now)
 		s.slots.wakeIfFree()
+		s.mem.wakeIfFree()
+		for _, rt := range s.routes.Load().byURI {
+			rt.slots.wakeIfFree()
+		}
 	}
 	s.loopsMu.Lock()
 	for _, ls := range s.loops {
-		if !full && ls.overN.Load() == 0 {
+		if !full && ls.overN.Load() == 0 && ls.holdN.Load() == 0 {
 			continue
 		}
 		_ = ls.el.Execute(s.baseCtx, gnet.RunnableFunc(func(context.Context) error {
@@ -521,6 +548,14 @@ func (s *Server) onTick() (time.Duration, gnet.Action) {
 // ones past the handshake or idle timeout.
 func (s *Server) sweep(ls *loopState, full bool) {
 	now := s.now()
+	for st := range ls.holding {
+		st.recheckHeld()
+	}
+	if full {
+		// Connections that waited for the memory budget since before the
+		// previous full sweep: make room.
+		s.closeHoarders(ls, s.mem.pressure(now-int64(s.sweepEvery)))
+	}
 	for st := range ls.over {
 		if st.phase != phaseOpen {
 			ls.dropOver(st)

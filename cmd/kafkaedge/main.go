@@ -113,9 +113,11 @@ func newFlagSet(s *config.Settings, c *cmdline) *flag.FlagSet {
 	fs.IntVar(&s.MaxConns, "max-conns", s.MaxConns, "maximum WebSocket connections")
 	fs.IntVar(&s.MaxInflight, "max-inflight", s.MaxInflight, "maximum requests in flight per connection")
 	fs.IntVar(&s.MaxInflightTotal, "max-inflight-total", s.MaxInflightTotal, "maximum Kafka requests in flight on the whole node")
+	fs.IntVar(&s.MaxInflightCluster, "max-inflight-cluster", s.MaxInflightCluster, "maximum Kafka requests in flight to one cluster, at most -max-inflight-total (0: a quarter of it)")
 	fs.IntVar(&s.MaxMessage, "max-message", s.MaxMessage, "maximum client message size in `bytes`")
 	fs.IntVar(&s.MaxHeader, "max-header", s.MaxHeader, "maximum HTTP upgrade request header size in `bytes`")
 	fs.IntVar(&s.MaxOutbound, "max-outbound", s.MaxOutbound, "maximum `bytes` queued to one client before it counts as slow")
+	fs.IntVar(&s.MemoryBudget, "memory-budget", s.MemoryBudget, "node-wide `bytes` of fetch answers in flight and queued to clients (0: a quarter of the machine's memory)")
 	fs.DurationVar(&s.SlowTimeout, "slow-timeout", s.SlowTimeout, "close a client that stays over -max-outbound this long")
 	fs.DurationVar(&s.IdleTimeout, "idle-timeout", s.IdleTimeout, "close a connection idle this long")
 	fs.DurationVar(&s.HandshakeTimeout, "handshake-timeout", s.HandshakeTimeout, "close a connection that has not upgraded within this time")
@@ -203,6 +205,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitConfig, fmt.Errorf("server settings: %w", err))
 	}
+	goLimit := setMemoryLimit(srv.MemoryBudget())
 	// The routes' Kafka clients are closed by the server's shutdown, also
 	// when the start fails before the server listens.
 	stopServer := func() error {
@@ -311,7 +314,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// Started: from here on the log is written (see logpipe.Pipeline).
 	logs.Release()
 	log.Info("kafkaedge started", "version", versionString(), "listen", srv.Addr(),
-		"admin", s.AdminListen, "metrics", s.MetricsListen, "routes", len(reg.List()), "data_dir", s.DataDir)
+		"admin", s.AdminListen, "metrics", s.MetricsListen, "routes", len(reg.List()), "data_dir", s.DataDir,
+		"memory_budget", srv.MemoryBudget(), "go_memory_limit", goLimit)
 	if generatedKey {
 		fmt.Fprintf(stderr, "kafkaedge: admin API key (generated, shown only once; set -admin-key or $%s to choose one): %s\n", adminKeyEnv, s.AdminKey)
 	}
@@ -429,6 +433,20 @@ func loadSettings(fs *flag.FlagSet, s *config.Settings, c *cmdline) ([]routes.Ro
 // reloadRoutes applies the routes of the -config file again (SIGHUP). A file
 // that does not load, or whose routes collide with others, is logged and
 // ignored: the routes stay as they were.
+// setMemoryLimit sets the Go runtime's soft memory limit to the memory
+// budget plus an eighth plus 64 MiB, for the runtime and the node's other
+// state, so that the garbage collector returns the budget's freed buffers
+// before the heap doubles (docs/operations.md, "Memory"). A GOMEMLIMIT in
+// the environment is left as it is. It returns the limit in force.
+func setMemoryLimit(budget int64) int64 {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1)
+	}
+	limit := budget + budget/8 + 64<<20
+	debug.SetMemoryLimit(limit)
+	return limit
+}
+
 func reloadRoutes(path string, reg *routes.Registry, log *slog.Logger) {
 	if path == "" {
 		log.Warn("SIGHUP ignored: no -config file to reload")

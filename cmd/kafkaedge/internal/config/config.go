@@ -57,16 +57,18 @@ type Settings struct {
 	MetricsTopicLabels bool   `yaml:"metrics-topic-labels"`
 
 	// reactor.Config
-	Loops            int           `yaml:"loops"`
-	MaxConns         int           `yaml:"max-conns"`
-	MaxInflight      int           `yaml:"max-inflight"`
-	MaxInflightTotal int           `yaml:"max-inflight-total"`
-	MaxMessage       int           `yaml:"max-message"`
-	MaxHeader        int           `yaml:"max-header"`
-	MaxOutbound      int           `yaml:"max-outbound"`
-	SlowTimeout      time.Duration `yaml:"slow-timeout"`
-	IdleTimeout      time.Duration `yaml:"idle-timeout"`
-	HandshakeTimeout time.Duration `yaml:"handshake-timeout"`
+	Loops              int           `yaml:"loops"`
+	MaxConns           int           `yaml:"max-conns"`
+	MaxInflight        int           `yaml:"max-inflight"`
+	MaxInflightTotal   int           `yaml:"max-inflight-total"`
+	MaxInflightCluster int           `yaml:"max-inflight-cluster"`
+	MaxMessage         int           `yaml:"max-message"`
+	MaxHeader          int           `yaml:"max-header"`
+	MaxOutbound        int           `yaml:"max-outbound"`
+	MemoryBudget       int           `yaml:"memory-budget"`
+	SlowTimeout        time.Duration `yaml:"slow-timeout"`
+	IdleTimeout        time.Duration `yaml:"idle-timeout"`
+	HandshakeTimeout   time.Duration `yaml:"handshake-timeout"`
 
 	// kafkawire.Config
 	BrokerConns            int           `yaml:"broker-conns"`
@@ -315,9 +317,11 @@ func (s *Settings) fields() []field {
 		{flag: "max-conns", value: s.MaxConns, config: "MaxConns"},
 		{flag: "max-inflight", value: s.MaxInflight, config: "MaxInflight"},
 		{flag: "max-inflight-total", value: s.MaxInflightTotal, config: "MaxInflightTotal"},
+		{flag: "max-inflight-cluster", value: s.MaxInflightCluster, config: "MaxInflightCluster", zeroOK: true},
 		{flag: "max-message", value: s.MaxMessage, config: "MaxMessage"},
 		{flag: "max-header", value: s.MaxHeader, config: "MaxHeader"},
 		{flag: "max-outbound", value: s.MaxOutbound, config: "MaxOutbound"},
+		{flag: "memory-budget", value: s.MemoryBudget, config: "MemoryBudget", zeroOK: true},
 		{flag: "slow-timeout", value: s.SlowTimeout, config: "SlowTimeout"},
 		{flag: "idle-timeout", value: s.IdleTimeout, config: "IdleTimeout"},
 		{flag: "handshake-timeout", value: s.HandshakeTimeout, config: "HandshakeTimeout"},
@@ -374,19 +378,21 @@ func (s *Settings) Kafka(log *slog.Logger, obs kafkawire.Observer) kafkawire.Con
 // Reactor is the configuration of the WebSocket server.
 func (s *Settings) Reactor(log *slog.Logger, obs reactor.Observer) reactor.Config {
 	return reactor.Config{
-		Addr:             s.Listen,
-		Loops:            s.Loops,
-		MaxConns:         s.MaxConns,
-		MaxInflight:      s.MaxInflight,
-		MaxInflightTotal: s.MaxInflightTotal,
-		MaxMessage:       s.MaxMessage,
-		MaxHeader:        s.MaxHeader,
-		MaxOutbound:      s.MaxOutbound,
-		SlowTimeout:      s.SlowTimeout,
-		IdleTimeout:      s.IdleTimeout,
-		HandshakeTimeout: s.HandshakeTimeout,
-		Logger:           log,
-		Observer:         obs,
+		Addr:               s.Listen,
+		Loops:              s.Loops,
+		MaxConns:           s.MaxConns,
+		MaxInflight:        s.MaxInflight,
+		MaxInflightTotal:   s.MaxInflightTotal,
+		MaxInflightCluster: s.MaxInflightCluster,
+		MaxMessage:         s.MaxMessage,
+		MaxHeader:          s.MaxHeader,
+		MaxOutbound:        s.MaxOutbound,
+		MemoryBudget:       int64(s.MemoryBudget),
+		SlowTimeout:        s.SlowTimeout,
+		IdleTimeout:        s.IdleTimeout,
+		HandshakeTimeout:   s.HandshakeTimeout,
+		Logger:             log,
+		Observer:           obs,
 	}
 }
 

@@ -98,6 +98,7 @@ func TestValidate(t *testing.T) {
 		{func(s *Settings) { s.MaxMessage = 2 << 30 }, "-max-message 2147483648: reactor: invalid config: wsframe: MaxMessage 2147483648 is above 1073741824 bytes"},
 		// kafkawire's own bounds, named by the flag.
 		{func(s *Settings) { s.BrokerConns = 100 }, "-broker-conns 100: kafkawire config: ConnsPerBroker 100 out of range 1..64"},
+		{func(s *Settings) { s.MaxInflightCluster = 5000 }, "-max-inflight-cluster 5000: reactor: invalid config: MaxInflightCluster 5000 is more than MaxInflightTotal 4096"},
 		{func(s *Settings) { s.FetchMaxBytes = 2_000_000_000 }, "-fetch-max-bytes 2000000000: kafkawire config: FetchMaxBytes 2000000000 out of range 1..1073741824"},
 		{func(s *Settings) { s.FetchMaxWait = time.Minute }, "-fetch-max-wait 1m0s: kafkawire config: FetchMaxWait 1m0s longer than RequestTimeout 30s"},
 	} {

@@ -267,6 +267,31 @@ func (m *Metrics) ConnClosed(route string, info reactor.CloseInfo) {
 	}
 }
 
+// RouteRemoved implements reactor.Observer: the series of a route's label
+// value (ws_connections, ws_upgrades_total, delivered_bytes_total,
+// delivered_messages_total) are deleted once the reactor reports the route
+// gone and its last connection closed, so that routes put and deleted do
+// not leave series behind. The reactor reports nothing naming the route
+// after it, unless the route is added again, which creates them anew.
+func (m *Metrics) RouteRemoved(route string) {
+	m.routesMu.Lock()
+	defer m.routesMu.Unlock()
+	cur := *m.routes.Load()
+	if _, ok := cur[route]; ok {
+		next := make(map[string]*routeMetrics, len(cur))
+		for k, v := range cur {
+			if k != route {
+				next[k] = v
+			}
+		}
+		m.routes.Store(&next)
+	}
+	m.wsConns.DeleteLabelValues(route)
+	m.deliveredBytes.DeleteLabelValues(route)
+	m.upgrades.DeletePartialMatch(prometheus.Labels{"route": route})
+	m.deliveredMsgs.DeletePartialMatch(prometheus.Labels{"route": route})
+}
+
 // ConnRejected implements reactor.Observer.
 func (m *Metrics) ConnRejected(reason reactor.ConnReject) {
 	if int(reason) < len(m.connRejected) {

@@ -60,6 +60,12 @@ func deadBrokers(t *testing.T, n int) []string {
 // brokerSeries counts the series of each broker label value.
 func brokerSeries(t *testing.T, m *Metrics) map[string]int {
 	t.Helper()
+	return labelSeries(t, m, "broker")
+}
+
+// labelSeries counts the series of each value of label.
+func labelSeries(t *testing.T, m *Metrics, label string) map[string]int {
+	t.Helper()
 	mfs, err := m.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +74,7 @@ func brokerSeries(t *testing.T, m *Metrics) map[string]int {
 	for _, mf := range mfs {
 		for _, metric := range mf.GetMetric() {
 			for _, l := range metric.GetLabel() {
-				if l.GetName() == "broker" {
+				if l.GetName() == label {
 					n[l.GetValue()]++
 				}
 			}
@@ -147,4 +153,56 @@ func TestBrokerSeriesDeleted(t *testing.T) {
 	if n := brokerSeries(t, m); n["b:1"] != 0 || n["c:1"] != 7 {
 		t.Fatalf("after both users let b:1 go: %v, want c:1's 7 only", n)
 	}
+}
+
+// TestRouteSeriesDeleted: RouteRemoved deletes every series of the route's
+// label value, and only those; a route added again starts from zero.
+func TestRouteSeriesDeleted(t *testing.T) {
+	for _, topicLabels := range []bool{false, true} {
+		m := New(topicLabels)
+		for _, uri := range []string{"/a", "/b"} {
+			m.Upgrade(uri, 101)
+			m.Upgrade(uri, 400)
+			m.Delivered(uri, "t", 100, 2)
+			m.ConnClosed(uri, reactor.CloseInfo{Code: 1000})
+		}
+		m.Upgrade("", 404)
+		n := labelSeries(t, m, "route")
+		if n["/a"] != n["/b"] || n["/a"] < 5 {
+			t.Fatalf("topic labels %t: series by route %v, want /a and /b alike (connections, 2 upgrades, bytes, messages)", topicLabels, n)
+		}
+		want := n["/b"]
+		m.RouteRemoved("/a")
+		n = labelSeries(t, m, "route")
+		if n["/a"] != 0 || n["/b"] != want || n["unmatched"] == 0 {
+			t.Fatalf("topic labels %t: after RouteRemoved(/a): %v, want /a gone and /b's %d kept", topicLabels, n, want)
+		}
+		m.Upgrade("/a", 101)
+		if got := gaugeValue(t, m, "kafkaedge_ws_connections", "route", "/a"); got != 1 {
+			t.Fatalf("topic labels %t: /a added again has %v connections, want 1", topicLabels, got)
+		}
+	}
+}
+
+// gaugeValue returns the value of the gauge name's series with label=value.
+func gaugeValue(t *testing.T, m *Metrics, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, metric := range mf.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return metric.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no series %s{%s=%q}", name, label, value)
+	return 0
 }

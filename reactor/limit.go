@@ -1,0 +1,271 @@
+package reactor
+
+import (
+	"cmp"
+	"math/bits"
+	"slices"
+	"sync"
+
+	"github.com/gobwas/ws"
+)
+
+// limiter caps what the connections' requests take of a shared resource:
+// Kafka calls, one limiter for the whole node (MaxInflightTotal) and one
+// per cluster (MaxInflightCluster), so that a cluster whose brokers do not
+// answer can hold only its own share; and bytes, the node's memory budget
+// (MemoryBudget). A connection that finds too little free holds its
+// request, pauses, and is woken, in the order the connections came, when
+// enough is released.
+type limiter struct {
+	mu      sync.Mutex
+	used    int64
+	max     int64
+	unit    int64 // what one waiter typically needs: how many a release wakes
+	waiters []waiting
+}
+
+// waiting is a connection in a limiter's line, and since when its request
+// has waited (Server.now() when it was read).
+type waiting struct {
+	st    *connState
+	since int64
+}
+
+// newLimiter returns a limiter of max, whose requests take about unit.
+func newLimiter(limit, unit int64) *limiter {
+	return &limiter{max: limit, unit: max(unit, 1)}
+}
+
+// acquire takes n for a request of st read at since, or queues st to be
+// woken when enough is released. It takes n when it fits, and when nothing
+// is taken at all, so that a request larger than max still runs, alone. st
+// waits on one limiter at a time.
+func (l *limiter) acquire(st *connState, n, since int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.used+n <= l.max || l.used == 0 {
+		l.used += n
+		return true
+	}
+	if st.slotQueue.Load() != l {
+		st.slotQueue.Store(l)
+		l.waiters = append(l.waiters, waiting{st, since})
+	}
+	return false
+}
+
+// add takes n without a check: bytes that are in memory already.
+func (l *limiter) add(n int64) {
+	l.mu.Lock()
+	l.used += n
+	l.mu.Unlock()
+}
+
+// release gives n back and wakes waiting connections.
+func (l *limiter) release(n int64) {
+	if n == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.used -= n
+	l.mu.Unlock()
+	l.wakeIfFree()
+}
+
+// wakeIfFree wakes as many waiting connections, first in line first, as
+// what is free can serve (one when nothing is in use). A woken connection
+// that no longer needs it leaves it free, so the periodic sweep calls this
+// too.
+func (l *limiter) wakeIfFree() {
+	l.mu.Lock()
+	n := int(min((l.max-l.used)/l.unit, int64(len(l.waiters))))
+	if n <= 0 && l.used == 0 && len(l.waiters) > 0 {
+		n = 1
+	}
+	if n <= 0 {
+		l.mu.Unlock()
+		return
+	}
+	woken := make([]*connState, n)
+	for i, w := range l.waiters[:n] {
+		woken[i] = w.st
+		w.st.slotQueue.Store(nil)
+	}
+	rest := copy(l.waiters, l.waiters[n:])
+	clear(l.waiters[rest:])
+	l.waiters = l.waiters[:rest]
+	l.mu.Unlock()
+	for _, st := range woken {
+		_ = st.c.Wake(nil)
+	}
+}
+
+// pressure reports how much more than max the waiting connections need
+// (about unit each) beyond what is in use, when one of them has waited
+// since before; 0 when none waits that long.
+func (l *limiter) pressure(before int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range l.waiters {
+		if w.since <= before {
+			return max(l.used+int64(len(l.waiters))*l.unit-l.max, 1)
+		}
+	}
+	return 0
+}
+
+// forget drops a closed connection from the waiters of the limiter it
+// waits on, if any. Called on the connection's loop, the only goroutine
+// that queues it, so the limiter cannot change under it.
+func forget(st *connState) {
+	l := st.slotQueue.Load()
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if st.slotQueue.Load() != l {
+		return
+	}
+	st.slotQueue.Store(nil)
+	for i, w := range l.waiters {
+		if w.st == st {
+			l.waiters = slices.Delete(l.waiters, i, i+1)
+			break
+		}
+	}
+}
+
+// acquireSlots takes a slot of the route's cluster, then one of the node.
+// Without both it takes neither and st waits on the one that was full.
+func (st *connState) acquireSlots(since int64) bool {
+	cl := st.route.slots
+	if !cl.acquire(st, 1, since) {
+		st.s.obs.Backpressure(BackpressureClusterSlotWait)
+		return false
+	}
+	if !st.s.slots.acquire(st, 1, since) {
+		cl.release(1)
+		st.s.obs.Backpressure(BackpressureSlotWait)
+		return false
+	}
+	return true
+}
+
+// pow2 is the smallest power of two >= n (n >= 1): the capacity gnet's
+// pooled buffers give a copy of n bytes.
+func pow2(n int) int64 {
+	if n <= 1 {
+		return 1
+	}
+	return 1 << bits.Len64(uint64(n-1))
+}
+
+// The memory budget (Config.MemoryBudget) counts, node-wide:
+//   - fetchMem for each fetch request from its dispatch until its answer
+//     was handed to the socket or to gnet's outbound buffer: the share of
+//     the encoded answer that the request holds;
+//   - callMem for each Kafka fetch call while it runs: its response and
+//     decoded records;
+//   - for each connection whose outbound buffer is not empty, the
+//     capacity of the copies gnet made of its answers (memHeld), counted
+//     when an answer went to the buffer and given back as the buffer
+//     drains.
+// A fetch is dispatched only when its share fits; otherwise the request is
+// held until memory is released, in the order the connections came. When
+// connections have waited for a full sweep, the sweep closes the
+// connections that hold the most and did not drain since the sweep before
+// (the worst offenders first), until what they held covers the need.
+
+// holdAnswer counts the copy gnet made of j's bytes, if any, once j was
+// written: called from the write callback on st's loop.
+func (st *connState) holdAnswer(j *writeJob) {
+	if st.c.OutboundBuffered() == 0 {
+		st.releaseHeld()
+		return
+	}
+	n := pow2(len(j.own))
+	if j.shared != nil {
+		n += pow2(len(j.shared.buf))
+	}
+	st.memHeld += n
+	st.s.mem.add(n)
+	st.loop.hold(st)
+}
+
+// releaseHeld gives back what st holds of the budget. Called on the loop.
+func (st *connState) releaseHeld() {
+	if st.memHeld == 0 {
+		return
+	}
+	st.s.mem.release(st.memHeld)
+	st.memHeld = 0
+	st.loop.unhold(st)
+}
+
+// recheckHeld shrinks what st holds to what its outbound buffer can still
+// occupy: twice its bytes (a copy's capacity is at most twice its length)
+// plus one whole answer (the first copy may be mostly sent). Called on the
+// loop by the sweeps.
+func (st *connState) recheckHeld() {
+	b := st.c.OutboundBuffered()
+	if b == 0 {
+		st.releaseHeld()
+		return
+	}
+	if bound := 2*int64(b) + st.s.fetchMem; st.memHeld > bound {
+		st.s.mem.release(st.memHeld - bound)
+		st.memHeld = bound
+	}
+}
+
+// hold adds st to the connections whose held memory the sweeps recheck.
+func (ls *loopState) hold(st *connState) {
+	if _, ok := ls.holding[st]; !ok {
+		ls.holding[st] = struct{}{}
+		ls.holdN.Add(1)
+	}
+}
+
+// unhold removes st from them.
+func (ls *loopState) unhold(st *connState) {
+	if _, ok := ls.holding[st]; ok {
+		delete(ls.holding, st)
+		ls.holdN.Add(-1)
+	}
+}
+
+// closeHoarders runs on a full sweep of ls while connections wait for the
+// memory budget: it closes the connections of ls that hold memory and did
+// not drain since the previous full sweep, those holding the most first,
+// until they held the loop's part of what the waiters need. Every
+// connection's buffered bytes are noted for the next sweep.
+func (s *Server) closeHoarders(ls *loopState, need int64) {
+	type hoarder struct {
+		st   *connState
+		held int64
+	}
+	var stuck []hoarder
+	for st := range ls.holding {
+		b := int64(st.c.OutboundBuffered())
+		if need > 0 && st.phase == phaseOpen && st.sweptBuffered > 0 && b >= st.sweptBuffered {
+			stuck = append(stuck, hoarder{st, st.memHeld})
+		}
+		st.sweptBuffered = b
+	}
+	if len(stuck) == 0 {
+		return
+	}
+	slices.SortFunc(stuck, func(a, b hoarder) int { return cmp.Compare(b.held, a.held) })
+	share := max(need/int64(max(s.cfg.Loops, 1)), 1)
+	for _, h := range stuck {
+		if share <= 0 {
+			break
+		}
+		share -= h.held
+		s.obs.Backpressure(BackpressureMemoryClosed)
+		s.loopLog.Warn("closing a client that holds memory without reading, for clients waiting for the memory budget",
+			"remote", h.st.c.RemoteAddr(), "held", h.held, "queued", h.st.queued(), "budget", s.cfg.MemoryBudget)
+		h.st.goAway(ws.StatusPolicyViolation, "client too slow")
+	}
+}
