@@ -30,9 +30,6 @@ type Client struct {
 	cfg Config
 	tls *tls.Config
 	dec record.Decoder
-	// fetchLane carries Fetch and FetchMany: laneFetch when the broker may
-	// hold them for data (FetchMinBytes > 0), else laneControl.
-	fetchLane lane
 	// roundHook, set by tests before any call, sees every Fetch request
 	// of fetchRound that was answered, and its answer.
 	roundHook func(addr string, req *wire.FetchRequest, resp *wire.FetchResponse)
@@ -85,9 +82,6 @@ func New(cfg Config) (*Client, error) {
 		cancel: cancel,
 		pools:  make(map[poolKey]*brokerPool),
 		uses:   make(map[string]*brokerUse),
-	}
-	if cfg.FetchMinBytes > 0 {
-		c.fetchLane = laneFetch
 	}
 	if cfg.Observer != nil {
 		c.dec.Observer = cfg.Observer
@@ -230,6 +224,16 @@ func (c *Client) opContext(ctx context.Context) (context.Context, context.Cancel
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, c.cfg.RequestTimeout)
+}
+
+// opContextFor is opContext for a call that may first wait up to wait for
+// data: it is bounded by RequestTimeout plus wait.
+func (c *Client) opContextFor(ctx context.Context, wait time.Duration) (context.Context, context.CancelFunc) {
+	limit := c.cfg.RequestTimeout + wait
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= limit {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, limit)
 }
 
 // mayRetry reports whether a failed first attempt should be retried.

@@ -32,8 +32,12 @@ type FetchResult struct {
 	Offset         int64 // requested
 	HighWatermark  int64
 	LogStartOffset int64
-	Records        []record.Record
-	Err            error // *Error for a failed partition of FetchMany or of a Stream
+	// NextOffset is where reading goes on: past the last record, or, when
+	// there is none, past the batches the fetch found holding nothing to
+	// return (transaction markers, aborted records); Offset if none.
+	NextOffset int64
+	Records    []record.Record
+	Err        error // *Error for a failed partition of FetchMany or of a Stream
 
 	buf      *respBuf
 	cur      *cursor // the Stream partition that waits for this Release
@@ -66,16 +70,59 @@ func (r *FetchResult) Release() {
 // there yet. It returns a result or an error, never both nor neither;
 // failures are *Error.
 func (c *Client) Fetch(ctx context.Context, topic string, partition int32, offset int64) (*FetchResult, error) {
+	return c.FetchWith(ctx, topic, partition, offset, FetchOptions{})
+}
+
+// FetchOptions are one fetch's own limits; a zero field takes the Client's
+// setting.
+type FetchOptions struct {
+	// MaxWait is how long the broker may wait for MinBytes (default
+	// FetchMaxWait). A call whose context has no earlier deadline may
+	// last MaxWait plus RequestTimeout.
+	MaxWait time.Duration
+	// MinBytes is the data the broker waits for (default FetchMinBytes);
+	// above 0 the fetch goes on the lane of long polls.
+	MinBytes int32
+	// MaxBytes caps the partition's bytes asked for and decoded, at most
+	// FetchPartitionMaxBytes (the default).
+	MaxBytes int32
+}
+
+// fetchOptions returns o with the Client's settings for its zero fields.
+func (c *Client) fetchOptions(o FetchOptions) FetchOptions {
+	if o.MaxWait <= 0 {
+		o.MaxWait = c.cfg.FetchMaxWait
+	}
+	if o.MinBytes <= 0 {
+		o.MinBytes = c.cfg.FetchMinBytes
+	}
+	if o.MaxBytes <= 0 || o.MaxBytes > c.cfg.FetchPartitionMaxBytes {
+		o.MaxBytes = c.cfg.FetchPartitionMaxBytes
+	}
+	return o
+}
+
+// laneOf is the lane of a fetch with o: long polls have their own.
+func laneOf(o FetchOptions) lane {
+	if o.MinBytes > 0 {
+		return laneFetch
+	}
+	return laneControl
+}
+
+// FetchWith is Fetch with its own limits.
+func (c *Client) FetchWith(ctx context.Context, topic string, partition int32, offset int64, o FetchOptions) (*FetchResult, error) {
 	const op = "fetch"
 	if c.closed.Load() {
 		return nil, newError(op, topic, partition, offset, ErrClosed)
 	}
-	ctx, cancel := c.opContext(ctx)
+	o = c.fetchOptions(o)
+	ctx, cancel := c.opContextFor(ctx, o.MaxWait)
 	defer cancel()
 	tp := topicPartition{topic, partition}
 	var out fetchOutcome
 	err := c.call(ctx, func(after time.Time) error {
-		out = c.fetchOne(ctx, tp, offset, after)
+		out = c.fetchOne(ctx, tp, offset, o, after)
 		return out.err
 	})
 	if err == nil && c.closed.Load() {
@@ -85,18 +132,18 @@ func (c *Client) Fetch(ctx context.Context, topic string, partition int32, offse
 	if err != nil {
 		return nil, c.opError(op, topic, partition, offset, err)
 	}
-	return &FetchResult{Topic: topic, Partition: partition, Offset: offset,
-		HighWatermark: out.hwm, LogStartOffset: out.logStart, Records: out.records, buf: out.buf}, nil
+	return &FetchResult{Topic: topic, Partition: partition, Offset: offset, HighWatermark: out.hwm,
+		LogStartOffset: out.logStart, NextOffset: out.next, Records: out.records, buf: out.buf}, nil
 }
 
 // fetchOne sends a Fetch for tp at offset to its leader, and again from
 // past the batches that held nothing to return, up to maxSkips times.
-func (c *Client) fetchOne(ctx context.Context, tp topicPartition, offset int64, after time.Time) fetchOutcome {
+func (c *Client) fetchOne(ctx context.Context, tp topicPartition, offset int64, o FetchOptions, after time.Time) fetchOutcome {
 	li, err := c.leader(ctx, tp, after)
 	if err != nil {
 		return fetchOutcome{err: err}
 	}
-	cn, err := c.pool(li.addr, c.fetchLane).get(ctx)
+	cn, err := c.pool(li.addr, laneOf(o)).get(ctx)
 	if err != nil {
 		return fetchOutcome{err: err}
 	}
@@ -105,9 +152,9 @@ func (c *Client) fetchOne(ctx context.Context, tp topicPartition, offset int64, 
 		return fetchOutcome{err: err}
 	}
 	for skips := 0; ; skips++ {
-		req := c.fetchRequest(c.oneShotWait(ctx), c.cfg.FetchMinBytes)
+		req := c.fetchRequest(oneShotWait(ctx, o.MaxWait), o.MinBytes)
 		req.Topics = []wire.FetchTopic{{Name: tp.topic, TopicID: li.topicID, Partitions: []wire.FetchPartition{
-			{Partition: tp.partition, CurrentLeaderEpoch: li.epoch, FetchOffset: offset, LogStartOffset: -1, PartitionMaxBytes: c.fetchBytes(tp)},
+			{Partition: tp.partition, CurrentLeaderEpoch: li.epoch, FetchOffset: offset, LogStartOffset: -1, PartitionMaxBytes: c.fetchBytes(tp, o.MaxBytes)},
 		}}}
 		var resp wire.FetchResponse
 		buf, err := cn.doAt(ctx, req, v, &resp)
@@ -174,11 +221,9 @@ func (c *Client) fetchRequest(maxWait time.Duration, minBytes int32) *wire.Fetch
 	}
 }
 
-// oneShotWait is the FetchMaxWait of a call bounded by ctx: at most half
-// the time left, so that an empty fetch returns empty instead of timing
-// out.
-func (c *Client) oneShotWait(ctx context.Context) time.Duration {
-	maxWait := c.cfg.FetchMaxWait
+// oneShotWait is the wait of a fetch bounded by ctx: at most half the time
+// left, so that an empty fetch returns empty instead of timing out.
+func oneShotWait(ctx context.Context, maxWait time.Duration) time.Duration {
 	if dl, ok := ctx.Deadline(); ok {
 		maxWait = max(0, min(maxWait, time.Until(dl)/2))
 	}
@@ -189,16 +234,23 @@ func (c *Client) oneShotWait(ctx context.Context) time.Duration {
 // FetchResult.Err. It returns one result per element of parts, in order, and
 // an error only when the Client is closed.
 func (c *Client) FetchMany(ctx context.Context, parts []FetchPartition) ([]*FetchResult, error) {
+	return c.FetchManyWith(ctx, parts, FetchOptions{})
+}
+
+// FetchManyWith is FetchMany with its own limits; MaxBytes applies to each
+// partition.
+func (c *Client) FetchManyWith(ctx context.Context, parts []FetchPartition, o FetchOptions) ([]*FetchResult, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
-	ctx, cancel := c.opContext(ctx)
+	o = c.fetchOptions(o)
+	ctx, cancel := c.opContextFor(ctx, o.MaxWait)
 	defer cancel()
 
 	results := make([]*FetchResult, len(parts))
 	todo := make([]*fetchItem, len(parts))
 	for i, p := range parts {
-		results[i] = &FetchResult{Topic: p.Topic, Partition: p.Partition, Offset: p.Offset}
+		results[i] = &FetchResult{Topic: p.Topic, Partition: p.Partition, Offset: p.Offset, NextOffset: p.Offset}
 		todo[i] = &fetchItem{idx: i, tp: topicPartition{p.Topic, p.Partition}, offset: p.Offset}
 	}
 	fail := func(it *fetchItem, err error) {
@@ -271,20 +323,20 @@ func (c *Client) FetchMany(ctx context.Context, parts []FetchPartition) ([]*Fetc
 		for addr, items := range byLeader {
 			for _, batch := range splitDuplicates(items) {
 				wg.Go(func() {
-					outs := c.fetchBatch(ctx, addr, batch)
+					outs := c.fetchBatch(ctx, addr, batch, o)
 					mu.Lock()
 					defer mu.Unlock()
 					for i, it := range batch {
-						o := outs[i]
+						out := outs[i]
 						switch {
-						case o.err != nil:
-							retryOrFail(it, o.err)
-						case o.skipTo > 0:
-							it.offset, it.skips = o.skipTo, it.skips+1
+						case out.err != nil:
+							retryOrFail(it, out.err)
+						case out.skipTo > 0:
+							it.offset, it.skips = out.skipTo, it.skips+1
 							next = append(next, it)
 						default:
 							r := results[it.idx]
-							r.HighWatermark, r.LogStartOffset, r.Records, r.buf = o.hwm, o.logStart, o.records, o.buf
+							r.HighWatermark, r.LogStartOffset, r.NextOffset, r.Records, r.buf = out.hwm, out.logStart, out.next, out.records, out.buf
 						}
 					}
 				})
@@ -352,16 +404,16 @@ func splitDuplicates(items []*fetchItem) [][]*fetchItem {
 
 // fetchBatch sends one sessionless Fetch request for items, each partition
 // once, to their leader at addr and decodes the records of every partition.
-func (c *Client) fetchBatch(ctx context.Context, addr string, items []*fetchItem) []fetchOutcome {
+func (c *Client) fetchBatch(ctx context.Context, addr string, items []*fetchItem, o FetchOptions) []fetchOutcome {
 	outs := make([]fetchOutcome, len(items))
 	want := make([]fetchWant, len(items))
 	index := make(map[topicPartition]int, len(items))
 	for i, it := range items {
-		want[i] = fetchWant{tp: it.tp, topicID: it.leader.topicID, epoch: it.leader.epoch, offset: it.offset, maxBytes: c.fetchBytes(it.tp)}
+		want[i] = fetchWant{tp: it.tp, topicID: it.leader.topicID, epoch: it.leader.epoch, offset: it.offset, maxBytes: c.fetchBytes(it.tp, o.MaxBytes)}
 		index[it.tp] = i
 	}
 	s := fetchSession{epoch: -1}
-	resp, buf, err := c.fetchRound(ctx, addr, c.fetchLane, &s, want, c.oneShotWait(ctx), c.cfg.FetchMinBytes)
+	resp, buf, err := c.fetchRound(ctx, addr, laneOf(o), &s, want, oneShotWait(ctx, o.MaxWait), o.MinBytes)
 	if err != nil {
 		for i := range outs {
 			outs[i].err = err
@@ -399,6 +451,7 @@ var errLeftOut = errors.New("left out")
 type fetchOutcome struct {
 	err           error
 	skipTo        int64 // > 0: nothing to return below this offset, fetch again from it
+	next          int64 // FetchResult.NextOffset
 	hwm, logStart int64
 	records       []record.Record
 	buf           *respBuf // referenced by records; nil if none alias it
@@ -426,7 +479,7 @@ func (c *Client) decodePartition(tp topicPartition, offset int64, skip bool, p *
 		putRecords(recs)
 		return fetchOutcome{err: fmt.Errorf("decode records: %w", err)}
 	}
-	out := fetchOutcome{hwm: p.HighWatermark, logStart: p.LogStartOffset, records: recs}
+	out := fetchOutcome{hwm: p.HighWatermark, logStart: p.LogStartOffset, records: recs, next: offset}
 	c.learnShare(tp, p.Records, recs)
 	if len(recs) == 0 {
 		putRecords(recs)
@@ -437,11 +490,16 @@ func (c *Client) decodePartition(tp topicPartition, offset int64, skip bool, p *
 		if c.cfg.IsolationLevel == 1 && p.LastStableOffset >= 0 {
 			end = p.LastStableOffset
 		}
-		if next, _ := record.Scan(p.Records, math.MaxInt64); skip && next > offset && next < end {
+		next, _ := record.Scan(p.Records, math.MaxInt64)
+		if next > offset {
+			out.next = next
+		}
+		if skip && next > offset && next < end {
 			out.skipTo = next
 		}
 		return out
 	}
+	out.next = recs[len(recs)-1].Offset + 1
 	buf.retain()
 	out.buf = buf
 	return out
@@ -460,8 +518,7 @@ const minFetchBytes = 64 << 10
 // compressed partition this asks Kafka for about what will be decoded
 // rather than several times that. Kafka returns a first batch whole even
 // when it is larger, so a low estimate costs a smaller answer, never none.
-func (c *Client) fetchBytes(tp topicPartition) int32 {
-	limit := c.cfg.FetchPartitionMaxBytes
+func (c *Client) fetchBytes(tp topicPartition, limit int32) int32 {
 	v, ok := c.shares.Load(tp)
 	if !ok {
 		return limit

@@ -167,9 +167,15 @@ func (s *snapshot) lookup(topic string, partition int32) (leaderInfo, error) {
 // after, a flight that answered for every topic since then is enough, so a
 // caller that looked just before the shared flight landed asks nothing.
 func (c *Client) refresh(ctx context.Context, topics []string, after time.Time, seen *snapshot) error {
+	return c.refreshFor(ctx, topics, false, after, seen)
+}
+
+// refreshFor is refresh, and with list it also makes sure the list of the
+// cluster's topic names is fresh.
+func (c *Client) refreshFor(ctx context.Context, topics []string, list bool, after time.Time, seen *snapshot) error {
 	now := time.Now()
 	cur := c.meta.Load()
-	all := false
+	all := list && !cur.listFresh(now)
 	for _, t := range topics {
 		all = all || cur.needsList(t, now)
 	}
@@ -177,7 +183,8 @@ func (c *Client) refresh(ctx context.Context, topics []string, after time.Time, 
 	var f *metaFlight
 	start := false
 	switch {
-	case c.metaCur == nil && after.IsZero() && seen != nil && c.meta.Load() != seen && c.meta.Load().knows(topics, now):
+	case c.metaCur == nil && after.IsZero() && seen != nil && c.meta.Load() != seen && c.meta.Load().knows(topics, now) &&
+		(!list || c.meta.Load().listFresh(now)):
 		// A flight ended between the caller's look and now (it installs
 		// its answer before it stops being current).
 		c.metaMu.Unlock()
@@ -186,7 +193,7 @@ func (c *Client) refresh(ctx context.Context, topics []string, after time.Time, 
 		f = &metaFlight{topics: make(map[string]struct{}), start: time.Now(), done: make(chan struct{})}
 		c.metaCur = f
 		start = true
-	case !c.metaCur.start.Before(after) && c.metaCur.covers(topics):
+	case !c.metaCur.start.Before(after) && c.metaCur.covers(topics) && (!list || c.metaCur.all):
 		f = c.metaCur
 	default:
 		if c.metaNext == nil {

@@ -337,7 +337,7 @@ func (src *source) run() {
 				continue
 			}
 			cur.asked = cur.offset
-			want = append(want, fetchWant{tp: cur.tp, topicID: cur.leader.topicID, epoch: cur.leader.epoch, offset: cur.offset, maxBytes: c.fetchBytes(cur.tp)})
+			want = append(want, fetchWant{tp: cur.tp, topicID: cur.leader.topicID, epoch: cur.leader.epoch, offset: cur.offset, maxBytes: c.fetchBytes(cur.tp, c.cfg.FetchPartitionMaxBytes)})
 		}
 		s.mu.Unlock()
 		if len(want) == 0 {

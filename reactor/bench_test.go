@@ -22,7 +22,7 @@ func BenchmarkFetchEncode(b *testing.B) {
 		b.ReportAllocs()
 		var body, hdr []byte
 		for b.Loop() {
-			body, _ = appendFetchBody(body[:0], recs, 0, 32<<20)
+			body, _, _ = appendFetchBody(body[:0], recs, 0, 32<<20, false)
 			hdr = appendRespHeaderFrame(hdr[:0], 42, pubsub.FieldKafkaFetchResp, len(body))
 		}
 		b.SetBytes(int64(len(body) + len(hdr)))

@@ -30,7 +30,7 @@ func (f *fakeKafka) ListOffset(_ context.Context, topic string, partition int32,
 	return 42, nil
 }
 
-func (f *fakeKafka) Fetch(_ context.Context, topic string, partition int32, offset int64) (*kafkawire.FetchResult, error) {
+func (f *fakeKafka) FetchWith(_ context.Context, topic string, partition int32, offset int64, _ kafkawire.FetchOptions) (*kafkawire.FetchResult, error) {
 	if err := f.fetchFn(topic); err != nil {
 		return nil, err
 	}
@@ -38,6 +38,29 @@ func (f *fakeKafka) Fetch(_ context.Context, topic string, partition int32, offs
 }
 
 func (f *fakeKafka) Ready(context.Context) error { return nil }
+
+func (f *fakeKafka) FetchManyWith(ctx context.Context, parts []kafkawire.FetchPartition, o kafkawire.FetchOptions) ([]*kafkawire.FetchResult, error) {
+	out := make([]*kafkawire.FetchResult, len(parts))
+	for i, p := range parts {
+		r, err := f.FetchWith(ctx, p.Topic, p.Partition, p.Offset, o)
+		if err != nil {
+			r = &kafkawire.FetchResult{Topic: p.Topic, Partition: p.Partition, Offset: p.Offset, Err: err}
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+func (f *fakeKafka) Partitions(_ context.Context, topics []string) ([]kafkawire.TopicPartitions, error) {
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
+	out := make([]kafkawire.TopicPartitions, len(topics))
+	for i, t := range topics {
+		out[i] = kafkawire.TopicPartitions{Topic: t, Partitions: []int32{0}}
+	}
+	return out, nil
+}
 
 // fakeClusters stands in for the kafkawire.ClientSet of a server: it makes
 // a fake client per acquire and counts the holds not released.

@@ -42,6 +42,7 @@ type Config struct {
 	SlowTimeout      time.Duration // close a client stuck past MaxOutbound after this, default 30s
 	IdleTimeout      time.Duration // close a connection without traffic after this, default 5m
 	HandshakeTimeout time.Duration // close a connection that has not upgraded after this, default 10s
+	MaxFetchWait     time.Duration // cap of a CmdKafkaFetch's max_wait_ms (a long poll), default 30s
 	// Logger receives the server's log lines, default slog.Default(). The
 	// lines logged on the event loops reach it through a bounded queue and
 	// a goroutine of the server's own, so a Logger that blocks never stalls
@@ -79,6 +80,7 @@ func DefaultConfig() Config {
 		SlowTimeout:      30 * time.Second,
 		IdleTimeout:      5 * time.Minute,
 		HandshakeTimeout: 10 * time.Second,
+		MaxFetchWait:     30 * time.Second,
 	}
 }
 
@@ -113,6 +115,7 @@ func (cfg Config) Validate() error {
 		v    time.Duration
 	}{
 		{"SlowTimeout", cfg.SlowTimeout}, {"IdleTimeout", cfg.IdleTimeout}, {"HandshakeTimeout", cfg.HandshakeTimeout},
+		{"MaxFetchWait", cfg.MaxFetchWait},
 	} {
 		if v.v < 0 {
 			return fmt.Errorf("%w: %s is negative (%s)", ErrConfig, v.name, v.v)
@@ -154,6 +157,7 @@ func (cfg Config) withDefaults() Config {
 	setD(&cfg.SlowTimeout, d.SlowTimeout)
 	setD(&cfg.IdleTimeout, d.IdleTimeout)
 	setD(&cfg.HandshakeTimeout, d.HandshakeTimeout)
+	setD(&cfg.MaxFetchWait, d.MaxFetchWait)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -2,11 +2,14 @@ package reactor
 
 import (
 	"errors"
+	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 	"github.com/kafkaedge/kafkaedge/wsframe"
@@ -77,9 +80,46 @@ type kafkaReq struct {
 	seq       int64
 	topic     string
 	partition int32
-	arg       int64 // offset or timestamp
-	start     int64 // Server.now() when the request was read
+	arg       int64         // offset or timestamp
+	start     int64         // Server.now() when the request was read
+	ext       proto.Message // kafkaedge's commands: the decoded command (pubsub.Req.Ext)
+	opts      fetchOpts     // a fetch's kafkaedge fields
 }
+
+// fetchOpts are the kafkaedge fields of a CmdKafkaFetch, with the node's
+// limits applied; the zero value is an APISIX fetch.
+type fetchOpts struct {
+	maxWait  time.Duration // 0: the route's FetchMaxWait
+	minBytes int32
+	maxBytes int32 // of the answer's messages; 0: maxBody
+	headers  bool
+	extended bool // the answer carries KafkaFetchResp's fields 16 and up
+}
+
+// fetchOptions returns the options of a CmdKafkaFetch: max_wait_ms capped by
+// MaxFetchWait, max_bytes by what one answer carries.
+func (s *Server) fetchOptions(req *pubsub.Req) fetchOpts {
+	if !req.Extended() {
+		return fetchOpts{}
+	}
+	o := fetchOpts{minBytes: max(req.MinBytes, 0), headers: req.Headers, extended: true}
+	if req.MaxWaitMs > 0 {
+		o.maxWait = min(time.Duration(req.MaxWaitMs)*time.Millisecond, s.cfg.MaxFetchWait)
+	}
+	if req.MaxBytes > 0 && int(req.MaxBytes) < s.maxBody {
+		o.maxBytes = req.MaxBytes
+	}
+	return o
+}
+
+// Limits of kafkaedge's commands.
+const (
+	// maxMetadataTopics is the most topics one CmdKafkaMetadata may name.
+	maxMetadataTopics = 1000
+	// maxFetchManyTargets is the most partitions one CmdKafkaFetchMany
+	// may fetch.
+	maxFetchManyTargets = 100
+)
 
 // queued returns the bytes waiting to go to the client: gnet's outbound
 // buffer plus asynchronous writes not yet executed.
@@ -357,7 +397,25 @@ func (st *connState) onRequest(payload []byte) {
 			partition: req.Partition, arg: req.Timestamp, start: st.s.now()})
 	case pubsub.FieldCmdKafkaFetch:
 		st.startKafka(kafkaReq{cmd: req.Command, seq: seq, topic: st.topicString(req.Topic),
-			partition: req.Partition, arg: req.Offset, start: st.s.now()})
+			partition: req.Partition, arg: req.Offset, start: st.s.now(), opts: st.s.fetchOptions(req)})
+	case pubsub.FieldCmdKafkaMetadata:
+		m := req.Ext.(*pubsub.CmdKafkaMetadata)
+		if n := len(m.GetTopics()); n > maxMetadataTopics {
+			obs.Request(CmdMetadata, false, 0)
+			ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, pubsub.MetadataErrorMessage(
+				fmt.Sprintf("%d topics in one request, more than the limit of %d", n, maxMetadataTopics)))
+			return
+		}
+		st.startKafka(kafkaReq{cmd: req.Command, seq: seq, ext: m, start: st.s.now()})
+	case pubsub.FieldCmdKafkaFetchMany:
+		m := req.Ext.(*pubsub.CmdKafkaFetchMany)
+		if n := len(m.GetTargets()); n == 0 || n > maxFetchManyTargets {
+			obs.Request(CmdFetchMany, false, 0)
+			ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, pubsub.FetchManyErrorMessage(
+				fmt.Sprintf("%d targets in one request, want 1 to %d", n, maxFetchManyTargets)))
+			return
+		}
+		st.startKafka(kafkaReq{cmd: req.Command, seq: seq, ext: m, start: st.s.now()})
 	default: // CmdEmpty
 		obs.Request(CmdUnknown, false, 0)
 		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, pubsub.MessageUnknownCommand)

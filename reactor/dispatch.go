@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
@@ -23,6 +25,7 @@ type callKey struct {
 	topic     string
 	partition int32
 	arg       int64 // offset or timestamp
+	opts      fetchOpts
 }
 
 // kafkaCall is one Kafka request and the client requests waiting for its
@@ -65,11 +68,14 @@ func recycle(f *kafkaCall) {
 // or a freed slot resumes the connection. Called on the loop.
 func (st *connState) dispatchKafka(r kafkaReq) bool {
 	s := st.s
+	if r.ext != nil {
+		return st.dispatchExt(r)
+	}
 	fetch := r.cmd == pubsub.FieldCmdKafkaFetch
 	if fetch && st.fetches > 0 && st.queued()+(st.fetches+1)*s.maxBody > s.cfg.MaxOutbound {
 		return false
 	}
-	key := callKey{client: st.route.client, cmd: r.cmd, topic: r.topic, partition: r.partition, arg: r.arg}
+	key := callKey{client: st.route.client, cmd: r.cmd, topic: r.topic, partition: r.partition, arg: r.arg, opts: r.opts}
 	s.fanMu.Lock()
 	f := s.fan[key]
 	var mem int64 // of the memory budget: the answer's share, and the call's if it is new
@@ -166,26 +172,39 @@ func (s *Server) runFetch(f *kafkaCall) {
 	// The call's share of the memory budget is given back once its
 	// response is released and its answers hold their own.
 	defer s.mem.release(s.callMem)
-	res, err := k.client.Fetch(s.baseCtx, k.topic, k.partition, k.arg)
+	o := k.opts
+	limit := s.maxBody
+	if o.maxBytes > 0 {
+		limit = int(o.maxBytes)
+	}
+	res, err := k.client.FetchWith(s.baseCtx, k.topic, k.partition, k.arg,
+		kafkawire.FetchOptions{MaxWait: o.maxWait, MinBytes: o.minBytes, MaxBytes: int32(min(limit, math.MaxInt32))})
 	s.done(f) // from here on nobody appends to f.waiters
 	if err != nil {
 		code, reason := s.kafkaFailure(k, err)
 		msg := pubsub.FetchErrorMessage(k.topic, k.partition, reason)
 		for _, w := range f.waiters {
 			j := newJob(w.st)
-			j.cmd, j.start = CmdFetch, w.start
+			j.cmd, j.start, j.mem = CmdFetch, w.start, s.fetchMem
 			j.own = appendErrorResp(j.own[:0], &j.scratch, w.seq, code, msg)
 			s.send(j)
 		}
 	} else {
 		body := sharedPool.Get().(*sharedBody)
 		var msgs int
-		body.buf, msgs = appendFetchBody(body.buf[:0], res.Records, k.arg, s.maxBody)
+		var next int64
+		body.buf, msgs, next = appendFetchBody(body.buf[:0], res.Records, k.arg, limit, o.headers)
+		if o.extended {
+			if msgs == 0 || next == res.Records[len(res.Records)-1].Offset+1 {
+				next = max(next, res.NextOffset)
+			}
+			body.buf = pubsub.AppendKafkaFetchRespPositions(body.buf, res.HighWatermark, next)
+		}
 		res.Release()
 		body.refs.Store(int32(len(f.waiters)))
 		for _, w := range f.waiters {
 			j := newJob(w.st)
-			j.cmd, j.ok, j.start = CmdFetch, true, w.start
+			j.cmd, j.ok, j.start, j.mem = CmdFetch, true, w.start, s.fetchMem
 			j.topic, j.msgs = k.topic, msgs
 			j.shared = body
 			j.own = appendRespHeaderFrame(j.own[:0], w.seq, pubsub.FieldKafkaFetchResp, len(body.buf))
@@ -229,6 +248,7 @@ type writeJob struct {
 	// reservation) and, for the Observer, whether the answer is not an
 	// error, when the request was read, the topic and messages of a fetch.
 	cmd   Command
+	mem   int64 // of the memory budget, given back once written
 	ok    bool
 	start int64
 	topic string
@@ -254,6 +274,7 @@ func (j *writeJob) free() {
 		j.shared = nil
 	}
 	j.st = nil
+	j.mem = 0
 	j.ok = false
 	j.topic = ""
 	j.msgs = 0
@@ -283,9 +304,7 @@ func (s *Server) send(j *writeJob) {
 	if err := st.c.AsyncWritev(iov, j.cb); err != nil {
 		// The engine is stopping; the callback will not run.
 		st.pending.Add(-int64(j.n))
-		if j.cmd == CmdFetch {
-			s.mem.release(s.fetchMem)
-		}
+		s.mem.release(j.mem)
 		j.free()
 	}
 }
@@ -298,10 +317,10 @@ func (j *writeJob) written(_ gnet.Conn, err error) error {
 	s := st.s
 	st.pending.Add(-int64(j.n))
 	st.inflight--
-	if j.cmd == CmdFetch {
+	if j.cmd == CmdFetch || j.cmd == CmdFetchMany {
 		st.fetches--
-		s.mem.release(s.fetchMem)
 	}
+	s.mem.release(j.mem)
 	s.obs.Request(j.cmd, j.ok, time.Duration(s.now()-j.start))
 	if err == nil {
 		st.bytesOut += int64(j.n)

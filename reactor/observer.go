@@ -67,6 +67,8 @@ const (
 	CmdPing       Command = iota // CmdPing
 	CmdListOffset                // CmdKafkaListOffset
 	CmdFetch                     // CmdKafkaFetch
+	CmdMetadata                  // CmdKafkaMetadata
+	CmdFetchMany                 // CmdKafkaFetchMany
 	CmdUnknown                   // CmdEmpty or a command this server does not know
 	CmdInvalid                   // a message that is not a PubSubReq
 	numCommands
@@ -84,6 +86,10 @@ func (c Command) String() string {
 		return "list_offset"
 	case CmdFetch:
 		return "fetch"
+	case CmdMetadata:
+		return "metadata"
+	case CmdFetchMany:
+		return "fetch_many"
 	case CmdUnknown:
 		return "unknown"
 	case CmdInvalid:

@@ -42,13 +42,21 @@ func appendErrorResp(dst []byte, scratch *[]byte, seq int64, code int32, msg str
 }
 
 // appendFetchBody appends a KafkaFetchResp body with the records at or
-// after from and returns it with the number of messages appended. It stops
-// before a message that would take the body past limit (the client fetches
-// the rest from the next offset), but always includes the first message.
-func appendFetchBody(dst []byte, recs []record.Record, from int64, limit int) ([]byte, int) {
+// after from, with their headers if asked, and returns it with the number
+// of messages appended and the offset after the last of them (from if
+// none). It stops before a message that would take the body past limit
+// (the client fetches the rest from the next offset), but always includes
+// the first message.
+func appendFetchBody(dst []byte, recs []record.Record, from int64, limit int, headers bool) ([]byte, int, int64) {
+	return appendMessages(dst, pubsub.FieldFetchRespMessages, recs, from, limit, headers)
+}
+
+// appendMessages is appendFetchBody for the KafkaMessage entries of field
+// (pubsub.FieldFetchRespMessages or FieldRecordsMessages).
+func appendMessages(dst []byte, field protowire.Number, recs []record.Record, from int64, limit int, headers bool) ([]byte, int, int64) {
 	size := 0
 	for i := range recs {
-		size += pubsub.KafkaMessageOverhead + len(recs[i].Key) + len(recs[i].Value)
+		size += messageSize(&recs[i], headers)
 		if size >= limit {
 			break
 		}
@@ -59,19 +67,43 @@ func appendFetchBody(dst []byte, recs []record.Record, from int64, limit int) ([
 		dst = nb
 	}
 	start := len(dst)
-	n := 0
+	n, next := 0, from
 	for i := range recs {
 		r := &recs[i]
 		if r.Offset < from {
 			continue
 		}
-		if len(dst) > start && len(dst)-start+pubsub.KafkaMessageOverhead+len(r.Key)+len(r.Value) > limit {
+		size := messageSize(r, headers)
+		if len(dst) > start && len(dst)-start+size > limit {
 			break
 		}
-		dst = pubsub.AppendKafkaMessage(dst, r.Offset, r.Timestamp, r.Key, r.Value)
+		if headers && len(r.Headers) > 0 {
+			hl := 0
+			for _, h := range r.Headers {
+				hl += pubsub.KafkaHeaderSize(h.Key, h.Value)
+			}
+			dst = pubsub.AppendKafkaMessageHead(dst, field, r.Offset, r.Timestamp, r.Key, r.Value, hl)
+			for _, h := range r.Headers {
+				dst = pubsub.AppendKafkaHeader(dst, h.Key, h.Value)
+			}
+		} else {
+			dst = pubsub.AppendKafkaMessageHead(dst, field, r.Offset, r.Timestamp, r.Key, r.Value, 0)
+		}
 		n++
+		next = r.Offset + 1
 	}
-	return dst, n
+	return dst, n, next
+}
+
+// messageSize bounds the encoded size of r as a KafkaMessage entry.
+func messageSize(r *record.Record, headers bool) int {
+	n := pubsub.KafkaMessageOverhead + len(r.Key) + len(r.Value)
+	if headers {
+		for _, h := range r.Headers {
+			n += pubsub.KafkaHeaderSize(h.Key, h.Value)
+		}
+	}
+	return n
 }
 
 // kafkaError returns the ErrorResp code (the Kafka error code, 0 if none)

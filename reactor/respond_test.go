@@ -86,7 +86,7 @@ func generatedFetch(seq int64, recs []record.Record) *pubsub.PubSubResp {
 
 func TestFetchBody(t *testing.T) {
 	recs := testRecords(20, 100)
-	body, n := appendFetchBody(nil, recs, 0, 1<<20)
+	body, n, _ := appendFetchBody(nil, recs, 0, 1<<20, false)
 	if n != len(recs) {
 		t.Fatalf("%d messages of %d", n, len(recs))
 	}
@@ -97,7 +97,7 @@ func TestFetchBody(t *testing.T) {
 
 	// Records before from are trimmed.
 	var fr pubsub.KafkaFetchResp
-	body, n = appendFetchBody(nil, recs, 105, 1<<20)
+	body, n, _ = appendFetchBody(nil, recs, 105, 1<<20, false)
 	if err := proto.Unmarshal(body, &fr); err != nil {
 		t.Fatal(err)
 	}
@@ -107,14 +107,14 @@ func TestFetchBody(t *testing.T) {
 
 	// The limit stops before the message that would pass it, but the
 	// first message always goes.
-	body, n = appendFetchBody(nil, recs, 0, 1000)
+	body, n, _ = appendFetchBody(nil, recs, 0, 1000, false)
 	if len(body) > 1000 {
 		t.Fatalf("body of %d bytes over the 1000-byte limit", len(body))
 	}
 	if err := proto.Unmarshal(body, &fr); err != nil || len(fr.Messages) == 0 || len(fr.Messages) >= 20 || n != len(fr.Messages) {
 		t.Fatalf("limited: %d messages (%d counted), %v", len(fr.Messages), n, err)
 	}
-	body, n = appendFetchBody(nil, recs, 0, 10)
+	body, n, _ = appendFetchBody(nil, recs, 0, 10, false)
 	if err := proto.Unmarshal(body, &fr); err != nil || len(fr.Messages) != 1 || n != 1 {
 		t.Fatalf("tiny limit: %d messages, %v", len(fr.Messages), err)
 	}

@@ -26,12 +26,17 @@ type kafkaClient interface {
 	// ListOffset returns the offset of topic/partition at timestamp (-1
 	// the end, -2 the start). Failures are *kafkawire.Error.
 	ListOffset(ctx context.Context, topic string, partition int32, timestamp int64) (int64, error)
-	// Fetch returns the records of topic/partition from offset on, in a
-	// result that is not nil when err is nil and that the caller releases.
-	// Failures are *kafkawire.Error.
-	Fetch(ctx context.Context, topic string, partition int32, offset int64) (*kafkawire.FetchResult, error)
+	// FetchWith returns the records of topic/partition from offset on, in
+	// a result that is not nil when err is nil and that the caller
+	// releases. Failures are *kafkawire.Error.
+	FetchWith(ctx context.Context, topic string, partition int32, offset int64, o kafkawire.FetchOptions) (*kafkawire.FetchResult, error)
 	// Ready reports whether a broker of the cluster answers.
 	Ready(ctx context.Context) error
+	// FetchManyWith fetches many partitions at once; failures are in the
+	// results' Err, err is kafkawire.ErrClosed only.
+	FetchManyWith(ctx context.Context, parts []kafkawire.FetchPartition, o kafkawire.FetchOptions) ([]*kafkawire.FetchResult, error)
+	// Partitions returns the partitions of topics (nil: every topic).
+	Partitions(ctx context.Context, topics []string) ([]kafkawire.TopicPartitions, error)
 }
 
 var _ kafkaClient = (*kafkawire.Client)(nil)

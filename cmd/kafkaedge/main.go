@@ -121,6 +121,7 @@ func newFlagSet(s *config.Settings, c *cmdline) *flag.FlagSet {
 	fs.DurationVar(&s.SlowTimeout, "slow-timeout", s.SlowTimeout, "close a client that stays over -max-outbound this long")
 	fs.DurationVar(&s.IdleTimeout, "idle-timeout", s.IdleTimeout, "close a connection idle this long")
 	fs.DurationVar(&s.HandshakeTimeout, "handshake-timeout", s.HandshakeTimeout, "close a connection that has not upgraded within this time")
+	fs.DurationVar(&s.MaxFetchWait, "max-fetch-wait", s.MaxFetchWait, "longest wait a client's CmdKafkaFetch may ask for with max_wait_ms (a long poll)")
 
 	fs.IntVar(&s.BrokerConns, "broker-conns", s.BrokerConns, "TCP connections per Kafka broker")
 	fs.DurationVar(&s.DialTimeout, "dial-timeout", s.DialTimeout, "Kafka broker dial timeout")

@@ -19,6 +19,12 @@ const (
 	FieldKafkaFetchResp protowire.Number = 33
 	// FieldKafkaListOffsetResp is the PubSubResp field number of kafka_list_offset_resp.
 	FieldKafkaListOffsetResp protowire.Number = 34
+	// FieldKafkaRecords is the PubSubResp field number of kafka_records.
+	FieldKafkaRecords protowire.Number = 41
+	// FieldKafkaFetchManyResp is the PubSubResp field number of kafka_fetch_many_resp.
+	FieldKafkaFetchManyResp protowire.Number = 47
+	// FieldKafkaMetadataResp is the PubSubResp field number of kafka_metadata_resp.
+	FieldKafkaMetadataResp protowire.Number = 48
 )
 
 // Field numbers inside the responses (TestFieldNumbers holds them to the
@@ -29,11 +35,16 @@ const (
 	fieldErrorMessage     protowire.Number = 2 // ErrorResp.message
 	fieldPongState        protowire.Number = 1 // PongResp.state
 	fieldListOffset       protowire.Number = 1 // KafkaListOffsetResp.offset
-	fieldFetchMessages    protowire.Number = 1 // KafkaFetchResp.messages
 	fieldMessageOffset    protowire.Number = 1 // KafkaMessage.offset
 	fieldMessageTimestamp protowire.Number = 2 // KafkaMessage.timestamp
 	fieldMessageKey       protowire.Number = 3 // KafkaMessage.key
 	fieldMessageValue     protowire.Number = 4 // KafkaMessage.value
+
+	fieldMessageHeaders     protowire.Number = 16 // KafkaMessage.headers
+	fieldHeaderKey          protowire.Number = 1  // KafkaHeader.key
+	fieldHeaderValue        protowire.Number = 2  // KafkaHeader.value
+	fieldFetchHighWatermark protowire.Number = 16 // KafkaFetchResp.high_watermark
+	fieldFetchNextOffset    protowire.Number = 17 // KafkaFetchResp.next_offset
 )
 
 // AppendRespHeader appends the start of a PubSubResp to dst: field 1
@@ -96,7 +107,22 @@ const KafkaMessageOverhead = 2 + 10 + 2*(1+10) + 2*(1+10)
 // value) are omitted, so a sequence of calls yields the bytes of
 // proto.Marshal of a KafkaFetchResp holding the same messages.
 func AppendKafkaMessage(dst []byte, offset, timestamp int64, key, value []byte) []byte {
-	n := 0
+	return AppendKafkaMessageHead(dst, FieldFetchRespMessages, offset, timestamp, key, value, 0)
+}
+
+// Fields that hold KafkaMessage entries, for AppendKafkaMessageHead.
+const (
+	FieldFetchRespMessages protowire.Number = 1 // KafkaFetchResp.messages
+	FieldRecordsMessages   protowire.Number = 3 // KafkaPartitionRecords.messages
+)
+
+// AppendKafkaMessageHead is AppendKafkaMessage for the messages of field
+// (FieldFetchRespMessages or FieldRecordsMessages) and a message with
+// headers: headersLen is the size of the KafkaHeader entries
+// (KafkaHeaderSize each) that the caller appends right after, with
+// AppendKafkaHeader.
+func AppendKafkaMessageHead(dst []byte, field protowire.Number, offset, timestamp int64, key, value []byte, headersLen int) []byte {
+	n := headersLen
 	if offset != 0 {
 		n += 1 + protowire.SizeVarint(uint64(offset))
 	}
@@ -109,7 +135,7 @@ func AppendKafkaMessage(dst []byte, offset, timestamp int64, key, value []byte) 
 	if len(value) > 0 {
 		n += 1 + protowire.SizeBytes(len(value))
 	}
-	dst = append(dst, tagByte(fieldFetchMessages, protowire.BytesType))
+	dst = append(dst, tagByte(field, protowire.BytesType))
 	dst = protowire.AppendVarint(dst, uint64(n))
 	if offset != 0 {
 		dst = append(dst, tagByte(fieldMessageOffset, protowire.VarintType))
@@ -130,6 +156,120 @@ func AppendKafkaMessage(dst []byte, offset, timestamp int64, key, value []byte) 
 		dst = append(dst, value...)
 	}
 	return dst
+}
+
+// Tags of kafkaedge's fields (numbers 16 and up take two bytes).
+var (
+	tagMessageHeaders = protowire.AppendTag(nil, fieldMessageHeaders, protowire.BytesType)
+	tagFetchHWM       = protowire.AppendTag(nil, fieldFetchHighWatermark, protowire.VarintType)
+	tagFetchNext      = protowire.AppendTag(nil, fieldFetchNextOffset, protowire.VarintType)
+)
+
+// KafkaHeaderSize is the size of the KafkaMessage.headers entry that
+// AppendKafkaHeader appends for key and value.
+func KafkaHeaderSize(key string, value []byte) int {
+	n := headerBodySize(key, value)
+	return len(tagMessageHeaders) + protowire.SizeVarint(uint64(n)) + n
+}
+
+func headerBodySize(key string, value []byte) int {
+	n := 0
+	if key != "" {
+		n += 1 + protowire.SizeBytes(len(key))
+	}
+	if len(value) > 0 {
+		n += 1 + protowire.SizeBytes(len(value))
+	}
+	return n
+}
+
+// AppendKafkaHeader appends one entry of KafkaMessage.headers (field 16).
+func AppendKafkaHeader(dst []byte, key string, value []byte) []byte {
+	dst = append(dst, tagMessageHeaders...)
+	dst = protowire.AppendVarint(dst, uint64(headerBodySize(key, value)))
+	if key != "" {
+		dst = append(dst, tagByte(fieldHeaderKey, protowire.BytesType))
+		dst = protowire.AppendString(dst, key)
+	}
+	if len(value) > 0 {
+		dst = append(dst, tagByte(fieldHeaderValue, protowire.BytesType))
+		dst = protowire.AppendBytes(dst, value)
+	}
+	return dst
+}
+
+// AppendKafkaFetchRespPositions appends KafkaFetchResp's high_watermark and
+// next_offset (fields 16 and 17, omitted when 0), after its messages.
+func AppendKafkaFetchRespPositions(dst []byte, highWatermark, nextOffset int64) []byte {
+	if highWatermark != 0 {
+		dst = append(dst, tagFetchHWM...)
+		dst = protowire.AppendVarint(dst, uint64(highWatermark))
+	}
+	if nextOffset != 0 {
+		dst = append(dst, tagFetchNext...)
+		dst = protowire.AppendVarint(dst, uint64(nextOffset))
+	}
+	return dst
+}
+
+// Fields of KafkaPartitionRecords and KafkaFetchManyResp.
+const (
+	fieldRecordsTopic     protowire.Number = 1
+	fieldRecordsPartition protowire.Number = 2
+	fieldRecordsHWM       protowire.Number = 4
+	fieldRecordsNext      protowire.Number = 5
+	fieldRecordsError     protowire.Number = 6
+	fieldFetchManyEntries protowire.Number = 1 // KafkaFetchManyResp.partitions
+)
+
+// AppendKafkaPartitionRecords appends the body of a KafkaPartitionRecords:
+// messages are its entries as AppendKafkaMessageHead appended them with
+// FieldRecordsMessages; errMessage, when not empty, makes the error field
+// (code errCode).
+func AppendKafkaPartitionRecords(dst []byte, topic string, partition int32, messages []byte,
+	highWatermark, nextOffset int64, errCode int32, errMessage string) []byte {
+	if topic != "" {
+		dst = append(dst, tagByte(fieldRecordsTopic, protowire.BytesType))
+		dst = protowire.AppendString(dst, topic)
+	}
+	if partition != 0 {
+		dst = append(dst, tagByte(fieldRecordsPartition, protowire.VarintType))
+		dst = protowire.AppendVarint(dst, uint64(int64(partition)))
+	}
+	dst = append(dst, messages...)
+	if highWatermark != 0 {
+		dst = append(dst, tagByte(fieldRecordsHWM, protowire.VarintType))
+		dst = protowire.AppendVarint(dst, uint64(highWatermark))
+	}
+	if nextOffset != 0 {
+		dst = append(dst, tagByte(fieldRecordsNext, protowire.VarintType))
+		dst = protowire.AppendVarint(dst, uint64(nextOffset))
+	}
+	if errMessage != "" || errCode != 0 {
+		dst = append(dst, tagByte(fieldRecordsError, protowire.BytesType))
+		dst = protowire.AppendVarint(dst, uint64(errorRespSize(errCode, errMessage)))
+		dst = AppendErrorResp(dst, errCode, errMessage)
+	}
+	return dst
+}
+
+// errorRespSize is the size of the ErrorResp body AppendErrorResp appends.
+func errorRespSize(code int32, message string) int {
+	n := 0
+	if code != 0 {
+		n += 1 + protowire.SizeVarint(uint64(int64(code)))
+	}
+	if message != "" {
+		n += 1 + protowire.SizeBytes(len(message))
+	}
+	return n
+}
+
+// AppendKafkaFetchManyEntry appends one entry of KafkaFetchManyResp.partitions
+// holding the KafkaPartitionRecords body records.
+func AppendKafkaFetchManyEntry(dst, records []byte) []byte {
+	dst = append(dst, tagByte(fieldFetchManyEntries, protowire.BytesType))
+	return protowire.AppendBytes(dst, records)
 }
 
 // tagByte is the one-byte tag of a field numbered below 16: every field

@@ -103,8 +103,28 @@ func TestFetchRespMatchesMarshal(t *testing.T) {
 			if rng.IntN(5) == 0 {
 				offset, ts = 0, 0
 			}
-			resp.Messages = append(resp.Messages, &KafkaMessage{Offset: offset, Timestamp: ts, Key: key, Value: value})
-			body = AppendKafkaMessage(body, offset, ts, key, value)
+			m := &KafkaMessage{Offset: offset, Timestamp: ts, Key: key, Value: value}
+			resp.Messages = append(resp.Messages, m)
+			if round%2 == 0 {
+				body = AppendKafkaMessage(body, offset, ts, key, value)
+				continue
+			}
+			// With headers (kafkaedge's field 16).
+			for h := range rng.IntN(3) {
+				m.Headers = append(m.Headers, &KafkaHeader{Key: []string{"", "h", "trace-id"}[h], Value: value[:min(len(value), h*3)]})
+			}
+			size := 0
+			for _, h := range m.Headers {
+				size += KafkaHeaderSize(h.Key, h.Value)
+			}
+			body = AppendKafkaMessageHead(body, FieldFetchRespMessages, offset, ts, key, value, size)
+			for _, h := range m.Headers {
+				body = AppendKafkaHeader(body, h.Key, h.Value)
+			}
+		}
+		if round%3 == 0 {
+			resp.HighWatermark, resp.NextOffset = rng.Int64N(1<<40)*int64(round%2), rng.Int64N(1<<40)
+			body = AppendKafkaFetchRespPositions(body, resp.HighWatermark, resp.NextOffset)
 		}
 		seq := sequences[round%len(sequences)]
 		want, err := det.Marshal(&PubSubResp{Sequence: seq, Resp: &PubSubResp_KafkaFetchResp{KafkaFetchResp: resp}})
@@ -202,11 +222,37 @@ func TestFieldNumbers(t *testing.T) {
 		{&ErrorResp{}, "message", fieldErrorMessage},
 		{&PongResp{}, "state", fieldPongState},
 		{&KafkaListOffsetResp{}, "offset", fieldListOffset},
-		{&KafkaFetchResp{}, "messages", fieldFetchMessages},
+		{&KafkaFetchResp{}, "messages", FieldFetchRespMessages},
+		{&KafkaPartitionRecords{}, "messages", FieldRecordsMessages},
+		{&KafkaPartitionRecords{}, "topic", fieldRecordsTopic},
+		{&KafkaPartitionRecords{}, "partition", fieldRecordsPartition},
+		{&KafkaPartitionRecords{}, "high_watermark", fieldRecordsHWM},
+		{&KafkaPartitionRecords{}, "next_offset", fieldRecordsNext},
+		{&KafkaPartitionRecords{}, "error", fieldRecordsError},
+		{&KafkaFetchManyResp{}, "partitions", fieldFetchManyEntries},
+		{&PubSubResp{}, "kafka_fetch_many_resp", FieldKafkaFetchManyResp},
+		{&PubSubResp{}, "kafka_records", FieldKafkaRecords},
 		{&KafkaMessage{}, "offset", fieldMessageOffset},
 		{&KafkaMessage{}, "timestamp", fieldMessageTimestamp},
 		{&KafkaMessage{}, "key", fieldMessageKey},
 		{&KafkaMessage{}, "value", fieldMessageValue},
+		{&KafkaMessage{}, "headers", fieldMessageHeaders},
+		{&KafkaHeader{}, "key", fieldHeaderKey},
+		{&KafkaHeader{}, "value", fieldHeaderValue},
+		{&KafkaFetchResp{}, "high_watermark", fieldFetchHighWatermark},
+		{&KafkaFetchResp{}, "next_offset", fieldFetchNextOffset},
+		{&CmdKafkaFetch{}, "max_wait_ms", 16},
+		{&CmdKafkaFetch{}, "min_bytes", 17},
+		{&CmdKafkaFetch{}, "max_bytes", 18},
+		{&CmdKafkaFetch{}, "headers", 19},
+		{&PubSubReq{}, "cmd_kafka_subscribe", FieldCmdKafkaSubscribe},
+		{&PubSubReq{}, "cmd_kafka_unsubscribe", FieldCmdKafkaUnsubscribe},
+		{&PubSubReq{}, "cmd_kafka_commit", FieldCmdKafkaCommit},
+		{&PubSubReq{}, "cmd_kafka_committed", FieldCmdKafkaCommitted},
+		{&PubSubReq{}, "cmd_kafka_produce", FieldCmdKafkaProduce},
+		{&PubSubReq{}, "cmd_kafka_fetch_many", FieldCmdKafkaFetchMany},
+		{&PubSubReq{}, "cmd_kafka_metadata", FieldCmdKafkaMetadata},
+		{&PubSubResp{}, "kafka_metadata_resp", FieldKafkaMetadataResp},
 	}
 	for _, c := range cases {
 		d := c.msg.ProtoReflect().Descriptor()
@@ -232,5 +278,40 @@ func TestErrorMessages(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+// TestFetchManyRespMatchesMarshal: AppendKafkaPartitionRecords and
+// AppendKafkaFetchManyEntry yield proto.Marshal's bytes.
+func TestFetchManyRespMatchesMarshal(t *testing.T) {
+	want := &KafkaFetchManyResp{Partitions: []*KafkaPartitionRecords{
+		{Topic: "a", Partition: 3, HighWatermark: 10, NextOffset: 9, Messages: []*KafkaMessage{
+			{Offset: 7, Timestamp: 1, Key: []byte("k"), Value: []byte("v"), Headers: []*KafkaHeader{{Key: "h", Value: []byte("x")}}},
+			{Offset: 8, Value: []byte("w")}}},
+		{Topic: "b", Error: &ErrorResp{Code: 3, Message: "failed to fetch message, topic: b, partition: 0, err: not found topic"}},
+		{Topic: "c", Partition: 1, NextOffset: 5},
+	}}
+	var body []byte
+	for _, p := range want.Partitions {
+		var msgs []byte
+		for _, m := range p.Messages {
+			hl := 0
+			for _, h := range m.Headers {
+				hl += KafkaHeaderSize(h.Key, h.Value)
+			}
+			msgs = AppendKafkaMessageHead(msgs, FieldRecordsMessages, m.Offset, m.Timestamp, m.Key, m.Value, hl)
+			for _, h := range m.Headers {
+				msgs = AppendKafkaHeader(msgs, h.Key, h.Value)
+			}
+		}
+		rec := AppendKafkaPartitionRecords(nil, p.Topic, p.Partition, msgs, p.HighWatermark, p.NextOffset, p.GetError().GetCode(), p.GetError().GetMessage())
+		body = AppendKafkaFetchManyEntry(body, rec)
+	}
+	wantBytes, err := det.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(body, wantBytes) {
+		t.Fatalf("fast bytes differ from proto.Marshal:\n got %x\nwant %x", body, wantBytes)
 	}
 }

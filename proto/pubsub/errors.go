@@ -50,3 +50,17 @@ func FetchErrorMessage(topic string, partition int32, reason string) string {
 	return "failed to fetch message, topic: " + topic + ", partition: " +
 		strconv.FormatInt(int64(partition), 10) + ", err: " + reason
 }
+
+// MetadataErrorMessage returns the message of the ErrorResp that answers a
+// failed cmd_kafka_metadata: "failed to get metadata, err: <reason>".
+func MetadataErrorMessage(reason string) string {
+	return "failed to get metadata, err: " + reason
+}
+
+// FetchManyErrorMessage returns the message of the ErrorResp that answers a
+// cmd_kafka_fetch_many that failed as a whole: "failed to fetch messages,
+// err: <reason>" (one partition's failure is in its own entry, with
+// FetchErrorMessage).
+func FetchManyErrorMessage(reason string) string {
+	return "failed to fetch messages, err: " + reason
+}

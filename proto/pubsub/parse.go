@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // Field numbers of the PubSubReq oneof `req`.
@@ -13,7 +14,23 @@ const (
 	FieldCmdPing            protowire.Number = 32
 	FieldCmdKafkaFetch      protowire.Number = 33
 	FieldCmdKafkaListOffset protowire.Number = 34
+
+	// kafkaedge's commands (EXTENSIONS.md): ParseReq decodes them with
+	// proto.Unmarshal into Req.Ext.
+	FieldCmdKafkaSubscribe   protowire.Number = 40
+	FieldCmdKafkaUnsubscribe protowire.Number = 41
+	FieldCmdKafkaCommit      protowire.Number = 42
+	FieldCmdKafkaCommitted   protowire.Number = 43
+	FieldCmdKafkaProduce     protowire.Number = 44
+	FieldCmdKafkaFetchMany   protowire.Number = 45
+	FieldCmdKafkaMetadata    protowire.Number = 46
 )
+
+// isCommand reports whether num is a member of the oneof req.
+func isCommand(num protowire.Number) bool {
+	return num >= FieldCmdEmpty && num <= FieldCmdKafkaListOffset ||
+		num >= FieldCmdKafkaSubscribe && num <= FieldCmdKafkaMetadata
+}
 
 // ErrMalformed is returned by ParseReq for bytes that are not a PubSubReq:
 // the cases where proto.Unmarshal fails.
@@ -29,6 +46,21 @@ type Req struct {
 	Offset    int64            // CmdKafkaFetch.offset
 	Timestamp int64            // CmdKafkaListOffset.timestamp
 	State     []byte           // CmdPing.state
+
+	// kafkaedge's fields of CmdKafkaFetch (numbers 16 and up).
+	MaxWaitMs, MinBytes, MaxBytes int32
+	Headers                       bool
+
+	// Ext is the decoded command of kafkaedge's commands
+	// (FieldCmdKafkaSubscribe and up): a *CmdKafkaSubscribe, ... Unlike the
+	// other fields it is allocated and owns its bytes.
+	Ext proto.Message
+}
+
+// Extended reports whether a CmdKafkaFetch set one of kafkaedge's fields, so
+// that its answer carries kafkaedge's fields too.
+func (r *Req) Extended() bool {
+	return r.MaxWaitMs != 0 || r.MinBytes != 0 || r.MaxBytes != 0 || r.Headers
 }
 
 // ParseReq decodes b into r without allocating. It accepts exactly the bytes
@@ -53,16 +85,25 @@ func ParseReq(b []byte, r *Req) error {
 			r.Sequence = int64(v)
 			b = b[n:]
 			continue
-		case num >= FieldCmdEmpty && num <= FieldCmdKafkaListOffset && typ == protowire.BytesType:
+		case isCommand(num) && typ == protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
 				return ErrMalformed
 			}
-			if num != r.Command {
+			again := num == r.Command
+			if !again {
 				seq := r.Sequence
 				*r = Req{Sequence: seq, Command: num}
 			}
-			if err := r.parseCommand(v); err != nil {
+			if num >= FieldCmdKafkaSubscribe {
+				if !again {
+					r.Ext = newCommand(num)
+				}
+				// A member that appears again is merged, as proto.Unmarshal does.
+				if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(v, r.Ext); err != nil {
+					return ErrMalformed
+				}
+			} else if err := r.parseCommand(v); err != nil {
 				return err
 			}
 			b = b[n:]
@@ -103,6 +144,23 @@ func (r *Req) parseCommand(b []byte) error {
 				r.Topic = v
 				b = b[n:]
 				continue
+			case r.Command == FieldCmdKafkaFetch && num >= 16 && num <= 19 && typ == protowire.VarintType:
+				v, n := protowire.ConsumeVarint(b)
+				if n < 0 {
+					return ErrMalformed
+				}
+				switch num {
+				case 16:
+					r.MaxWaitMs = int32(v)
+				case 17:
+					r.MinBytes = int32(v)
+				case 18:
+					r.MaxBytes = int32(v)
+				default:
+					r.Headers = v != 0
+				}
+				b = b[n:]
+				continue
 			case (num == 2 || num == 3) && typ == protowire.VarintType:
 				v, n := protowire.ConsumeVarint(b)
 				if n < 0 {
@@ -126,6 +184,25 @@ func (r *Req) parseCommand(b []byte) error {
 		b = b[n:]
 	}
 	return nil
+}
+
+// newCommand returns an empty message of kafkaedge's command num.
+func newCommand(num protowire.Number) proto.Message {
+	switch num {
+	case FieldCmdKafkaSubscribe:
+		return new(CmdKafkaSubscribe)
+	case FieldCmdKafkaUnsubscribe:
+		return new(CmdKafkaUnsubscribe)
+	case FieldCmdKafkaCommit:
+		return new(CmdKafkaCommit)
+	case FieldCmdKafkaCommitted:
+		return new(CmdKafkaCommitted)
+	case FieldCmdKafkaProduce:
+		return new(CmdKafkaProduce)
+	case FieldCmdKafkaFetchMany:
+		return new(CmdKafkaFetchMany)
+	}
+	return new(CmdKafkaMetadata)
 }
 
 // consumeTag is protowire.ConsumeTag with the field-number range that

@@ -40,6 +40,106 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Reset says where a partition goes when its start offset is out of range.
+type Reset int32
+
+const (
+	Reset_RESET_LATEST   Reset = 0
+	Reset_RESET_EARLIEST Reset = 1
+	Reset_RESET_NONE     Reset = 2
+)
+
+// Enum value maps for Reset.
+var (
+	Reset_name = map[int32]string{
+		0: "RESET_LATEST",
+		1: "RESET_EARLIEST",
+		2: "RESET_NONE",
+	}
+	Reset_value = map[string]int32{
+		"RESET_LATEST":   0,
+		"RESET_EARLIEST": 1,
+		"RESET_NONE":     2,
+	}
+)
+
+func (x Reset) Enum() *Reset {
+	p := new(Reset)
+	*p = x
+	return p
+}
+
+func (x Reset) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Reset) Descriptor() protoreflect.EnumDescriptor {
+	return file_pubsub_proto_enumTypes[0].Descriptor()
+}
+
+func (Reset) Type() protoreflect.EnumType {
+	return &file_pubsub_proto_enumTypes[0]
+}
+
+func (x Reset) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Reset.Descriptor instead.
+func (Reset) EnumDescriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{0}
+}
+
+// Acks is what a produce waits for.
+type Acks int32
+
+const (
+	Acks_ACKS_ALL    Acks = 0
+	Acks_ACKS_LEADER Acks = 1
+	Acks_ACKS_NONE   Acks = 2
+)
+
+// Enum value maps for Acks.
+var (
+	Acks_name = map[int32]string{
+		0: "ACKS_ALL",
+		1: "ACKS_LEADER",
+		2: "ACKS_NONE",
+	}
+	Acks_value = map[string]int32{
+		"ACKS_ALL":    0,
+		"ACKS_LEADER": 1,
+		"ACKS_NONE":   2,
+	}
+)
+
+func (x Acks) Enum() *Acks {
+	p := new(Acks)
+	*p = x
+	return p
+}
+
+func (x Acks) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Acks) Descriptor() protoreflect.EnumDescriptor {
+	return file_pubsub_proto_enumTypes[1].Descriptor()
+}
+
+func (Acks) Type() protoreflect.EnumType {
+	return &file_pubsub_proto_enumTypes[1]
+}
+
+func (x Acks) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Acks.Descriptor instead.
+func (Acks) EnumDescriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{1}
+}
+
 // CmdPing keeps the WebSocket connection alive. The state bytes are opaque to
 // the server and come back unchanged in PongResp.
 type CmdPing struct {
@@ -190,12 +290,24 @@ func (x *CmdKafkaListOffset) GetTimestamp() int64 {
 }
 
 // CmdKafkaFetch asks for the messages of one topic partition starting at
-// offset (inclusive).
+// offset (inclusive). Fields 16 and up are kafkaedge's (docs/protocol.md):
+// a request that sets one of them gets KafkaFetchResp.high_watermark and
+// next_offset too.
 type CmdKafkaFetch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Topic     string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset    int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// How long the broker may wait for min_bytes of data: 0 is 100 ms (as
+	// APISIX); capped by the node's limit.
+	MaxWaitMs int32 `protobuf:"varint,16,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
+	// The bytes of messages to wait for: 0 answers at once (with max_wait_ms,
+	// a positive value makes the fetch a long poll).
+	MinBytes int32 `protobuf:"varint,17,opt,name=min_bytes,json=minBytes,proto3" json:"min_bytes,omitempty"`
+	// The largest answer, in bytes of messages: 0 is the node's default.
+	MaxBytes int32 `protobuf:"varint,18,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// Include each message's headers.
+	Headers       bool `protobuf:"varint,19,opt,name=headers,proto3" json:"headers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -251,6 +363,34 @@ func (x *CmdKafkaFetch) GetOffset() int64 {
 	return 0
 }
 
+func (x *CmdKafkaFetch) GetMaxWaitMs() int32 {
+	if x != nil {
+		return x.MaxWaitMs
+	}
+	return 0
+}
+
+func (x *CmdKafkaFetch) GetMinBytes() int32 {
+	if x != nil {
+		return x.MinBytes
+	}
+	return 0
+}
+
+func (x *CmdKafkaFetch) GetMaxBytes() int32 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *CmdKafkaFetch) GetHeaders() bool {
+	if x != nil {
+		return x.Headers
+	}
+	return false
+}
+
 // PubSubReq is every client request. sequence is the client's own value; the
 // response to this request carries it back unchanged. A request with no
 // command set is skipped without a response.
@@ -263,6 +403,13 @@ type PubSubReq struct {
 	//	*PubSubReq_CmdPing
 	//	*PubSubReq_CmdKafkaFetch
 	//	*PubSubReq_CmdKafkaListOffset
+	//	*PubSubReq_CmdKafkaSubscribe
+	//	*PubSubReq_CmdKafkaUnsubscribe
+	//	*PubSubReq_CmdKafkaCommit
+	//	*PubSubReq_CmdKafkaCommitted
+	//	*PubSubReq_CmdKafkaProduce
+	//	*PubSubReq_CmdKafkaFetchMany
+	//	*PubSubReq_CmdKafkaMetadata
 	Req           isPubSubReq_Req `protobuf_oneof:"req"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -348,6 +495,69 @@ func (x *PubSubReq) GetCmdKafkaListOffset() *CmdKafkaListOffset {
 	return nil
 }
 
+func (x *PubSubReq) GetCmdKafkaSubscribe() *CmdKafkaSubscribe {
+	if x != nil {
+		if x, ok := x.Req.(*PubSubReq_CmdKafkaSubscribe); ok {
+			return x.CmdKafkaSubscribe
+		}
+	}
+	return nil
+}
+
+func (x *PubSubReq) GetCmdKafkaUnsubscribe() *CmdKafkaUnsubscribe {
+	if x != nil {
+		if x, ok := x.Req.(*PubSubReq_CmdKafkaUnsubscribe); ok {
+			return x.CmdKafkaUnsubscribe
+		}
+	}
+	return nil
+}
+
+func (x *PubSubReq) GetCmdKafkaCommit() *CmdKafkaCommit {
+	if x != nil {
+		if x, ok := x.Req.(*PubSubReq_CmdKafkaCommit); ok {
+			return x.CmdKafkaCommit
+		}
+	}
+	return nil
+}
+
+func (x *PubSubReq) GetCmdKafkaCommitted() *CmdKafkaCommitted {
+	if x != nil {
+		if x, ok := x.Req.(*PubSubReq_CmdKafkaCommitted); ok {
+			return x.CmdKafkaCommitted
+		}
+	}
+	return nil
+}
+
+func (x *PubSubReq) GetCmdKafkaProduce() *CmdKafkaProduce {
+	if x != nil {
+		if x, ok := x.Req.(*PubSubReq_CmdKafkaProduce); ok {
+			return x.CmdKafkaProduce
+		}
+	}
+	return nil
+}
+
+func (x *PubSubReq) GetCmdKafkaFetchMany() *CmdKafkaFetchMany {
+	if x != nil {
+		if x, ok := x.Req.(*PubSubReq_CmdKafkaFetchMany); ok {
+			return x.CmdKafkaFetchMany
+		}
+	}
+	return nil
+}
+
+func (x *PubSubReq) GetCmdKafkaMetadata() *CmdKafkaMetadata {
+	if x != nil {
+		if x, ok := x.Req.(*PubSubReq_CmdKafkaMetadata); ok {
+			return x.CmdKafkaMetadata
+		}
+	}
+	return nil
+}
+
 type isPubSubReq_Req interface {
 	isPubSubReq_Req()
 }
@@ -368,6 +578,34 @@ type PubSubReq_CmdKafkaListOffset struct {
 	CmdKafkaListOffset *CmdKafkaListOffset `protobuf:"bytes,34,opt,name=cmd_kafka_list_offset,json=cmdKafkaListOffset,proto3,oneof"`
 }
 
+type PubSubReq_CmdKafkaSubscribe struct {
+	CmdKafkaSubscribe *CmdKafkaSubscribe `protobuf:"bytes,40,opt,name=cmd_kafka_subscribe,json=cmdKafkaSubscribe,proto3,oneof"`
+}
+
+type PubSubReq_CmdKafkaUnsubscribe struct {
+	CmdKafkaUnsubscribe *CmdKafkaUnsubscribe `protobuf:"bytes,41,opt,name=cmd_kafka_unsubscribe,json=cmdKafkaUnsubscribe,proto3,oneof"`
+}
+
+type PubSubReq_CmdKafkaCommit struct {
+	CmdKafkaCommit *CmdKafkaCommit `protobuf:"bytes,42,opt,name=cmd_kafka_commit,json=cmdKafkaCommit,proto3,oneof"`
+}
+
+type PubSubReq_CmdKafkaCommitted struct {
+	CmdKafkaCommitted *CmdKafkaCommitted `protobuf:"bytes,43,opt,name=cmd_kafka_committed,json=cmdKafkaCommitted,proto3,oneof"`
+}
+
+type PubSubReq_CmdKafkaProduce struct {
+	CmdKafkaProduce *CmdKafkaProduce `protobuf:"bytes,44,opt,name=cmd_kafka_produce,json=cmdKafkaProduce,proto3,oneof"`
+}
+
+type PubSubReq_CmdKafkaFetchMany struct {
+	CmdKafkaFetchMany *CmdKafkaFetchMany `protobuf:"bytes,45,opt,name=cmd_kafka_fetch_many,json=cmdKafkaFetchMany,proto3,oneof"`
+}
+
+type PubSubReq_CmdKafkaMetadata struct {
+	CmdKafkaMetadata *CmdKafkaMetadata `protobuf:"bytes,46,opt,name=cmd_kafka_metadata,json=cmdKafkaMetadata,proto3,oneof"`
+}
+
 func (*PubSubReq_CmdEmpty) isPubSubReq_Req() {}
 
 func (*PubSubReq_CmdPing) isPubSubReq_Req() {}
@@ -375,6 +613,20 @@ func (*PubSubReq_CmdPing) isPubSubReq_Req() {}
 func (*PubSubReq_CmdKafkaFetch) isPubSubReq_Req() {}
 
 func (*PubSubReq_CmdKafkaListOffset) isPubSubReq_Req() {}
+
+func (*PubSubReq_CmdKafkaSubscribe) isPubSubReq_Req() {}
+
+func (*PubSubReq_CmdKafkaUnsubscribe) isPubSubReq_Req() {}
+
+func (*PubSubReq_CmdKafkaCommit) isPubSubReq_Req() {}
+
+func (*PubSubReq_CmdKafkaCommitted) isPubSubReq_Req() {}
+
+func (*PubSubReq_CmdKafkaProduce) isPubSubReq_Req() {}
+
+func (*PubSubReq_CmdKafkaFetchMany) isPubSubReq_Req() {}
+
+func (*PubSubReq_CmdKafkaMetadata) isPubSubReq_Req() {}
 
 // ErrorResp reports a failed request. message is the human-readable error
 // text (see docs/protocol.md for the exact texts); code is 0 or the Kafka
@@ -479,11 +731,13 @@ func (x *PongResp) GetState() []byte {
 // KafkaMessage is one message of a partition: its offset, its timestamp in
 // milliseconds since the epoch, its key (empty when null) and its value.
 type KafkaMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Offset        int64                  `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
-	Timestamp     int64                  `protobuf:"varint,2,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
-	Key           []byte                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
-	Value         []byte                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Offset    int64                  `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	Timestamp int64                  `protobuf:"varint,2,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	Key       []byte                 `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	Value     []byte                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	// The record's headers, only when the request asked for them.
+	Headers       []*KafkaHeader `protobuf:"bytes,16,rep,name=headers,proto3" json:"headers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -546,11 +800,23 @@ func (x *KafkaMessage) GetValue() []byte {
 	return nil
 }
 
+func (x *KafkaMessage) GetHeaders() []*KafkaHeader {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
 // KafkaFetchResp answers CmdKafkaFetch with the messages from the requested
 // offset on; an empty list means there is nothing at that offset yet.
+// high_watermark and next_offset are set only when the request set a field
+// numbered 16 or more.
 type KafkaFetchResp struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Messages      []*KafkaMessage        `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	HighWatermark int64                  `protobuf:"varint,16,opt,name=high_watermark,json=highWatermark,proto3" json:"high_watermark,omitempty"`
+	// Where reading goes on: past the last message, and past control records.
+	NextOffset    int64 `protobuf:"varint,17,opt,name=next_offset,json=nextOffset,proto3" json:"next_offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -590,6 +856,20 @@ func (x *KafkaFetchResp) GetMessages() []*KafkaMessage {
 		return x.Messages
 	}
 	return nil
+}
+
+func (x *KafkaFetchResp) GetHighWatermark() int64 {
+	if x != nil {
+		return x.HighWatermark
+	}
+	return 0
+}
+
+func (x *KafkaFetchResp) GetNextOffset() int64 {
+	if x != nil {
+		return x.NextOffset
+	}
+	return 0
 }
 
 // KafkaListOffsetResp answers CmdKafkaListOffset.
@@ -648,6 +928,15 @@ type PubSubResp struct {
 	//	*PubSubResp_PongResp
 	//	*PubSubResp_KafkaFetchResp
 	//	*PubSubResp_KafkaListOffsetResp
+	//	*PubSubResp_KafkaSubscribeResp
+	//	*PubSubResp_KafkaRecords
+	//	*PubSubResp_KafkaAssignmentResp
+	//	*PubSubResp_KafkaSubscriptionEndResp
+	//	*PubSubResp_KafkaCommitResp
+	//	*PubSubResp_KafkaCommittedResp
+	//	*PubSubResp_KafkaProduceResp
+	//	*PubSubResp_KafkaFetchManyResp
+	//	*PubSubResp_KafkaMetadataResp
 	Resp          isPubSubResp_Resp `protobuf_oneof:"resp"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -733,6 +1022,87 @@ func (x *PubSubResp) GetKafkaListOffsetResp() *KafkaListOffsetResp {
 	return nil
 }
 
+func (x *PubSubResp) GetKafkaSubscribeResp() *KafkaSubscribeResp {
+	if x != nil {
+		if x, ok := x.Resp.(*PubSubResp_KafkaSubscribeResp); ok {
+			return x.KafkaSubscribeResp
+		}
+	}
+	return nil
+}
+
+func (x *PubSubResp) GetKafkaRecords() *KafkaPartitionRecords {
+	if x != nil {
+		if x, ok := x.Resp.(*PubSubResp_KafkaRecords); ok {
+			return x.KafkaRecords
+		}
+	}
+	return nil
+}
+
+func (x *PubSubResp) GetKafkaAssignmentResp() *KafkaAssignmentResp {
+	if x != nil {
+		if x, ok := x.Resp.(*PubSubResp_KafkaAssignmentResp); ok {
+			return x.KafkaAssignmentResp
+		}
+	}
+	return nil
+}
+
+func (x *PubSubResp) GetKafkaSubscriptionEndResp() *KafkaSubscriptionEndResp {
+	if x != nil {
+		if x, ok := x.Resp.(*PubSubResp_KafkaSubscriptionEndResp); ok {
+			return x.KafkaSubscriptionEndResp
+		}
+	}
+	return nil
+}
+
+func (x *PubSubResp) GetKafkaCommitResp() *KafkaCommitResp {
+	if x != nil {
+		if x, ok := x.Resp.(*PubSubResp_KafkaCommitResp); ok {
+			return x.KafkaCommitResp
+		}
+	}
+	return nil
+}
+
+func (x *PubSubResp) GetKafkaCommittedResp() *KafkaCommittedResp {
+	if x != nil {
+		if x, ok := x.Resp.(*PubSubResp_KafkaCommittedResp); ok {
+			return x.KafkaCommittedResp
+		}
+	}
+	return nil
+}
+
+func (x *PubSubResp) GetKafkaProduceResp() *KafkaProduceResp {
+	if x != nil {
+		if x, ok := x.Resp.(*PubSubResp_KafkaProduceResp); ok {
+			return x.KafkaProduceResp
+		}
+	}
+	return nil
+}
+
+func (x *PubSubResp) GetKafkaFetchManyResp() *KafkaFetchManyResp {
+	if x != nil {
+		if x, ok := x.Resp.(*PubSubResp_KafkaFetchManyResp); ok {
+			return x.KafkaFetchManyResp
+		}
+	}
+	return nil
+}
+
+func (x *PubSubResp) GetKafkaMetadataResp() *KafkaMetadataResp {
+	if x != nil {
+		if x, ok := x.Resp.(*PubSubResp_KafkaMetadataResp); ok {
+			return x.KafkaMetadataResp
+		}
+	}
+	return nil
+}
+
 type isPubSubResp_Resp interface {
 	isPubSubResp_Resp()
 }
@@ -753,6 +1123,42 @@ type PubSubResp_KafkaListOffsetResp struct {
 	KafkaListOffsetResp *KafkaListOffsetResp `protobuf:"bytes,34,opt,name=kafka_list_offset_resp,json=kafkaListOffsetResp,proto3,oneof"`
 }
 
+type PubSubResp_KafkaSubscribeResp struct {
+	KafkaSubscribeResp *KafkaSubscribeResp `protobuf:"bytes,40,opt,name=kafka_subscribe_resp,json=kafkaSubscribeResp,proto3,oneof"`
+}
+
+type PubSubResp_KafkaRecords struct {
+	KafkaRecords *KafkaPartitionRecords `protobuf:"bytes,41,opt,name=kafka_records,json=kafkaRecords,proto3,oneof"`
+}
+
+type PubSubResp_KafkaAssignmentResp struct {
+	KafkaAssignmentResp *KafkaAssignmentResp `protobuf:"bytes,42,opt,name=kafka_assignment_resp,json=kafkaAssignmentResp,proto3,oneof"`
+}
+
+type PubSubResp_KafkaSubscriptionEndResp struct {
+	KafkaSubscriptionEndResp *KafkaSubscriptionEndResp `protobuf:"bytes,43,opt,name=kafka_subscription_end_resp,json=kafkaSubscriptionEndResp,proto3,oneof"`
+}
+
+type PubSubResp_KafkaCommitResp struct {
+	KafkaCommitResp *KafkaCommitResp `protobuf:"bytes,44,opt,name=kafka_commit_resp,json=kafkaCommitResp,proto3,oneof"`
+}
+
+type PubSubResp_KafkaCommittedResp struct {
+	KafkaCommittedResp *KafkaCommittedResp `protobuf:"bytes,45,opt,name=kafka_committed_resp,json=kafkaCommittedResp,proto3,oneof"`
+}
+
+type PubSubResp_KafkaProduceResp struct {
+	KafkaProduceResp *KafkaProduceResp `protobuf:"bytes,46,opt,name=kafka_produce_resp,json=kafkaProduceResp,proto3,oneof"`
+}
+
+type PubSubResp_KafkaFetchManyResp struct {
+	KafkaFetchManyResp *KafkaFetchManyResp `protobuf:"bytes,47,opt,name=kafka_fetch_many_resp,json=kafkaFetchManyResp,proto3,oneof"`
+}
+
+type PubSubResp_KafkaMetadataResp struct {
+	KafkaMetadataResp *KafkaMetadataResp `protobuf:"bytes,48,opt,name=kafka_metadata_resp,json=kafkaMetadataResp,proto3,oneof"`
+}
+
 func (*PubSubResp_ErrorResp) isPubSubResp_Resp() {}
 
 func (*PubSubResp_PongResp) isPubSubResp_Resp() {}
@@ -760,6 +1166,1570 @@ func (*PubSubResp_PongResp) isPubSubResp_Resp() {}
 func (*PubSubResp_KafkaFetchResp) isPubSubResp_Resp() {}
 
 func (*PubSubResp_KafkaListOffsetResp) isPubSubResp_Resp() {}
+
+func (*PubSubResp_KafkaSubscribeResp) isPubSubResp_Resp() {}
+
+func (*PubSubResp_KafkaRecords) isPubSubResp_Resp() {}
+
+func (*PubSubResp_KafkaAssignmentResp) isPubSubResp_Resp() {}
+
+func (*PubSubResp_KafkaSubscriptionEndResp) isPubSubResp_Resp() {}
+
+func (*PubSubResp_KafkaCommitResp) isPubSubResp_Resp() {}
+
+func (*PubSubResp_KafkaCommittedResp) isPubSubResp_Resp() {}
+
+func (*PubSubResp_KafkaProduceResp) isPubSubResp_Resp() {}
+
+func (*PubSubResp_KafkaFetchManyResp) isPubSubResp_Resp() {}
+
+func (*PubSubResp_KafkaMetadataResp) isPubSubResp_Resp() {}
+
+// KafkaHeader is one record header.
+type KafkaHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaHeader) Reset() {
+	*x = KafkaHeader{}
+	mi := &file_pubsub_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaHeader) ProtoMessage() {}
+
+func (x *KafkaHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaHeader.ProtoReflect.Descriptor instead.
+func (*KafkaHeader) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *KafkaHeader) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KafkaHeader) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+// KafkaPosition is where a partition of a subscription starts, and its high
+// watermark then.
+type KafkaPosition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	HighWatermark int64                  `protobuf:"varint,3,opt,name=high_watermark,json=highWatermark,proto3" json:"high_watermark,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaPosition) Reset() {
+	*x = KafkaPosition{}
+	mi := &file_pubsub_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaPosition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaPosition) ProtoMessage() {}
+
+func (x *KafkaPosition) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaPosition.ProtoReflect.Descriptor instead.
+func (*KafkaPosition) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *KafkaPosition) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *KafkaPosition) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *KafkaPosition) GetHighWatermark() int64 {
+	if x != nil {
+		return x.HighWatermark
+	}
+	return 0
+}
+
+// KafkaPartitionOffset is a committed (or to be committed) offset: the next
+// offset to read.
+type KafkaPartitionOffset struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Metadata      string                 `protobuf:"bytes,3,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaPartitionOffset) Reset() {
+	*x = KafkaPartitionOffset{}
+	mi := &file_pubsub_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaPartitionOffset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaPartitionOffset) ProtoMessage() {}
+
+func (x *KafkaPartitionOffset) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaPartitionOffset.ProtoReflect.Descriptor instead.
+func (*KafkaPartitionOffset) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *KafkaPartitionOffset) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *KafkaPartitionOffset) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *KafkaPartitionOffset) GetMetadata() string {
+	if x != nil {
+		return x.Metadata
+	}
+	return ""
+}
+
+// KafkaFilter keeps the messages that match every field set.
+type KafkaFilter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only messages whose key is exactly this.
+	Key []byte `protobuf:"bytes,1,opt,name=key,proto3,oneof" json:"key,omitempty"`
+	// Only messages whose key starts with this.
+	KeyPrefix []byte `protobuf:"bytes,2,opt,name=key_prefix,json=keyPrefix,proto3" json:"key_prefix,omitempty"`
+	// Only messages carrying every one of these headers, with the same value.
+	Headers       []*KafkaHeader `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaFilter) Reset() {
+	*x = KafkaFilter{}
+	mi := &file_pubsub_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaFilter) ProtoMessage() {}
+
+func (x *KafkaFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaFilter.ProtoReflect.Descriptor instead.
+func (*KafkaFilter) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *KafkaFilter) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *KafkaFilter) GetKeyPrefix() []byte {
+	if x != nil {
+		return x.KeyPrefix
+	}
+	return nil
+}
+
+func (x *KafkaFilter) GetHeaders() []*KafkaHeader {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+// KafkaPartitionRecords is one partition's messages: a push of a
+// subscription, or one entry of a KafkaFetchManyResp.
+type KafkaPartitionRecords struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Messages      []*KafkaMessage        `protobuf:"bytes,3,rep,name=messages,proto3" json:"messages,omitempty"`
+	HighWatermark int64                  `protobuf:"varint,4,opt,name=high_watermark,json=highWatermark,proto3" json:"high_watermark,omitempty"`
+	// Where reading goes on: past the last message, and past control records
+	// and filtered-out messages.
+	NextOffset int64 `protobuf:"varint,5,opt,name=next_offset,json=nextOffset,proto3" json:"next_offset,omitempty"`
+	// FetchMany only: this partition failed.
+	Error         *ErrorResp `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaPartitionRecords) Reset() {
+	*x = KafkaPartitionRecords{}
+	mi := &file_pubsub_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaPartitionRecords) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaPartitionRecords) ProtoMessage() {}
+
+func (x *KafkaPartitionRecords) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaPartitionRecords.ProtoReflect.Descriptor instead.
+func (*KafkaPartitionRecords) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *KafkaPartitionRecords) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *KafkaPartitionRecords) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *KafkaPartitionRecords) GetMessages() []*KafkaMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *KafkaPartitionRecords) GetHighWatermark() int64 {
+	if x != nil {
+		return x.HighWatermark
+	}
+	return 0
+}
+
+func (x *KafkaPartitionRecords) GetNextOffset() int64 {
+	if x != nil {
+		return x.NextOffset
+	}
+	return 0
+}
+
+func (x *KafkaPartitionRecords) GetError() *ErrorResp {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// CmdKafkaSubscribe starts a subscription, named by the request's sequence:
+// the node pushes the partitions' messages as they arrive.
+type CmdKafkaSubscribe struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Topic string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	// Empty: every partition, and partitions added later.
+	Partitions []int32 `protobuf:"varint,2,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	// Where each partition starts; none set: the end (new messages only).
+	//
+	// Types that are valid to be assigned to Start:
+	//
+	//	*CmdKafkaSubscribe_Offset
+	//	*CmdKafkaSubscribe_Timestamp
+	//	*CmdKafkaSubscribe_Last
+	Start isCmdKafkaSubscribe_Start `protobuf_oneof:"start"`
+	// Per-partition start offsets, overriding start.
+	Offsets map[int32]int64 `protobuf:"bytes,6,rep,name=offsets,proto3" json:"offsets,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Consumer group: the group assigns partitions (partitions must be empty)
+	// and they start at the group's committed offsets.
+	Group   string       `protobuf:"bytes,7,opt,name=group,proto3" json:"group,omitempty"`
+	Filter  *KafkaFilter `protobuf:"bytes,8,opt,name=filter,proto3" json:"filter,omitempty"`
+	Headers bool         `protobuf:"varint,9,opt,name=headers,proto3" json:"headers,omitempty"`
+	// Largest push, in bytes of messages; 0 is the node's default.
+	MaxBytes int32 `protobuf:"varint,10,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// A start offset out of range: go to the end (default), the beginning,
+	// or stop that partition with an error.
+	Reset_ Reset `protobuf:"varint,11,opt,name=reset,proto3,enum=kafkaedge.pubsub.Reset" json:"reset,omitempty"`
+	// Group only: the node commits what it has delivered.
+	AutoCommit    bool `protobuf:"varint,12,opt,name=auto_commit,json=autoCommit,proto3" json:"auto_commit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmdKafkaSubscribe) Reset() {
+	*x = CmdKafkaSubscribe{}
+	mi := &file_pubsub_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmdKafkaSubscribe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmdKafkaSubscribe) ProtoMessage() {}
+
+func (x *CmdKafkaSubscribe) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmdKafkaSubscribe.ProtoReflect.Descriptor instead.
+func (*CmdKafkaSubscribe) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CmdKafkaSubscribe) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *CmdKafkaSubscribe) GetPartitions() []int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+func (x *CmdKafkaSubscribe) GetStart() isCmdKafkaSubscribe_Start {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *CmdKafkaSubscribe) GetOffset() int64 {
+	if x != nil {
+		if x, ok := x.Start.(*CmdKafkaSubscribe_Offset); ok {
+			return x.Offset
+		}
+	}
+	return 0
+}
+
+func (x *CmdKafkaSubscribe) GetTimestamp() int64 {
+	if x != nil {
+		if x, ok := x.Start.(*CmdKafkaSubscribe_Timestamp); ok {
+			return x.Timestamp
+		}
+	}
+	return 0
+}
+
+func (x *CmdKafkaSubscribe) GetLast() int64 {
+	if x != nil {
+		if x, ok := x.Start.(*CmdKafkaSubscribe_Last); ok {
+			return x.Last
+		}
+	}
+	return 0
+}
+
+func (x *CmdKafkaSubscribe) GetOffsets() map[int32]int64 {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+func (x *CmdKafkaSubscribe) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CmdKafkaSubscribe) GetFilter() *KafkaFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *CmdKafkaSubscribe) GetHeaders() bool {
+	if x != nil {
+		return x.Headers
+	}
+	return false
+}
+
+func (x *CmdKafkaSubscribe) GetMaxBytes() int32 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *CmdKafkaSubscribe) GetReset_() Reset {
+	if x != nil {
+		return x.Reset_
+	}
+	return Reset_RESET_LATEST
+}
+
+func (x *CmdKafkaSubscribe) GetAutoCommit() bool {
+	if x != nil {
+		return x.AutoCommit
+	}
+	return false
+}
+
+type isCmdKafkaSubscribe_Start interface {
+	isCmdKafkaSubscribe_Start()
+}
+
+type CmdKafkaSubscribe_Offset struct {
+	// This offset; -1 the end, -2 the beginning.
+	Offset int64 `protobuf:"varint,3,opt,name=offset,proto3,oneof"`
+}
+
+type CmdKafkaSubscribe_Timestamp struct {
+	// The first message at or after this time (ms since the epoch).
+	Timestamp int64 `protobuf:"varint,4,opt,name=timestamp,proto3,oneof"`
+}
+
+type CmdKafkaSubscribe_Last struct {
+	// This many messages before the end of each partition.
+	Last int64 `protobuf:"varint,5,opt,name=last,proto3,oneof"`
+}
+
+func (*CmdKafkaSubscribe_Offset) isCmdKafkaSubscribe_Start() {}
+
+func (*CmdKafkaSubscribe_Timestamp) isCmdKafkaSubscribe_Start() {}
+
+func (*CmdKafkaSubscribe_Last) isCmdKafkaSubscribe_Start() {}
+
+// KafkaSubscribeResp is a subscription's first answer.
+type KafkaSubscribeResp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Positions     []*KafkaPosition       `protobuf:"bytes,2,rep,name=positions,proto3" json:"positions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaSubscribeResp) Reset() {
+	*x = KafkaSubscribeResp{}
+	mi := &file_pubsub_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaSubscribeResp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaSubscribeResp) ProtoMessage() {}
+
+func (x *KafkaSubscribeResp) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaSubscribeResp.ProtoReflect.Descriptor instead.
+func (*KafkaSubscribeResp) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *KafkaSubscribeResp) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *KafkaSubscribeResp) GetPositions() []*KafkaPosition {
+	if x != nil {
+		return x.Positions
+	}
+	return nil
+}
+
+// KafkaAssignmentResp reports a group subscription's assignment after a
+// rebalance.
+type KafkaAssignmentResp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Generation    int32                  `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	Assigned      []*KafkaPosition       `protobuf:"bytes,2,rep,name=assigned,proto3" json:"assigned,omitempty"`
+	Revoked       []int32                `protobuf:"varint,3,rep,packed,name=revoked,proto3" json:"revoked,omitempty"`
+	MemberId      string                 `protobuf:"bytes,4,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaAssignmentResp) Reset() {
+	*x = KafkaAssignmentResp{}
+	mi := &file_pubsub_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaAssignmentResp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaAssignmentResp) ProtoMessage() {}
+
+func (x *KafkaAssignmentResp) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaAssignmentResp.ProtoReflect.Descriptor instead.
+func (*KafkaAssignmentResp) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *KafkaAssignmentResp) GetGeneration() int32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *KafkaAssignmentResp) GetAssigned() []*KafkaPosition {
+	if x != nil {
+		return x.Assigned
+	}
+	return nil
+}
+
+func (x *KafkaAssignmentResp) GetRevoked() []int32 {
+	if x != nil {
+		return x.Revoked
+	}
+	return nil
+}
+
+func (x *KafkaAssignmentResp) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+// KafkaSubscriptionEndResp ends a subscription: the server's last message
+// of it, or the answer to CmdKafkaUnsubscribe.
+type KafkaSubscriptionEndResp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          int32                  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaSubscriptionEndResp) Reset() {
+	*x = KafkaSubscriptionEndResp{}
+	mi := &file_pubsub_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaSubscriptionEndResp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaSubscriptionEndResp) ProtoMessage() {}
+
+func (x *KafkaSubscriptionEndResp) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaSubscriptionEndResp.ProtoReflect.Descriptor instead.
+func (*KafkaSubscriptionEndResp) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *KafkaSubscriptionEndResp) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *KafkaSubscriptionEndResp) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// CmdKafkaUnsubscribe ends the subscription whose CmdKafkaSubscribe had
+// this sequence.
+type CmdKafkaUnsubscribe struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subscription  int64                  `protobuf:"varint,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmdKafkaUnsubscribe) Reset() {
+	*x = CmdKafkaUnsubscribe{}
+	mi := &file_pubsub_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmdKafkaUnsubscribe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmdKafkaUnsubscribe) ProtoMessage() {}
+
+func (x *CmdKafkaUnsubscribe) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmdKafkaUnsubscribe.ProtoReflect.Descriptor instead.
+func (*CmdKafkaUnsubscribe) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CmdKafkaUnsubscribe) GetSubscription() int64 {
+	if x != nil {
+		return x.Subscription
+	}
+	return 0
+}
+
+// CmdKafkaCommit commits offsets of a consumer group.
+type CmdKafkaCommit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Topic string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	// The next offset to read, per partition.
+	Offsets []*KafkaPartitionOffset `protobuf:"bytes,3,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	// A group subscription of this connection: commit as its member, fenced
+	// by its generation; 0: a plain commit without membership.
+	Subscription  int64 `protobuf:"varint,4,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmdKafkaCommit) Reset() {
+	*x = CmdKafkaCommit{}
+	mi := &file_pubsub_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmdKafkaCommit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmdKafkaCommit) ProtoMessage() {}
+
+func (x *CmdKafkaCommit) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmdKafkaCommit.ProtoReflect.Descriptor instead.
+func (*CmdKafkaCommit) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CmdKafkaCommit) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CmdKafkaCommit) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *CmdKafkaCommit) GetOffsets() []*KafkaPartitionOffset {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+func (x *CmdKafkaCommit) GetSubscription() int64 {
+	if x != nil {
+		return x.Subscription
+	}
+	return 0
+}
+
+type KafkaCommitResp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaCommitResp) Reset() {
+	*x = KafkaCommitResp{}
+	mi := &file_pubsub_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaCommitResp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaCommitResp) ProtoMessage() {}
+
+func (x *KafkaCommitResp) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaCommitResp.ProtoReflect.Descriptor instead.
+func (*KafkaCommitResp) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{22}
+}
+
+// CmdKafkaCommitted asks for a group's committed offsets; partitions empty:
+// every partition of the topic, one entry each.
+type CmdKafkaCommitted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Topic         string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partitions    []int32                `protobuf:"varint,3,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmdKafkaCommitted) Reset() {
+	*x = CmdKafkaCommitted{}
+	mi := &file_pubsub_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmdKafkaCommitted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmdKafkaCommitted) ProtoMessage() {}
+
+func (x *CmdKafkaCommitted) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmdKafkaCommitted.ProtoReflect.Descriptor instead.
+func (*CmdKafkaCommitted) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CmdKafkaCommitted) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CmdKafkaCommitted) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *CmdKafkaCommitted) GetPartitions() []int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+// KafkaCommittedResp answers CmdKafkaCommitted; offset -1: none committed.
+type KafkaCommittedResp struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Offsets       []*KafkaPartitionOffset `protobuf:"bytes,1,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaCommittedResp) Reset() {
+	*x = KafkaCommittedResp{}
+	mi := &file_pubsub_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaCommittedResp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaCommittedResp) ProtoMessage() {}
+
+func (x *KafkaCommittedResp) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaCommittedResp.ProtoReflect.Descriptor instead.
+func (*KafkaCommittedResp) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *KafkaCommittedResp) GetOffsets() []*KafkaPartitionOffset {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+// CmdKafkaProduce writes records to a topic.
+type CmdKafkaProduce struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Topic string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	// Unset: by key (murmur2, as the Java client), spread when there is no key.
+	Partition     *int32         `protobuf:"varint,2,opt,name=partition,proto3,oneof" json:"partition,omitempty"`
+	Records       []*KafkaRecord `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
+	Acks          Acks           `protobuf:"varint,4,opt,name=acks,proto3,enum=kafkaedge.pubsub.Acks" json:"acks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmdKafkaProduce) Reset() {
+	*x = CmdKafkaProduce{}
+	mi := &file_pubsub_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmdKafkaProduce) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmdKafkaProduce) ProtoMessage() {}
+
+func (x *CmdKafkaProduce) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmdKafkaProduce.ProtoReflect.Descriptor instead.
+func (*CmdKafkaProduce) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CmdKafkaProduce) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *CmdKafkaProduce) GetPartition() int32 {
+	if x != nil && x.Partition != nil {
+		return *x.Partition
+	}
+	return 0
+}
+
+func (x *CmdKafkaProduce) GetRecords() []*KafkaRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *CmdKafkaProduce) GetAcks() Acks {
+	if x != nil {
+		return x.Acks
+	}
+	return Acks_ACKS_ALL
+}
+
+// KafkaRecord is one record to produce; timestamp 0: the node's clock.
+type KafkaRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3,oneof" json:"key,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Headers       []*KafkaHeader         `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty"`
+	Timestamp     int64                  `protobuf:"varint,4,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaRecord) Reset() {
+	*x = KafkaRecord{}
+	mi := &file_pubsub_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaRecord) ProtoMessage() {}
+
+func (x *KafkaRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaRecord.ProtoReflect.Descriptor instead.
+func (*KafkaRecord) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *KafkaRecord) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *KafkaRecord) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *KafkaRecord) GetHeaders() []*KafkaHeader {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *KafkaRecord) GetTimestamp() int64 {
+	if x != nil {
+		return x.Timestamp
+	}
+	return 0
+}
+
+// KafkaProduceResp has one result per record, in order.
+type KafkaProduceResp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*KafkaProduced       `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaProduceResp) Reset() {
+	*x = KafkaProduceResp{}
+	mi := &file_pubsub_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaProduceResp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaProduceResp) ProtoMessage() {}
+
+func (x *KafkaProduceResp) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaProduceResp.ProtoReflect.Descriptor instead.
+func (*KafkaProduceResp) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *KafkaProduceResp) GetResults() []*KafkaProduced {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type KafkaProduced struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Timestamp     int64                  `protobuf:"varint,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	ErrorCode     int32                  `protobuf:"varint,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaProduced) Reset() {
+	*x = KafkaProduced{}
+	mi := &file_pubsub_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaProduced) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaProduced) ProtoMessage() {}
+
+func (x *KafkaProduced) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaProduced.ProtoReflect.Descriptor instead.
+func (*KafkaProduced) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *KafkaProduced) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *KafkaProduced) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *KafkaProduced) GetTimestamp() int64 {
+	if x != nil {
+		return x.Timestamp
+	}
+	return 0
+}
+
+func (x *KafkaProduced) GetErrorCode() int32 {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return 0
+}
+
+func (x *KafkaProduced) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// CmdKafkaFetchMany fetches many partitions, of one or several topics, in
+// one request.
+type CmdKafkaFetchMany struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Targets       []*KafkaFetchTarget    `protobuf:"bytes,1,rep,name=targets,proto3" json:"targets,omitempty"`
+	MaxWaitMs     int32                  `protobuf:"varint,2,opt,name=max_wait_ms,json=maxWaitMs,proto3" json:"max_wait_ms,omitempty"`
+	MinBytes      int32                  `protobuf:"varint,3,opt,name=min_bytes,json=minBytes,proto3" json:"min_bytes,omitempty"`
+	MaxBytes      int32                  `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	Headers       bool                   `protobuf:"varint,5,opt,name=headers,proto3" json:"headers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmdKafkaFetchMany) Reset() {
+	*x = CmdKafkaFetchMany{}
+	mi := &file_pubsub_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmdKafkaFetchMany) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmdKafkaFetchMany) ProtoMessage() {}
+
+func (x *CmdKafkaFetchMany) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmdKafkaFetchMany.ProtoReflect.Descriptor instead.
+func (*CmdKafkaFetchMany) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CmdKafkaFetchMany) GetTargets() []*KafkaFetchTarget {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *CmdKafkaFetchMany) GetMaxWaitMs() int32 {
+	if x != nil {
+		return x.MaxWaitMs
+	}
+	return 0
+}
+
+func (x *CmdKafkaFetchMany) GetMinBytes() int32 {
+	if x != nil {
+		return x.MinBytes
+	}
+	return 0
+}
+
+func (x *CmdKafkaFetchMany) GetMaxBytes() int32 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *CmdKafkaFetchMany) GetHeaders() bool {
+	if x != nil {
+		return x.Headers
+	}
+	return false
+}
+
+type KafkaFetchTarget struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaFetchTarget) Reset() {
+	*x = KafkaFetchTarget{}
+	mi := &file_pubsub_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaFetchTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaFetchTarget) ProtoMessage() {}
+
+func (x *KafkaFetchTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaFetchTarget.ProtoReflect.Descriptor instead.
+func (*KafkaFetchTarget) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *KafkaFetchTarget) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *KafkaFetchTarget) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *KafkaFetchTarget) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+// KafkaFetchManyResp has one entry per target, in order.
+type KafkaFetchManyResp struct {
+	state         protoimpl.MessageState   `protogen:"open.v1"`
+	Partitions    []*KafkaPartitionRecords `protobuf:"bytes,1,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaFetchManyResp) Reset() {
+	*x = KafkaFetchManyResp{}
+	mi := &file_pubsub_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaFetchManyResp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaFetchManyResp) ProtoMessage() {}
+
+func (x *KafkaFetchManyResp) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaFetchManyResp.ProtoReflect.Descriptor instead.
+func (*KafkaFetchManyResp) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *KafkaFetchManyResp) GetPartitions() []*KafkaPartitionRecords {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+// CmdKafkaMetadata asks for topics' partitions; topics empty: every topic
+// this client may read.
+type CmdKafkaMetadata struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topics        []string               `protobuf:"bytes,1,rep,name=topics,proto3" json:"topics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CmdKafkaMetadata) Reset() {
+	*x = CmdKafkaMetadata{}
+	mi := &file_pubsub_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CmdKafkaMetadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CmdKafkaMetadata) ProtoMessage() {}
+
+func (x *CmdKafkaMetadata) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CmdKafkaMetadata.ProtoReflect.Descriptor instead.
+func (*CmdKafkaMetadata) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CmdKafkaMetadata) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+type KafkaMetadataResp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topics        []*KafkaTopicInfo      `protobuf:"bytes,1,rep,name=topics,proto3" json:"topics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaMetadataResp) Reset() {
+	*x = KafkaMetadataResp{}
+	mi := &file_pubsub_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaMetadataResp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaMetadataResp) ProtoMessage() {}
+
+func (x *KafkaMetadataResp) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaMetadataResp.ProtoReflect.Descriptor instead.
+func (*KafkaMetadataResp) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *KafkaMetadataResp) GetTopics() []*KafkaTopicInfo {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+type KafkaTopicInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Partitions    []int32                `protobuf:"varint,2,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	Error         *ErrorResp             `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KafkaTopicInfo) Reset() {
+	*x = KafkaTopicInfo{}
+	mi := &file_pubsub_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KafkaTopicInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KafkaTopicInfo) ProtoMessage() {}
+
+func (x *KafkaTopicInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KafkaTopicInfo.ProtoReflect.Descriptor instead.
+func (*KafkaTopicInfo) Descriptor() ([]byte, []int) {
+	return file_pubsub_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *KafkaTopicInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *KafkaTopicInfo) GetPartitions() []int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+func (x *KafkaTopicInfo) GetError() *ErrorResp {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
 
 var File_pubsub_proto protoreflect.FileDescriptor
 
@@ -773,32 +2743,47 @@ const file_pubsub_proto_rawDesc = "" +
 	"\x12CmdKafkaListOffset\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x1c\n" +
-	"\ttimestamp\x18\x03 \x01(\x03R\ttimestamp\"[\n" +
+	"\ttimestamp\x18\x03 \x01(\x03R\ttimestamp\"\xcf\x01\n" +
 	"\rCmdKafkaFetch\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
-	"\x06offset\x18\x03 \x01(\x03R\x06offset\"\xc7\x02\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x1e\n" +
+	"\vmax_wait_ms\x18\x10 \x01(\x05R\tmaxWaitMs\x12\x1b\n" +
+	"\tmin_bytes\x18\x11 \x01(\x05R\bminBytes\x12\x1b\n" +
+	"\tmax_bytes\x18\x12 \x01(\x05R\bmaxBytes\x12\x18\n" +
+	"\aheaders\x18\x13 \x01(\bR\aheaders\"\x9d\a\n" +
 	"\tPubSubReq\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x129\n" +
 	"\tcmd_empty\x18\x1f \x01(\v2\x1a.kafkaedge.pubsub.CmdEmptyH\x00R\bcmdEmpty\x126\n" +
 	"\bcmd_ping\x18  \x01(\v2\x19.kafkaedge.pubsub.CmdPingH\x00R\acmdPing\x12I\n" +
 	"\x0fcmd_kafka_fetch\x18! \x01(\v2\x1f.kafkaedge.pubsub.CmdKafkaFetchH\x00R\rcmdKafkaFetch\x12Y\n" +
-	"\x15cmd_kafka_list_offset\x18\" \x01(\v2$.kafkaedge.pubsub.CmdKafkaListOffsetH\x00R\x12cmdKafkaListOffsetB\x05\n" +
+	"\x15cmd_kafka_list_offset\x18\" \x01(\v2$.kafkaedge.pubsub.CmdKafkaListOffsetH\x00R\x12cmdKafkaListOffset\x12U\n" +
+	"\x13cmd_kafka_subscribe\x18( \x01(\v2#.kafkaedge.pubsub.CmdKafkaSubscribeH\x00R\x11cmdKafkaSubscribe\x12[\n" +
+	"\x15cmd_kafka_unsubscribe\x18) \x01(\v2%.kafkaedge.pubsub.CmdKafkaUnsubscribeH\x00R\x13cmdKafkaUnsubscribe\x12L\n" +
+	"\x10cmd_kafka_commit\x18* \x01(\v2 .kafkaedge.pubsub.CmdKafkaCommitH\x00R\x0ecmdKafkaCommit\x12U\n" +
+	"\x13cmd_kafka_committed\x18+ \x01(\v2#.kafkaedge.pubsub.CmdKafkaCommittedH\x00R\x11cmdKafkaCommitted\x12O\n" +
+	"\x11cmd_kafka_produce\x18, \x01(\v2!.kafkaedge.pubsub.CmdKafkaProduceH\x00R\x0fcmdKafkaProduce\x12V\n" +
+	"\x14cmd_kafka_fetch_many\x18- \x01(\v2#.kafkaedge.pubsub.CmdKafkaFetchManyH\x00R\x11cmdKafkaFetchMany\x12R\n" +
+	"\x12cmd_kafka_metadata\x18. \x01(\v2\".kafkaedge.pubsub.CmdKafkaMetadataH\x00R\x10cmdKafkaMetadataB\x05\n" +
 	"\x03req\"9\n" +
 	"\tErrorResp\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\" \n" +
 	"\bPongResp\x12\x14\n" +
-	"\x05state\x18\x01 \x01(\fR\x05state\"l\n" +
+	"\x05state\x18\x01 \x01(\fR\x05state\"\xa5\x01\n" +
 	"\fKafkaMessage\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\fR\x03key\x12\x14\n" +
-	"\x05value\x18\x04 \x01(\fR\x05value\"L\n" +
+	"\x05value\x18\x04 \x01(\fR\x05value\x127\n" +
+	"\aheaders\x18\x10 \x03(\v2\x1d.kafkaedge.pubsub.KafkaHeaderR\aheaders\"\x94\x01\n" +
 	"\x0eKafkaFetchResp\x12:\n" +
-	"\bmessages\x18\x01 \x03(\v2\x1e.kafkaedge.pubsub.KafkaMessageR\bmessages\"-\n" +
+	"\bmessages\x18\x01 \x03(\v2\x1e.kafkaedge.pubsub.KafkaMessageR\bmessages\x12%\n" +
+	"\x0ehigh_watermark\x18\x10 \x01(\x03R\rhighWatermark\x12\x1f\n" +
+	"\vnext_offset\x18\x11 \x01(\x03R\n" +
+	"nextOffset\"-\n" +
 	"\x13KafkaListOffsetResp\x12\x16\n" +
-	"\x06offset\x18\x01 \x01(\x03R\x06offset\"\xd5\x02\n" +
+	"\x06offset\x18\x01 \x01(\x03R\x06offset\"\xfa\b\n" +
 	"\n" +
 	"PubSubResp\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x03R\bsequence\x12<\n" +
@@ -806,8 +2791,147 @@ const file_pubsub_proto_rawDesc = "" +
 	"error_resp\x18\x1f \x01(\v2\x1b.kafkaedge.pubsub.ErrorRespH\x00R\terrorResp\x129\n" +
 	"\tpong_resp\x18  \x01(\v2\x1a.kafkaedge.pubsub.PongRespH\x00R\bpongResp\x12L\n" +
 	"\x10kafka_fetch_resp\x18! \x01(\v2 .kafkaedge.pubsub.KafkaFetchRespH\x00R\x0ekafkaFetchResp\x12\\\n" +
-	"\x16kafka_list_offset_resp\x18\" \x01(\v2%.kafkaedge.pubsub.KafkaListOffsetRespH\x00R\x13kafkaListOffsetRespB\x06\n" +
-	"\x04respBa\n" +
+	"\x16kafka_list_offset_resp\x18\" \x01(\v2%.kafkaedge.pubsub.KafkaListOffsetRespH\x00R\x13kafkaListOffsetResp\x12X\n" +
+	"\x14kafka_subscribe_resp\x18( \x01(\v2$.kafkaedge.pubsub.KafkaSubscribeRespH\x00R\x12kafkaSubscribeResp\x12N\n" +
+	"\rkafka_records\x18) \x01(\v2'.kafkaedge.pubsub.KafkaPartitionRecordsH\x00R\fkafkaRecords\x12[\n" +
+	"\x15kafka_assignment_resp\x18* \x01(\v2%.kafkaedge.pubsub.KafkaAssignmentRespH\x00R\x13kafkaAssignmentResp\x12k\n" +
+	"\x1bkafka_subscription_end_resp\x18+ \x01(\v2*.kafkaedge.pubsub.KafkaSubscriptionEndRespH\x00R\x18kafkaSubscriptionEndResp\x12O\n" +
+	"\x11kafka_commit_resp\x18, \x01(\v2!.kafkaedge.pubsub.KafkaCommitRespH\x00R\x0fkafkaCommitResp\x12X\n" +
+	"\x14kafka_committed_resp\x18- \x01(\v2$.kafkaedge.pubsub.KafkaCommittedRespH\x00R\x12kafkaCommittedResp\x12R\n" +
+	"\x12kafka_produce_resp\x18. \x01(\v2\".kafkaedge.pubsub.KafkaProduceRespH\x00R\x10kafkaProduceResp\x12Y\n" +
+	"\x15kafka_fetch_many_resp\x18/ \x01(\v2$.kafkaedge.pubsub.KafkaFetchManyRespH\x00R\x12kafkaFetchManyResp\x12U\n" +
+	"\x13kafka_metadata_resp\x180 \x01(\v2#.kafkaedge.pubsub.KafkaMetadataRespH\x00R\x11kafkaMetadataRespB\x06\n" +
+	"\x04resp\"5\n" +
+	"\vKafkaHeader\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"l\n" +
+	"\rKafkaPosition\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12%\n" +
+	"\x0ehigh_watermark\x18\x03 \x01(\x03R\rhighWatermark\"h\n" +
+	"\x14KafkaPartitionOffset\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x1a\n" +
+	"\bmetadata\x18\x03 \x01(\tR\bmetadata\"\x84\x01\n" +
+	"\vKafkaFilter\x12\x15\n" +
+	"\x03key\x18\x01 \x01(\fH\x00R\x03key\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"key_prefix\x18\x02 \x01(\fR\tkeyPrefix\x127\n" +
+	"\aheaders\x18\x03 \x03(\v2\x1d.kafkaedge.pubsub.KafkaHeaderR\aheadersB\x06\n" +
+	"\x04_key\"\x82\x02\n" +
+	"\x15KafkaPartitionRecords\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12:\n" +
+	"\bmessages\x18\x03 \x03(\v2\x1e.kafkaedge.pubsub.KafkaMessageR\bmessages\x12%\n" +
+	"\x0ehigh_watermark\x18\x04 \x01(\x03R\rhighWatermark\x12\x1f\n" +
+	"\vnext_offset\x18\x05 \x01(\x03R\n" +
+	"nextOffset\x121\n" +
+	"\x05error\x18\x06 \x01(\v2\x1b.kafkaedge.pubsub.ErrorRespR\x05error\"\xfe\x03\n" +
+	"\x11CmdKafkaSubscribe\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x02 \x03(\x05R\n" +
+	"partitions\x12\x18\n" +
+	"\x06offset\x18\x03 \x01(\x03H\x00R\x06offset\x12\x1e\n" +
+	"\ttimestamp\x18\x04 \x01(\x03H\x00R\ttimestamp\x12\x14\n" +
+	"\x04last\x18\x05 \x01(\x03H\x00R\x04last\x12J\n" +
+	"\aoffsets\x18\x06 \x03(\v20.kafkaedge.pubsub.CmdKafkaSubscribe.OffsetsEntryR\aoffsets\x12\x14\n" +
+	"\x05group\x18\a \x01(\tR\x05group\x125\n" +
+	"\x06filter\x18\b \x01(\v2\x1d.kafkaedge.pubsub.KafkaFilterR\x06filter\x12\x18\n" +
+	"\aheaders\x18\t \x01(\bR\aheaders\x12\x1b\n" +
+	"\tmax_bytes\x18\n" +
+	" \x01(\x05R\bmaxBytes\x12-\n" +
+	"\x05reset\x18\v \x01(\x0e2\x17.kafkaedge.pubsub.ResetR\x05reset\x12\x1f\n" +
+	"\vauto_commit\x18\f \x01(\bR\n" +
+	"autoCommit\x1a:\n" +
+	"\fOffsetsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01B\a\n" +
+	"\x05start\"i\n" +
+	"\x12KafkaSubscribeResp\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12=\n" +
+	"\tpositions\x18\x02 \x03(\v2\x1f.kafkaedge.pubsub.KafkaPositionR\tpositions\"\xa9\x01\n" +
+	"\x13KafkaAssignmentResp\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x05R\n" +
+	"generation\x12;\n" +
+	"\bassigned\x18\x02 \x03(\v2\x1f.kafkaedge.pubsub.KafkaPositionR\bassigned\x12\x18\n" +
+	"\arevoked\x18\x03 \x03(\x05R\arevoked\x12\x1b\n" +
+	"\tmember_id\x18\x04 \x01(\tR\bmemberId\"F\n" +
+	"\x18KafkaSubscriptionEndResp\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"9\n" +
+	"\x13CmdKafkaUnsubscribe\x12\"\n" +
+	"\fsubscription\x18\x01 \x01(\x03R\fsubscription\"\xa2\x01\n" +
+	"\x0eCmdKafkaCommit\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12@\n" +
+	"\aoffsets\x18\x03 \x03(\v2&.kafkaedge.pubsub.KafkaPartitionOffsetR\aoffsets\x12\"\n" +
+	"\fsubscription\x18\x04 \x01(\x03R\fsubscription\"\x11\n" +
+	"\x0fKafkaCommitResp\"_\n" +
+	"\x11CmdKafkaCommitted\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x03 \x03(\x05R\n" +
+	"partitions\"V\n" +
+	"\x12KafkaCommittedResp\x12@\n" +
+	"\aoffsets\x18\x01 \x03(\v2&.kafkaedge.pubsub.KafkaPartitionOffsetR\aoffsets\"\xbd\x01\n" +
+	"\x0fCmdKafkaProduce\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12!\n" +
+	"\tpartition\x18\x02 \x01(\x05H\x00R\tpartition\x88\x01\x01\x127\n" +
+	"\arecords\x18\x03 \x03(\v2\x1d.kafkaedge.pubsub.KafkaRecordR\arecords\x12*\n" +
+	"\x04acks\x18\x04 \x01(\x0e2\x16.kafkaedge.pubsub.AcksR\x04acksB\f\n" +
+	"\n" +
+	"_partition\"\x99\x01\n" +
+	"\vKafkaRecord\x12\x15\n" +
+	"\x03key\x18\x01 \x01(\fH\x00R\x03key\x88\x01\x01\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x127\n" +
+	"\aheaders\x18\x03 \x03(\v2\x1d.kafkaedge.pubsub.KafkaHeaderR\aheaders\x12\x1c\n" +
+	"\ttimestamp\x18\x04 \x01(\x03R\ttimestampB\x06\n" +
+	"\x04_key\"M\n" +
+	"\x10KafkaProduceResp\x129\n" +
+	"\aresults\x18\x01 \x03(\v2\x1f.kafkaedge.pubsub.KafkaProducedR\aresults\"\x98\x01\n" +
+	"\rKafkaProduced\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x1c\n" +
+	"\ttimestamp\x18\x03 \x01(\x03R\ttimestamp\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x04 \x01(\x05R\terrorCode\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\xc5\x01\n" +
+	"\x11CmdKafkaFetchMany\x12<\n" +
+	"\atargets\x18\x01 \x03(\v2\".kafkaedge.pubsub.KafkaFetchTargetR\atargets\x12\x1e\n" +
+	"\vmax_wait_ms\x18\x02 \x01(\x05R\tmaxWaitMs\x12\x1b\n" +
+	"\tmin_bytes\x18\x03 \x01(\x05R\bminBytes\x12\x1b\n" +
+	"\tmax_bytes\x18\x04 \x01(\x05R\bmaxBytes\x12\x18\n" +
+	"\aheaders\x18\x05 \x01(\bR\aheaders\"^\n" +
+	"\x10KafkaFetchTarget\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\"]\n" +
+	"\x12KafkaFetchManyResp\x12G\n" +
+	"\n" +
+	"partitions\x18\x01 \x03(\v2'.kafkaedge.pubsub.KafkaPartitionRecordsR\n" +
+	"partitions\"*\n" +
+	"\x10CmdKafkaMetadata\x12\x16\n" +
+	"\x06topics\x18\x01 \x03(\tR\x06topics\"M\n" +
+	"\x11KafkaMetadataResp\x128\n" +
+	"\x06topics\x18\x01 \x03(\v2 .kafkaedge.pubsub.KafkaTopicInfoR\x06topics\"w\n" +
+	"\x0eKafkaTopicInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x02 \x03(\x05R\n" +
+	"partitions\x121\n" +
+	"\x05error\x18\x03 \x01(\v2\x1b.kafkaedge.pubsub.ErrorRespR\x05error*=\n" +
+	"\x05Reset\x12\x10\n" +
+	"\fRESET_LATEST\x10\x00\x12\x12\n" +
+	"\x0eRESET_EARLIEST\x10\x01\x12\x0e\n" +
+	"\n" +
+	"RESET_NONE\x10\x02*4\n" +
+	"\x04Acks\x12\f\n" +
+	"\bACKS_ALL\x10\x00\x12\x0f\n" +
+	"\vACKS_LEADER\x10\x01\x12\r\n" +
+	"\tACKS_NONE\x10\x02Ba\n" +
 	"\x1corg.apache.apisix.api.pubsubB\vPubSubProtoP\x01Z2github.com/kafkaedge/kafkaedge/proto/pubsub;pubsubb\x06proto3"
 
 var (
@@ -822,35 +2946,98 @@ func file_pubsub_proto_rawDescGZIP() []byte {
 	return file_pubsub_proto_rawDescData
 }
 
-var file_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_pubsub_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_pubsub_proto_goTypes = []any{
-	(*CmdPing)(nil),             // 0: kafkaedge.pubsub.CmdPing
-	(*CmdEmpty)(nil),            // 1: kafkaedge.pubsub.CmdEmpty
-	(*CmdKafkaListOffset)(nil),  // 2: kafkaedge.pubsub.CmdKafkaListOffset
-	(*CmdKafkaFetch)(nil),       // 3: kafkaedge.pubsub.CmdKafkaFetch
-	(*PubSubReq)(nil),           // 4: kafkaedge.pubsub.PubSubReq
-	(*ErrorResp)(nil),           // 5: kafkaedge.pubsub.ErrorResp
-	(*PongResp)(nil),            // 6: kafkaedge.pubsub.PongResp
-	(*KafkaMessage)(nil),        // 7: kafkaedge.pubsub.KafkaMessage
-	(*KafkaFetchResp)(nil),      // 8: kafkaedge.pubsub.KafkaFetchResp
-	(*KafkaListOffsetResp)(nil), // 9: kafkaedge.pubsub.KafkaListOffsetResp
-	(*PubSubResp)(nil),          // 10: kafkaedge.pubsub.PubSubResp
+	(Reset)(0),                       // 0: kafkaedge.pubsub.Reset
+	(Acks)(0),                        // 1: kafkaedge.pubsub.Acks
+	(*CmdPing)(nil),                  // 2: kafkaedge.pubsub.CmdPing
+	(*CmdEmpty)(nil),                 // 3: kafkaedge.pubsub.CmdEmpty
+	(*CmdKafkaListOffset)(nil),       // 4: kafkaedge.pubsub.CmdKafkaListOffset
+	(*CmdKafkaFetch)(nil),            // 5: kafkaedge.pubsub.CmdKafkaFetch
+	(*PubSubReq)(nil),                // 6: kafkaedge.pubsub.PubSubReq
+	(*ErrorResp)(nil),                // 7: kafkaedge.pubsub.ErrorResp
+	(*PongResp)(nil),                 // 8: kafkaedge.pubsub.PongResp
+	(*KafkaMessage)(nil),             // 9: kafkaedge.pubsub.KafkaMessage
+	(*KafkaFetchResp)(nil),           // 10: kafkaedge.pubsub.KafkaFetchResp
+	(*KafkaListOffsetResp)(nil),      // 11: kafkaedge.pubsub.KafkaListOffsetResp
+	(*PubSubResp)(nil),               // 12: kafkaedge.pubsub.PubSubResp
+	(*KafkaHeader)(nil),              // 13: kafkaedge.pubsub.KafkaHeader
+	(*KafkaPosition)(nil),            // 14: kafkaedge.pubsub.KafkaPosition
+	(*KafkaPartitionOffset)(nil),     // 15: kafkaedge.pubsub.KafkaPartitionOffset
+	(*KafkaFilter)(nil),              // 16: kafkaedge.pubsub.KafkaFilter
+	(*KafkaPartitionRecords)(nil),    // 17: kafkaedge.pubsub.KafkaPartitionRecords
+	(*CmdKafkaSubscribe)(nil),        // 18: kafkaedge.pubsub.CmdKafkaSubscribe
+	(*KafkaSubscribeResp)(nil),       // 19: kafkaedge.pubsub.KafkaSubscribeResp
+	(*KafkaAssignmentResp)(nil),      // 20: kafkaedge.pubsub.KafkaAssignmentResp
+	(*KafkaSubscriptionEndResp)(nil), // 21: kafkaedge.pubsub.KafkaSubscriptionEndResp
+	(*CmdKafkaUnsubscribe)(nil),      // 22: kafkaedge.pubsub.CmdKafkaUnsubscribe
+	(*CmdKafkaCommit)(nil),           // 23: kafkaedge.pubsub.CmdKafkaCommit
+	(*KafkaCommitResp)(nil),          // 24: kafkaedge.pubsub.KafkaCommitResp
+	(*CmdKafkaCommitted)(nil),        // 25: kafkaedge.pubsub.CmdKafkaCommitted
+	(*KafkaCommittedResp)(nil),       // 26: kafkaedge.pubsub.KafkaCommittedResp
+	(*CmdKafkaProduce)(nil),          // 27: kafkaedge.pubsub.CmdKafkaProduce
+	(*KafkaRecord)(nil),              // 28: kafkaedge.pubsub.KafkaRecord
+	(*KafkaProduceResp)(nil),         // 29: kafkaedge.pubsub.KafkaProduceResp
+	(*KafkaProduced)(nil),            // 30: kafkaedge.pubsub.KafkaProduced
+	(*CmdKafkaFetchMany)(nil),        // 31: kafkaedge.pubsub.CmdKafkaFetchMany
+	(*KafkaFetchTarget)(nil),         // 32: kafkaedge.pubsub.KafkaFetchTarget
+	(*KafkaFetchManyResp)(nil),       // 33: kafkaedge.pubsub.KafkaFetchManyResp
+	(*CmdKafkaMetadata)(nil),         // 34: kafkaedge.pubsub.CmdKafkaMetadata
+	(*KafkaMetadataResp)(nil),        // 35: kafkaedge.pubsub.KafkaMetadataResp
+	(*KafkaTopicInfo)(nil),           // 36: kafkaedge.pubsub.KafkaTopicInfo
+	nil,                              // 37: kafkaedge.pubsub.CmdKafkaSubscribe.OffsetsEntry
 }
 var file_pubsub_proto_depIdxs = []int32{
-	1, // 0: kafkaedge.pubsub.PubSubReq.cmd_empty:type_name -> kafkaedge.pubsub.CmdEmpty
-	0, // 1: kafkaedge.pubsub.PubSubReq.cmd_ping:type_name -> kafkaedge.pubsub.CmdPing
-	3, // 2: kafkaedge.pubsub.PubSubReq.cmd_kafka_fetch:type_name -> kafkaedge.pubsub.CmdKafkaFetch
-	2, // 3: kafkaedge.pubsub.PubSubReq.cmd_kafka_list_offset:type_name -> kafkaedge.pubsub.CmdKafkaListOffset
-	7, // 4: kafkaedge.pubsub.KafkaFetchResp.messages:type_name -> kafkaedge.pubsub.KafkaMessage
-	5, // 5: kafkaedge.pubsub.PubSubResp.error_resp:type_name -> kafkaedge.pubsub.ErrorResp
-	6, // 6: kafkaedge.pubsub.PubSubResp.pong_resp:type_name -> kafkaedge.pubsub.PongResp
-	8, // 7: kafkaedge.pubsub.PubSubResp.kafka_fetch_resp:type_name -> kafkaedge.pubsub.KafkaFetchResp
-	9, // 8: kafkaedge.pubsub.PubSubResp.kafka_list_offset_resp:type_name -> kafkaedge.pubsub.KafkaListOffsetResp
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	3,  // 0: kafkaedge.pubsub.PubSubReq.cmd_empty:type_name -> kafkaedge.pubsub.CmdEmpty
+	2,  // 1: kafkaedge.pubsub.PubSubReq.cmd_ping:type_name -> kafkaedge.pubsub.CmdPing
+	5,  // 2: kafkaedge.pubsub.PubSubReq.cmd_kafka_fetch:type_name -> kafkaedge.pubsub.CmdKafkaFetch
+	4,  // 3: kafkaedge.pubsub.PubSubReq.cmd_kafka_list_offset:type_name -> kafkaedge.pubsub.CmdKafkaListOffset
+	18, // 4: kafkaedge.pubsub.PubSubReq.cmd_kafka_subscribe:type_name -> kafkaedge.pubsub.CmdKafkaSubscribe
+	22, // 5: kafkaedge.pubsub.PubSubReq.cmd_kafka_unsubscribe:type_name -> kafkaedge.pubsub.CmdKafkaUnsubscribe
+	23, // 6: kafkaedge.pubsub.PubSubReq.cmd_kafka_commit:type_name -> kafkaedge.pubsub.CmdKafkaCommit
+	25, // 7: kafkaedge.pubsub.PubSubReq.cmd_kafka_committed:type_name -> kafkaedge.pubsub.CmdKafkaCommitted
+	27, // 8: kafkaedge.pubsub.PubSubReq.cmd_kafka_produce:type_name -> kafkaedge.pubsub.CmdKafkaProduce
+	31, // 9: kafkaedge.pubsub.PubSubReq.cmd_kafka_fetch_many:type_name -> kafkaedge.pubsub.CmdKafkaFetchMany
+	34, // 10: kafkaedge.pubsub.PubSubReq.cmd_kafka_metadata:type_name -> kafkaedge.pubsub.CmdKafkaMetadata
+	13, // 11: kafkaedge.pubsub.KafkaMessage.headers:type_name -> kafkaedge.pubsub.KafkaHeader
+	9,  // 12: kafkaedge.pubsub.KafkaFetchResp.messages:type_name -> kafkaedge.pubsub.KafkaMessage
+	7,  // 13: kafkaedge.pubsub.PubSubResp.error_resp:type_name -> kafkaedge.pubsub.ErrorResp
+	8,  // 14: kafkaedge.pubsub.PubSubResp.pong_resp:type_name -> kafkaedge.pubsub.PongResp
+	10, // 15: kafkaedge.pubsub.PubSubResp.kafka_fetch_resp:type_name -> kafkaedge.pubsub.KafkaFetchResp
+	11, // 16: kafkaedge.pubsub.PubSubResp.kafka_list_offset_resp:type_name -> kafkaedge.pubsub.KafkaListOffsetResp
+	19, // 17: kafkaedge.pubsub.PubSubResp.kafka_subscribe_resp:type_name -> kafkaedge.pubsub.KafkaSubscribeResp
+	17, // 18: kafkaedge.pubsub.PubSubResp.kafka_records:type_name -> kafkaedge.pubsub.KafkaPartitionRecords
+	20, // 19: kafkaedge.pubsub.PubSubResp.kafka_assignment_resp:type_name -> kafkaedge.pubsub.KafkaAssignmentResp
+	21, // 20: kafkaedge.pubsub.PubSubResp.kafka_subscription_end_resp:type_name -> kafkaedge.pubsub.KafkaSubscriptionEndResp
+	24, // 21: kafkaedge.pubsub.PubSubResp.kafka_commit_resp:type_name -> kafkaedge.pubsub.KafkaCommitResp
+	26, // 22: kafkaedge.pubsub.PubSubResp.kafka_committed_resp:type_name -> kafkaedge.pubsub.KafkaCommittedResp
+	29, // 23: kafkaedge.pubsub.PubSubResp.kafka_produce_resp:type_name -> kafkaedge.pubsub.KafkaProduceResp
+	33, // 24: kafkaedge.pubsub.PubSubResp.kafka_fetch_many_resp:type_name -> kafkaedge.pubsub.KafkaFetchManyResp
+	35, // 25: kafkaedge.pubsub.PubSubResp.kafka_metadata_resp:type_name -> kafkaedge.pubsub.KafkaMetadataResp
+	13, // 26: kafkaedge.pubsub.KafkaFilter.headers:type_name -> kafkaedge.pubsub.KafkaHeader
+	9,  // 27: kafkaedge.pubsub.KafkaPartitionRecords.messages:type_name -> kafkaedge.pubsub.KafkaMessage
+	7,  // 28: kafkaedge.pubsub.KafkaPartitionRecords.error:type_name -> kafkaedge.pubsub.ErrorResp
+	37, // 29: kafkaedge.pubsub.CmdKafkaSubscribe.offsets:type_name -> kafkaedge.pubsub.CmdKafkaSubscribe.OffsetsEntry
+	16, // 30: kafkaedge.pubsub.CmdKafkaSubscribe.filter:type_name -> kafkaedge.pubsub.KafkaFilter
+	0,  // 31: kafkaedge.pubsub.CmdKafkaSubscribe.reset:type_name -> kafkaedge.pubsub.Reset
+	14, // 32: kafkaedge.pubsub.KafkaSubscribeResp.positions:type_name -> kafkaedge.pubsub.KafkaPosition
+	14, // 33: kafkaedge.pubsub.KafkaAssignmentResp.assigned:type_name -> kafkaedge.pubsub.KafkaPosition
+	15, // 34: kafkaedge.pubsub.CmdKafkaCommit.offsets:type_name -> kafkaedge.pubsub.KafkaPartitionOffset
+	15, // 35: kafkaedge.pubsub.KafkaCommittedResp.offsets:type_name -> kafkaedge.pubsub.KafkaPartitionOffset
+	28, // 36: kafkaedge.pubsub.CmdKafkaProduce.records:type_name -> kafkaedge.pubsub.KafkaRecord
+	1,  // 37: kafkaedge.pubsub.CmdKafkaProduce.acks:type_name -> kafkaedge.pubsub.Acks
+	13, // 38: kafkaedge.pubsub.KafkaRecord.headers:type_name -> kafkaedge.pubsub.KafkaHeader
+	30, // 39: kafkaedge.pubsub.KafkaProduceResp.results:type_name -> kafkaedge.pubsub.KafkaProduced
+	32, // 40: kafkaedge.pubsub.CmdKafkaFetchMany.targets:type_name -> kafkaedge.pubsub.KafkaFetchTarget
+	17, // 41: kafkaedge.pubsub.KafkaFetchManyResp.partitions:type_name -> kafkaedge.pubsub.KafkaPartitionRecords
+	36, // 42: kafkaedge.pubsub.KafkaMetadataResp.topics:type_name -> kafkaedge.pubsub.KafkaTopicInfo
+	7,  // 43: kafkaedge.pubsub.KafkaTopicInfo.error:type_name -> kafkaedge.pubsub.ErrorResp
+	44, // [44:44] is the sub-list for method output_type
+	44, // [44:44] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_pubsub_proto_init() }
@@ -863,25 +3050,50 @@ func file_pubsub_proto_init() {
 		(*PubSubReq_CmdPing)(nil),
 		(*PubSubReq_CmdKafkaFetch)(nil),
 		(*PubSubReq_CmdKafkaListOffset)(nil),
+		(*PubSubReq_CmdKafkaSubscribe)(nil),
+		(*PubSubReq_CmdKafkaUnsubscribe)(nil),
+		(*PubSubReq_CmdKafkaCommit)(nil),
+		(*PubSubReq_CmdKafkaCommitted)(nil),
+		(*PubSubReq_CmdKafkaProduce)(nil),
+		(*PubSubReq_CmdKafkaFetchMany)(nil),
+		(*PubSubReq_CmdKafkaMetadata)(nil),
 	}
 	file_pubsub_proto_msgTypes[10].OneofWrappers = []any{
 		(*PubSubResp_ErrorResp)(nil),
 		(*PubSubResp_PongResp)(nil),
 		(*PubSubResp_KafkaFetchResp)(nil),
 		(*PubSubResp_KafkaListOffsetResp)(nil),
+		(*PubSubResp_KafkaSubscribeResp)(nil),
+		(*PubSubResp_KafkaRecords)(nil),
+		(*PubSubResp_KafkaAssignmentResp)(nil),
+		(*PubSubResp_KafkaSubscriptionEndResp)(nil),
+		(*PubSubResp_KafkaCommitResp)(nil),
+		(*PubSubResp_KafkaCommittedResp)(nil),
+		(*PubSubResp_KafkaProduceResp)(nil),
+		(*PubSubResp_KafkaFetchManyResp)(nil),
+		(*PubSubResp_KafkaMetadataResp)(nil),
 	}
+	file_pubsub_proto_msgTypes[14].OneofWrappers = []any{}
+	file_pubsub_proto_msgTypes[16].OneofWrappers = []any{
+		(*CmdKafkaSubscribe_Offset)(nil),
+		(*CmdKafkaSubscribe_Timestamp)(nil),
+		(*CmdKafkaSubscribe_Last)(nil),
+	}
+	file_pubsub_proto_msgTypes[25].OneofWrappers = []any{}
+	file_pubsub_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pubsub_proto_rawDesc), len(file_pubsub_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   11,
+			NumEnums:      2,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_pubsub_proto_goTypes,
 		DependencyIndexes: file_pubsub_proto_depIdxs,
+		EnumInfos:         file_pubsub_proto_enumTypes,
 		MessageInfos:      file_pubsub_proto_msgTypes,
 	}.Build()
 	File_pubsub_proto = out.File

@@ -69,6 +69,7 @@ type Settings struct {
 	SlowTimeout        time.Duration `yaml:"slow-timeout"`
 	IdleTimeout        time.Duration `yaml:"idle-timeout"`
 	HandshakeTimeout   time.Duration `yaml:"handshake-timeout"`
+	MaxFetchWait       time.Duration `yaml:"max-fetch-wait"`
 
 	// kafkawire.Config
 	BrokerConns            int           `yaml:"broker-conns"`
@@ -112,6 +113,7 @@ func Default() Settings {
 		SlowTimeout:            r.SlowTimeout,
 		IdleTimeout:            r.IdleTimeout,
 		HandshakeTimeout:       r.HandshakeTimeout,
+		MaxFetchWait:           r.MaxFetchWait,
 		BrokerConns:            k.ConnsPerBroker,
 		DialTimeout:            k.DialTimeout,
 		RequestTimeout:         k.RequestTimeout,
@@ -325,6 +327,7 @@ func (s *Settings) fields() []field {
 		{flag: "slow-timeout", value: s.SlowTimeout, config: "SlowTimeout"},
 		{flag: "idle-timeout", value: s.IdleTimeout, config: "IdleTimeout"},
 		{flag: "handshake-timeout", value: s.HandshakeTimeout, config: "HandshakeTimeout"},
+		{flag: "max-fetch-wait", value: s.MaxFetchWait, config: "MaxFetchWait"},
 		{flag: "broker-conns", value: s.BrokerConns, config: "ConnsPerBroker"},
 		{flag: "dial-timeout", value: s.DialTimeout, config: "DialTimeout"},
 		{flag: "request-timeout", value: s.RequestTimeout, config: "RequestTimeout"},
@@ -391,6 +394,7 @@ func (s *Settings) Reactor(log *slog.Logger, obs reactor.Observer) reactor.Confi
 		SlowTimeout:        s.SlowTimeout,
 		IdleTimeout:        s.IdleTimeout,
 		HandshakeTimeout:   s.HandshakeTimeout,
+		MaxFetchWait:       s.MaxFetchWait,
 		Logger:             log,
 		Observer:           obs,
 	}
