@@ -48,6 +48,7 @@ type Client struct {
 	usesWG  sync.WaitGroup        // uses not yet reported unused
 
 	meta     atomic.Pointer[snapshot]
+	stale    sync.Map   // topic -> time.Time of a call that timed out (markStale)
 	snapMu   sync.Mutex // serializes metadata installs
 	metaMu   sync.Mutex // guards the flights
 	metaCur  *metaFlight
@@ -277,6 +278,9 @@ func (c *Client) ListOffset(ctx context.Context, topic string, partition int32, 
 		return err
 	})
 	if err != nil {
+		if errors.Is(err, ErrTimeout) {
+			c.markStale(topic)
+		}
 		return -1, c.opError(op, topic, partition, timestamp, err)
 	}
 	return off, nil

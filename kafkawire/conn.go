@@ -79,9 +79,15 @@ type conn struct {
 	mu        sync.Mutex
 	pending   map[int32]*call
 	corr      int32
-	abandoned int        // pending calls whose caller gave up
-	err       *connError // why the connection died; nil while alive
-	dead      atomic.Bool
+	abandoned int // pending calls whose caller gave up
+	// silentAfter, when not 0, makes a call that waited this long with no
+	// response frame read on the connection since it was sent fail the
+	// connection: the broker stopped answering (a stopped process, a
+	// black hole). 0 on the lane of long polls, where silence is expected.
+	silentAfter time.Duration
+	frames      atomic.Uint64 // response frames read
+	err         *connError    // why the connection died; nil while alive
+	dead        atomic.Bool
 }
 
 // call is one request awaiting its response.
@@ -101,7 +107,7 @@ type callResult struct {
 // dialConn connects to addr and runs the handshake: TLS when configured,
 // ApiVersions, then SASL when configured. ctx bounds the whole setup; use
 // reports the connection's events (nil: none).
-func dialConn(ctx context.Context, cl *Client, addr string, use *brokerUse) (*conn, error) {
+func dialConn(ctx context.Context, cl *Client, addr string, l lane, use *brokerUse) (*conn, error) {
 	cfg := &cl.cfg
 	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
@@ -131,6 +137,9 @@ func dialConn(ctx context.Context, cl *Client, addr string, use *brokerUse) (*co
 		maxResp:  cfg.maxResponse(),
 		pending:  make(map[int32]*call),
 		use:      use,
+	}
+	if l == laneControl {
+		c.silentAfter = cfg.RequestTimeout
 	}
 	go c.readLoop()
 
@@ -317,6 +326,7 @@ func (c *conn) roundTrip(ctx context.Context, req request, version int16) callRe
 	}
 	n, werr := c.nc.Write(frame)
 	c.wmu.Unlock()
+	sentAt, framesBefore := time.Now(), c.frames.Load()
 	if werr != nil {
 		var ne net.Error
 		if _, isTLS := c.nc.(*tls.Conn); !isTLS && n == 0 && errors.As(werr, &ne) && ne.Timeout() {
@@ -342,8 +352,12 @@ func (c *conn) roundTrip(ctx context.Context, req request, version int16) callRe
 		c.abandoned++
 		wedged := c.abandoned > maxAbandoned
 		c.mu.Unlock()
-		if wedged {
+		silent := c.silentAfter > 0 && c.frames.Load() == framesBefore && time.Since(sentAt) >= c.silentAfter
+		switch {
+		case wedged:
 			c.fail(&connError{addr: c.addr, err: fmt.Errorf("%d requests unanswered", maxAbandoned)})
+		case silent:
+			c.fail(&connError{addr: c.addr, err: fmt.Errorf("%w: no response from the broker for %s", ErrTimeout, time.Since(sentAt).Round(time.Millisecond))})
 		}
 		return callResult{err: ctxError(ctx, fmt.Sprintf("%s v%d to broker %s", apiName(key), version, c.addr))}
 	}
@@ -373,6 +387,7 @@ func (c *conn) readLoop() {
 			c.fail(&connError{addr: c.addr, err: readError(err)})
 			return
 		}
+		c.frames.Add(1)
 		corr := int32(binary.BigEndian.Uint32(rb.b))
 		c.mu.Lock()
 		cl, ok := c.pending[corr]

@@ -239,10 +239,10 @@ func TestHostileHandshake(t *testing.T) {
 }
 
 // TestDownBrokerFailsFast: once dials to a broker failed, calls fail at
-// once with ErrBrokerUnreachable, also while one dial probes whether it is
-// back: a broker that accepts and never answers holds the probe until its
-// timeout, and nobody else. Before, every call waited for the probe dial
-// (the 26-28 s behind a silent broker).
+// once with ErrBrokerUnreachable, also the one that starts the probe dial
+// and those while it runs: a broker that accepts and never answers holds
+// the probe until its timeout, and no call. Before, every call waited for
+// the probe dial (the 26-28 s behind a silent broker).
 func TestDownBrokerFailsFast(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -280,13 +280,15 @@ func TestDownBrokerFailsFast(t *testing.T) {
 	if _, err := p.get(testCtx(t)); !errors.Is(err, ErrBrokerUnreachable) || !strings.Contains(err.Error(), "next dial in") {
 		t.Fatalf("while backing off: %v, want a fast ErrBrokerUnreachable", err)
 	}
-	// The backoff ends (as if its time had passed); the next call probes,
-	// and the broker now accepts and never answers.
+	// The backoff ends (as if its time had passed); the next call starts
+	// the probe and fails at once, and the broker now accepts and never
+	// answers.
 	p.mu.Lock()
 	p.retryAt = time.Time{}
 	p.mu.Unlock()
-	probe := make(chan error, 1)
-	go func() { _, err := p.get(testCtx(t)); probe <- err }()
+	if _, err := p.get(testCtx(t)); !errors.Is(err, ErrBrokerUnreachable) || !strings.Contains(err.Error(), "probing") {
+		t.Fatalf("the call that starts the probe: %v, want a fast ErrBrokerUnreachable", err)
+	}
 	nc := <-accepted
 	silent = append(silent, nc)
 	ctx, cancel := context.WithTimeout(testCtx(t), 10*time.Second)
@@ -295,10 +297,8 @@ func TestDownBrokerFailsFast(t *testing.T) {
 	if !errors.Is(err, ErrBrokerUnreachable) || errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "probing") {
 		t.Fatalf("a call during the probe: %v, want a fast ErrBrokerUnreachable", err)
 	}
-	select {
-	case err := <-probe:
-		t.Fatalf("the probe ended (%v) while the broker is silent", err)
-	default:
+	if !p.down() {
+		t.Fatal("the pool is up while its probe hangs")
 	}
 	if len(accepted) != 0 {
 		t.Fatalf("%d more dials during the probe, want none", len(accepted))

@@ -130,6 +130,9 @@ func (c *Client) FetchWith(ctx context.Context, topic string, partition int32, o
 		err = ErrClosed
 	}
 	if err != nil {
+		if errors.Is(err, ErrTimeout) {
+			c.markStale(topic)
+		}
 		return nil, c.opError(op, topic, partition, offset, err)
 	}
 	return &FetchResult{Topic: topic, Partition: partition, Offset: offset, HighWatermark: out.hwm,
@@ -254,6 +257,9 @@ func (c *Client) FetchManyWith(ctx context.Context, parts []FetchPartition, o Fe
 		todo[i] = &fetchItem{idx: i, tp: topicPartition{p.Topic, p.Partition}, offset: p.Offset}
 	}
 	fail := func(it *fetchItem, err error) {
+		if errors.Is(err, ErrTimeout) {
+			c.markStale(it.tp.topic)
+		}
 		results[it.idx].Err = c.opError("fetch", it.tp.topic, it.tp.partition, parts[it.idx].Offset, err)
 	}
 

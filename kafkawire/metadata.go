@@ -313,8 +313,12 @@ func (c *Client) fetchMetadata(ctx context.Context, topics []string, all bool, f
 			results <- nil
 			return
 		}
+		// Each broker gets a part of the time: one that stopped answering
+		// must not use it all while the others could.
+		actx, cancel := context.WithTimeout(ctx, c.metadataAttempt())
 		var resp wire.MetadataResponse
-		v, err := cn.do(ctx, req, &resp)
+		v, err := cn.do(actx, req, &resp)
+		cancel()
 		if err == nil {
 			won = true
 			install := topics
@@ -358,6 +362,13 @@ func (c *Client) fetchMetadata(ctx context.Context, topics []string, all bool, f
 		errs.end = ctxError(ctx, "metadata")
 	}
 	return fmt.Errorf("metadata: no broker answered: %w", &errs)
+}
+
+// metadataAttempt is how long one broker may take to answer a Metadata
+// request before the next is asked: a quarter of RequestTimeout, at least
+// a second (or RequestTimeout if shorter).
+func (c *Client) metadataAttempt() time.Duration {
+	return max(c.cfg.RequestTimeout/4, min(c.cfg.RequestTimeout, time.Second))
 }
 
 // brokerErrors is the failures of several brokers on one line (unlike
@@ -528,6 +539,7 @@ func (s *snapshot) unlist(topic string, copied *bool) {
 // leader resolves the leader of tp, refreshing the metadata first if the
 // cache cannot answer for it or after is not zero (see leaders).
 func (c *Client) leader(ctx context.Context, tp topicPartition, after time.Time) (leaderInfo, error) {
+	after = c.staleSince(tp.topic, after)
 	snap := c.meta.Load()
 	if !after.IsZero() || snap.needsRefresh(tp.topic, tp.partition, time.Now()) {
 		if err := c.refresh(ctx, []string{tp.topic}, after, snap); err != nil {
@@ -542,6 +554,9 @@ func (c *Client) leader(ctx context.Context, tp topicPartition, after time.Time)
 // metadata once for all topics the cache cannot answer for. after is the
 // freshness required by callers that retry (zero: any).
 func (c *Client) leaders(ctx context.Context, need []topicPartition, after time.Time) ([]leaderInfo, []error) {
+	for _, tp := range need {
+		after = c.staleSince(tp.topic, after)
+	}
 	snap := c.meta.Load()
 	now := time.Now()
 	var stale []string
@@ -568,6 +583,25 @@ func (c *Client) leaders(ctx context.Context, need []topicPartition, after time.
 		}
 	}
 	return infos, errs
+}
+
+// markStale records that a call for topic timed out: its leader may be a
+// broker that stopped answering, so the next lookup asks for metadata newer
+// than now instead of trusting the cache (see staleSince).
+func (c *Client) markStale(topic string) {
+	c.stale.Store(topic, time.Now())
+}
+
+// staleSince returns after, or the time of the last timed-out call for
+// topic if that is later, consuming the mark: one refresh follows a
+// timeout.
+func (c *Client) staleSince(topic string, after time.Time) time.Time {
+	if v, ok := c.stale.LoadAndDelete(topic); ok {
+		if t := v.(time.Time); t.After(after) {
+			return t
+		}
+	}
+	return after
 }
 
 // topicPartition names one partition.

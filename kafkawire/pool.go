@@ -75,10 +75,11 @@ func newBrokerPool(cl *Client, k poolKey, use *brokerUse) *brokerPool {
 	return &brokerPool{cl: cl, addr: k.addr, lane: k.lane, use: use, slots: make([]poolSlot, cl.cfg.ConnsPerBroker)}
 }
 
-// get returns a live connection, dialing one if none is. After failed
-// dials it fails at once (a downError) while the pool backs off and while
-// the next dial, the probe, is in progress; the caller that starts the
-// probe waits for it.
+// get returns a live connection, dialing one if none is and waiting for
+// that dial. After failed dials it fails at once (a downError) until a dial
+// succeeds: while the pool backs off, then while the next dial, the probe,
+// runs in the background (the call that finds the backoff over starts it
+// and fails too).
 func (p *brokerPool) get(ctx context.Context) (*conn, error) {
 	for {
 		p.mu.Lock()
@@ -113,15 +114,19 @@ func (p *brokerPool) get(ctx context.Context) (*conn, error) {
 			p.mu.Unlock()
 			return best, nil
 		}
-		if wait == nil && !backingOff {
-			wait = p.dial(free)
-		} else if backingOff || p.failures > 0 {
-			// The broker is down: fail at once while the pool backs off
-			// and while one dial probes whether it is back, so that
-			// callers do not queue behind a broker that does not answer.
+		switch {
+		case p.failures > 0:
+			// The broker is down: fail at once, so that callers do not
+			// queue behind a broker that does not answer. Once the backoff
+			// is over, a dial in the background probes whether it is back.
+			if wait == nil && !backingOff {
+				p.dial(free)
+			}
 			err := &connError{addr: p.addr, err: &downError{failures: p.failures, retryAt: p.retryAt, probing: !backingOff, last: p.lastErr}}
 			p.mu.Unlock()
 			return nil, err
+		case wait == nil:
+			wait = p.dial(free)
 		}
 		p.mu.Unlock()
 
@@ -148,7 +153,7 @@ func (p *brokerPool) dial(i int) chan struct{} {
 		if reported {
 			defer u.exit() // after the connection's fate below
 		}
-		c, err := dialConn(p.cl.ctx, p.cl, p.addr, u)
+		c, err := dialConn(p.cl.ctx, p.cl, p.addr, p.lane, u)
 		if reported {
 			if err != nil {
 				u.obs.BrokerConn(p.addr, ConnDialFailed)

@@ -260,33 +260,40 @@ func TestHeldRequestIsNotIdle(t *testing.T) {
 	}
 }
 
+// sickAndHealthy starts a server with routes /sick and /healthy to two
+// clusters; fetches of topic "sick" hang, counted by hanging, until release
+// (called at the end of the test if not before), the others answer one
+// message.
+func sickAndHealthy(t *testing.T, cfg Config) (s *Server, hanging *atomic.Int32, release func()) {
+	t.Helper()
+	gate := make(chan struct{})
+	hanging = new(atomic.Int32)
+	fc := &fakeClusters{make: func() *fakeKafka {
+		return &fakeKafka{records: []record.Record{{Offset: 0, Value: []byte("v")}}, fetchFn: func(topic string) error {
+			if topic == "sick" {
+				hanging.Add(1)
+				<-gate
+			}
+			return nil
+		}}
+	}}
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	sick := Route{URI: "/sick", Cluster: kafkawire.Config{Brokers: []string{"127.0.0.1:1"}}}
+	healthy := Route{URI: "/healthy", Cluster: kafkawire.Config{Brokers: []string{"127.0.0.1:2"}}}
+	s = startFake(t, cfg, fc, sick, healthy)
+	t.Cleanup(release) // before the server's shutdown, which waits for the calls
+	return s, hanging, release
+}
+
 // TestClusterBulkhead: a cluster that does not answer holds only its share
 // of the node's Kafka calls (MaxInflightCluster), and its waiting requests
 // queue apart: a fetch on another cluster's route is answered while every
 // call of the sick one still hangs. With one node-wide cap only, the sick
 // cluster's calls took every slot and the healthy fetch waited for them.
 func TestClusterBulkhead(t *testing.T) {
-	release := make(chan struct{})
-	var hanging atomic.Int32
-	fc := &fakeClusters{make: func() *fakeKafka {
-		return &fakeKafka{records: []record.Record{{Offset: 0, Value: []byte("v")}}, fetchFn: func(topic string) error {
-			if topic == "sick" {
-				hanging.Add(1)
-				<-release
-			}
-			return nil
-		}}
-	}}
 	rec := newRecorder()
-	sick := Route{URI: "/sick", Cluster: kafkawire.Config{Brokers: []string{"127.0.0.1:1"}}}
-	healthy := Route{URI: "/healthy", Cluster: kafkawire.Config{Brokers: []string{"127.0.0.1:2"}}}
-	s := startFake(t, Config{MaxInflightTotal: 8, MaxInflightCluster: 4, Observer: rec}, fc, sick, healthy)
-	released := false
-	defer func() {
-		if !released {
-			close(release)
-		}
-	}()
+	s, hanging, release := sickAndHealthy(t, Config{MaxInflightTotal: 8, MaxInflightCluster: 4, Observer: rec})
 	// Three clients of the sick route with 4 distinct fetches each: 4 run
 	// (the cluster's share), 8 wait for it.
 	var sickClients []*wsClient
@@ -312,13 +319,86 @@ func TestClusterBulkhead(t *testing.T) {
 	if got := rec.count(func(r *recorder) int { return r.pressure[BackpressureSlotWait] }); got != 0 {
 		t.Fatalf("%d node-wide slot waits, want 0: the node had free slots", got)
 	}
-	close(release)
-	released = true
+	release()
 	for _, w := range sickClients {
 		for range 4 {
 			if resp := w.recv(); len(resp.GetKafkaFetchResp().GetMessages()) != 1 {
 				t.Fatalf("a sick-route fetch once the cluster answered: %v", resp)
 			}
 		}
+	}
+}
+
+// TestClusterMemoryBulkhead: a cluster whose fetches hang holds only its
+// share of the memory budget (with two clusters, half), so a fetch of the
+// other cluster finds memory; with one share for all, the hung fetches
+// took the whole budget and the other cluster's fetch waited for them.
+func TestClusterMemoryBulkhead(t *testing.T) {
+	rec := newRecorder()
+	// Room for 4 fetch calls in all, 2 per cluster.
+	per := pow2((32<<20)/fetchesPerOutbound) + 256 + 2*pow2((32<<20)/fetchesPerOutbound)
+	s, hanging, release := sickAndHealthy(t, Config{MemoryBudget: 4 * per, Observer: rec})
+	w := dialWS(t, s, "/sick")
+	for p := range 4 {
+		w.send(fetchReq(int64(p+1), "sick", int32(p), 0))
+	}
+	waitFor(t, "the sick cluster's memory share to fill", func() bool {
+		return hanging.Load() == 2 && rec.count(func(r *recorder) int { return r.pressure[BackpressureMemoryWait] }) >= 1
+	})
+	h := dialWS(t, s, "/healthy")
+	h.send(fetchReq(1, "data", 0, 0))
+	if resp, err := h.tryRecv(10 * time.Second); err != nil || len(resp.GetKafkaFetchResp().GetMessages()) != 1 {
+		t.Fatalf("the healthy route's fetch while the sick cluster holds its memory: %v, %v", resp, err)
+	}
+	release()
+	for range 4 {
+		if resp := w.recv(); len(resp.GetKafkaFetchResp().GetMessages()) != 1 {
+			t.Fatalf("a sick-route fetch once the cluster answered: %v", resp)
+		}
+	}
+}
+
+// TestClusterShares: with MaxInflightCluster 0 the node's calls are
+// divided among the routes' clusters, at most four ways; routes of one
+// client share one share.
+func TestClusterShares(t *testing.T) {
+	s := startServer(t, Config{MaxInflightTotal: 4000})
+	shares := func() map[int64]int {
+		n := map[int64]int{}
+		seen := map[*clusterLimits]bool{}
+		for _, rt := range s.routes.Load().byURI {
+			if !seen[rt.cl] {
+				seen[rt.cl] = true
+				n[rt.cl.slots.max]++
+			}
+		}
+		return n
+	}
+	put := func(uri, broker string) {
+		if err := s.PutRoute(Route{URI: uri, Cluster: kafkawire.Config{Brokers: []string{broker}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("/a", "127.0.0.1:1")
+	put("/a2", "127.0.0.1:1")
+	if got := shares(); got[4000] != 1 || len(got) != 1 {
+		t.Fatalf("one cluster: %v, want all 4000 calls", got)
+	}
+	put("/b", "127.0.0.1:2")
+	if got := shares(); got[2000] != 2 {
+		t.Fatalf("two clusters: %v, want 2000 each", got)
+	}
+	for i := range 4 {
+		put(fmt.Sprintf("/c%d", i), fmt.Sprintf("127.0.0.1:%d", 10+i))
+	}
+	if got := shares(); got[1000] != 6 {
+		t.Fatalf("six clusters: %v, want 1000 each", got)
+	}
+	for i := range 4 {
+		s.DeleteRoute(fmt.Sprintf("/c%d", i))
+	}
+	s.DeleteRoute("/b")
+	if got := shares(); got[4000] != 1 {
+		t.Fatalf("back to one cluster: %v, want all 4000 calls", got)
 	}
 }

@@ -25,10 +25,13 @@ type Config struct {
 	MaxInflight      int    // Kafka requests in flight per connection, default 64
 	MaxInflightTotal int    // Kafka calls in flight on the node, default 4096
 	// MaxInflightCluster caps the Kafka calls in flight to one cluster
-	// (the routes that share a Kafka client), default a quarter of
-	// MaxInflightTotal (1024 of 4096), at most MaxInflightTotal: a cluster that does not answer holds at most this
-	// many of the node's calls, and its waiting requests queue apart from
-	// other clusters'.
+	// (the routes that share a Kafka client), at most MaxInflightTotal; 0
+	// (the default) divides MaxInflightTotal among the clusters of the
+	// routes, at most 4 ways (all of it with one cluster, a quarter each
+	// with four or more). A cluster that does not answer holds at most its
+	// share of the node's calls, and of MemoryBudget in the same
+	// proportion, and its waiting requests queue apart from other
+	// clusters'.
 	MaxInflightCluster int
 	MaxMessage         int // client message limit, default 1 MiB (wsframe.Limits)
 	MaxHeader          int // HTTP request head limit, default 8 KiB, at least 256 bytes (wsframe.Limits)
@@ -64,9 +67,9 @@ type Route struct {
 // DefaultConfig returns the default of every setting: what New uses for a
 // zero field of Config. Five defaults are decided by New rather than held
 // here: Loops 0 means one loop per CPU the process may use (GOMAXPROCS
-// without the reservations of running servers), MaxInflightCluster 0 a
-// quarter of MaxInflightTotal, MemoryBudget 0 a quarter of the machine's
-// memory, Logger nil slog.Default() and Observer nil no events.
+// without the reservations of running servers), MaxInflightCluster 0
+// shares that depend on the routes, MemoryBudget 0 a quarter of the
+// machine's memory, Logger nil slog.Default() and Observer nil no events.
 func DefaultConfig() Config {
 	l := wsframe.DefaultLimits()
 	return Config{
@@ -147,7 +150,6 @@ func (cfg Config) withDefaults() Config {
 	set(&cfg.MaxConns, d.MaxConns)
 	set(&cfg.MaxInflight, d.MaxInflight)
 	set(&cfg.MaxInflightTotal, d.MaxInflightTotal)
-	set(&cfg.MaxInflightCluster, max(cfg.MaxInflightTotal/4, 1))
 	set(&cfg.MaxMessage, d.MaxMessage)
 	set(&cfg.MaxHeader, d.MaxHeader)
 	set(&cfg.MaxOutbound, d.MaxOutbound)

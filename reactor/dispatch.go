@@ -32,8 +32,8 @@ type callKey struct {
 // answer.
 type kafkaCall struct {
 	key     callKey
-	slots   *limiter // the cluster's, released with the node's when the call ends
-	waiters []waiter // appended under Server.fanMu until the call is removed from Server.fan
+	cl      *clusterLimits // the cluster's, released with the node's when the call ends
+	waiters []waiter       // appended under Server.fanMu until the call is removed from Server.fan
 }
 
 type waiter struct {
@@ -55,7 +55,7 @@ func (s *Server) done(f *kafkaCall) {
 func recycle(f *kafkaCall) {
 	clear(f.waiters)
 	f.waiters = f.waiters[:0]
-	f.slots = nil
+	f.cl = nil
 	if cap(f.waiters) <= 1024 {
 		kafkaCallPool.Put(f)
 	}
@@ -84,9 +84,8 @@ func (st *connState) dispatchKafka(r kafkaReq) bool {
 		if f == nil {
 			mem += s.callMem
 		}
-		if !s.mem.acquire(st, mem, r.start) {
+		if !st.takeMem(mem, r.start) {
 			s.fanMu.Unlock()
-			s.obs.Backpressure(BackpressureMemoryWait)
 			return false
 		}
 	}
@@ -99,12 +98,12 @@ func (st *connState) dispatchKafka(r kafkaReq) bool {
 		}
 	case !st.acquireSlots(r.start):
 		s.fanMu.Unlock()
-		s.mem.release(mem)
+		s.giveMem(st.route.cl, mem)
 		return false
 	default:
 		f = kafkaCallPool.Get().(*kafkaCall)
 		f.key = key
-		f.slots = st.route.slots
+		f.cl = st.route.cl
 		s.fan[key] = f
 		s.calls.Add(1)
 		if fetch {
@@ -126,15 +125,15 @@ func (st *connState) dispatchKafka(r kafkaReq) bool {
 
 // releaseSlots frees a call's slots: the node's first, so that a
 // connection of another cluster woken by it can find one.
-func (s *Server) releaseSlots(cluster *limiter) {
+func (s *Server) releaseSlots(cl *clusterLimits) {
 	s.slots.release(1)
-	cluster.release(1)
+	cl.slots.release(1)
 }
 
 // runListOffset makes one ListOffset call and writes its answer.
 func (s *Server) runListOffset(f *kafkaCall) {
 	defer s.calls.Add(-1)
-	defer s.releaseSlots(f.slots)
+	defer s.releaseSlots(f.cl)
 	k := f.key
 	off, err := k.client.ListOffset(s.baseCtx, k.topic, k.partition, k.arg)
 	s.done(f)
@@ -167,11 +166,11 @@ func (s *Server) runFetch(f *kafkaCall) {
 	// The slot is held until the answer is queued to every connection, so
 	// the node-wide cap also bounds the Kafka responses and encoded bodies
 	// in memory.
-	defer s.releaseSlots(f.slots)
+	defer s.releaseSlots(f.cl)
 	k := f.key
 	// The call's share of the memory budget is given back once its
 	// response is released and its answers hold their own.
-	defer s.mem.release(s.callMem)
+	defer s.giveMem(f.cl, s.callMem)
 	o := k.opts
 	limit := s.maxBody
 	if o.maxBytes > 0 {
@@ -248,7 +247,8 @@ type writeJob struct {
 	// reservation) and, for the Observer, whether the answer is not an
 	// error, when the request was read, the topic and messages of a fetch.
 	cmd   Command
-	mem   int64 // of the memory budget, given back once written
+	cl    *clusterLimits // the connection's cluster
+	mem   int64          // of the memory budget, given back once written
 	ok    bool
 	start int64
 	topic string
@@ -264,6 +264,7 @@ func newJob(st *connState) *writeJob {
 		j.cb = j.written
 	}
 	j.st = st
+	j.cl = st.route.cl
 	return j
 }
 
@@ -274,7 +275,7 @@ func (j *writeJob) free() {
 		j.shared = nil
 	}
 	j.st = nil
-	j.mem = 0
+	j.cl, j.mem = nil, 0
 	j.ok = false
 	j.topic = ""
 	j.msgs = 0
@@ -304,7 +305,7 @@ func (s *Server) send(j *writeJob) {
 	if err := st.c.AsyncWritev(iov, j.cb); err != nil {
 		// The engine is stopping; the callback will not run.
 		st.pending.Add(-int64(j.n))
-		s.mem.release(j.mem)
+		s.giveMem(j.cl, j.mem)
 		j.free()
 	}
 }
@@ -320,7 +321,7 @@ func (j *writeJob) written(_ gnet.Conn, err error) error {
 	if j.cmd == CmdFetch || j.cmd == CmdFetchMany {
 		st.fetches--
 	}
-	s.mem.release(j.mem)
+	s.giveMem(j.cl, j.mem)
 	s.obs.Request(j.cmd, j.ok, time.Duration(s.now()-j.start))
 	if err == nil {
 		st.bytesOut += int64(j.n)

@@ -25,13 +25,12 @@ func (st *connState) dispatchExt(r kafkaReq) bool {
 			return false
 		}
 		mem = s.fetchMem + s.callMem
-		if !s.mem.acquire(st, mem, r.start) {
-			s.obs.Backpressure(BackpressureMemoryWait)
+		if !st.takeMem(mem, r.start) {
 			return false
 		}
 	}
 	if !st.acquireSlots(r.start) {
-		s.mem.release(mem)
+		s.giveMem(st.route.cl, mem)
 		return false
 	}
 	s.calls.Add(1)
@@ -42,12 +41,12 @@ func (st *connState) dispatchExt(r kafkaReq) bool {
 	rt := st.route
 	go func() {
 		defer s.calls.Add(-1)
-		defer s.releaseSlots(rt.slots)
+		defer s.releaseSlots(rt.cl)
 		switch m := r.ext.(type) {
 		case *pubsub.CmdKafkaMetadata:
 			s.runMetadata(st, rt.client, r.seq, r.start, m)
 		case *pubsub.CmdKafkaFetchMany:
-			defer s.mem.release(s.callMem)
+			defer s.giveMem(rt.cl, s.callMem)
 			s.runFetchMany(st, rt.client, r.seq, r.start, many)
 		}
 	}()
@@ -82,6 +81,9 @@ func (s *Server) runMetadata(st *connState, client kafkaClient, seq, start int64
 	s.send(j)
 }
 
+// minManyFetch is the least a FetchMany asks Kafka for per partition.
+const minManyFetch = 64 << 10
+
 // runFetchMany answers CmdKafkaFetchMany: one KafkaPartitionRecords per
 // target, in order, each with its messages or its own error. The answer's
 // messages share one answer's size (max_bytes, at most maxBody) evenly
@@ -93,7 +95,10 @@ func (s *Server) runFetchMany(st *connState, client kafkaClient, seq, start int6
 		total = mb
 	}
 	each := max(total/len(targets), 1)
-	o := kafkawire.FetchOptions{MinBytes: max(m.GetMinBytes(), 0), MaxBytes: int32(min(each, math.MaxInt32))}
+	// Kafka returns a first batch larger than a partition's limit only for
+	// the first partition of its answer: ask for at least minManyFetch of
+	// each, so that the others' first messages come too.
+	o := kafkawire.FetchOptions{MinBytes: max(m.GetMinBytes(), 0), MaxBytes: int32(min(max(each, minManyFetch), math.MaxInt32))}
 	if w := m.GetMaxWaitMs(); w > 0 {
 		o.MaxWait = min(time.Duration(w)*time.Millisecond, s.cfg.MaxFetchWait)
 	}

@@ -54,6 +54,14 @@ func (l *limiter) acquire(st *connState, n, since int64) bool {
 	return false
 }
 
+// setMax changes what the limiter holds and wakes whom a larger max serves.
+func (l *limiter) setMax(n int64) {
+	l.mu.Lock()
+	l.max = n
+	l.mu.Unlock()
+	l.wakeIfFree()
+}
+
 // add takes n without a check: bytes that are in memory already.
 func (l *limiter) add(n int64) {
 	l.mu.Lock()
@@ -139,7 +147,7 @@ func forget(st *connState) {
 // acquireSlots takes a slot of the route's cluster, then one of the node.
 // Without both it takes neither and st waits on the one that was full.
 func (st *connState) acquireSlots(since int64) bool {
-	cl := st.route.slots
+	cl := st.route.cl.slots
 	if !cl.acquire(st, 1, since) {
 		st.s.obs.Backpressure(BackpressureClusterSlotWait)
 		return false
@@ -150,6 +158,72 @@ func (st *connState) acquireSlots(since int64) bool {
 		return false
 	}
 	return true
+}
+
+// clusterLimits are a cluster's shares of the node's limits: its Kafka calls
+// (MaxInflightCluster) and its part of the memory budget (as large a part of
+// MemoryBudget as MaxInflightCluster is of MaxInflightTotal), shared by the
+// routes of one Kafka client, so that a cluster whose calls hang holds only
+// its own share of either.
+type clusterLimits struct {
+	slots, mem *limiter
+}
+
+// newClusterLimits returns the limiters of a new cluster; reshare sizes them.
+func (s *Server) newClusterLimits() *clusterLimits {
+	return &clusterLimits{slots: newLimiter(1, 1), mem: newLimiter(1, s.fetchMem)}
+}
+
+// maxShares is how many ways the node's limits are divided among its
+// clusters at most, when MaxInflightCluster is 0.
+const maxShares = 4
+
+// reshare sizes the shares of the clusters of t: MaxInflightCluster calls
+// each, or, when it is 0, the node's calls divided among the clusters, at
+// most maxShares ways (all of them with one cluster, a quarter each with
+// four or more); the memory budget in the same proportion. Called with
+// routesMu held, after t is stored.
+func (s *Server) reshare(t *routeTable) {
+	distinct := map[*clusterLimits]struct{}{}
+	for _, rt := range t.byURI {
+		distinct[rt.cl] = struct{}{}
+	}
+	calls := s.cfg.MaxInflightCluster
+	if calls == 0 {
+		calls = max(s.cfg.MaxInflightTotal/min(max(len(distinct), 1), maxShares), 1)
+	}
+	b, total := s.cfg.MemoryBudget, int64(s.cfg.MaxInflightTotal)
+	mem := max(b/total*int64(calls)+b%total*int64(calls)/total, s.fetchMem+s.callMem)
+	for cl := range distinct {
+		cl.slots.setMax(int64(calls))
+		cl.mem.setMax(mem)
+	}
+}
+
+// takeMem takes n of the memory budget for a request of st read at since:
+// of its cluster's share, then of the node's. Without both it takes neither
+// and st waits on the one that was full.
+func (st *connState) takeMem(n, since int64) bool {
+	cl := st.route.cl.mem
+	if !cl.acquire(st, n, since) {
+		st.s.obs.Backpressure(BackpressureMemoryWait)
+		return false
+	}
+	if !st.s.mem.acquire(st, n, since) {
+		cl.release(n)
+		st.s.obs.Backpressure(BackpressureMemoryWait)
+		return false
+	}
+	return true
+}
+
+// giveMem gives n back to the node's memory budget and to cl's share.
+func (s *Server) giveMem(cl *clusterLimits, n int64) {
+	if n == 0 {
+		return
+	}
+	s.mem.release(n)
+	cl.mem.release(n)
 }
 
 // pow2 is the smallest power of two >= n (n >= 1): the capacity gnet's
@@ -190,6 +264,7 @@ func (st *connState) holdAnswer(j *writeJob) {
 	}
 	st.memHeld += n
 	st.s.mem.add(n)
+	st.route.cl.mem.add(n)
 	st.loop.hold(st)
 }
 
@@ -198,7 +273,7 @@ func (st *connState) releaseHeld() {
 	if st.memHeld == 0 {
 		return
 	}
-	st.s.mem.release(st.memHeld)
+	st.s.giveMem(st.route.cl, st.memHeld)
 	st.memHeld = 0
 	st.loop.unhold(st)
 }
@@ -214,7 +289,7 @@ func (st *connState) recheckHeld() {
 		return
 	}
 	if bound := 2*int64(b) + st.s.fetchMem; st.memHeld > bound {
-		st.s.mem.release(st.memHeld - bound)
+		st.s.giveMem(st.route.cl, st.memHeld-bound)
 		st.memHeld = bound
 	}
 }
@@ -235,12 +310,26 @@ func (ls *loopState) unhold(st *connState) {
 	}
 }
 
-// closeHoarders runs on a full sweep of ls while connections wait for the
-// memory budget: it closes the connections of ls that hold memory and did
-// not drain since the previous full sweep, those holding the most first,
-// until they held the loop's part of what the waiters need. Every
-// connection's buffered bytes are noted for the next sweep.
-func (s *Server) closeHoarders(ls *loopState, need int64) {
+// closeHoarders runs on a full sweep of ls: when connections have waited
+// since before the previous full sweep for the node's memory budget or for
+// a cluster's share of it, it closes the connections of ls that hold memory
+// of that budget or share and did not drain since the previous full sweep,
+// those holding the most first, until they held the loop's part of what
+// the waiters need. Every connection's buffered bytes are noted for the
+// next sweep.
+func (s *Server) closeHoarders(ls *loopState, now int64) {
+	before := now - int64(s.sweepEvery)
+	loops := int64(max(s.cfg.Loops, 1))
+	part := func(need int64) int64 { return (need + loops - 1) / loops }
+	node := part(s.mem.pressure(before))
+	clusters := map[*clusterLimits]int64{}
+	pressed := node > 0
+	for _, rt := range s.routes.Load().byURI {
+		if _, seen := clusters[rt.cl]; !seen {
+			clusters[rt.cl] = part(rt.cl.mem.pressure(before))
+			pressed = pressed || clusters[rt.cl] > 0
+		}
+	}
 	type hoarder struct {
 		st   *connState
 		held int64
@@ -248,21 +337,19 @@ func (s *Server) closeHoarders(ls *loopState, need int64) {
 	var stuck []hoarder
 	for st := range ls.holding {
 		b := int64(st.c.OutboundBuffered())
-		if need > 0 && st.phase == phaseOpen && st.sweptBuffered > 0 && b >= st.sweptBuffered {
+		if pressed && st.phase == phaseOpen && st.sweptBuffered > 0 && b >= st.sweptBuffered {
 			stuck = append(stuck, hoarder{st, st.memHeld})
 		}
 		st.sweptBuffered = b
 	}
-	if len(stuck) == 0 {
-		return
-	}
 	slices.SortFunc(stuck, func(a, b hoarder) int { return cmp.Compare(b.held, a.held) })
-	share := max(need/int64(max(s.cfg.Loops, 1)), 1)
 	for _, h := range stuck {
-		if share <= 0 {
-			break
+		cl := h.st.route.cl
+		if node <= 0 && clusters[cl] <= 0 {
+			continue
 		}
-		share -= h.held
+		node -= h.held
+		clusters[cl] -= h.held
 		s.obs.Backpressure(BackpressureMemoryClosed)
 		s.loopLog.Warn("closing a client that holds memory without reading, for clients waiting for the memory budget",
 			"remote", h.st.c.RemoteAddr(), "held", h.held, "queued", h.st.queued(), "budget", s.cfg.MemoryBudget)

@@ -300,7 +300,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	want := d
 	want.Addr, want.Loops, want.Logger, want.Observer = "0.0.0.0:0", baseProcs(), s.cfg.Logger, NopObserver{}
-	want.MaxInflightCluster, want.MemoryBudget = want.MaxInflightTotal/4, defaultMemoryBudget()
+	want.MemoryBudget = defaultMemoryBudget()
 	if s.cfg != want {
 		t.Fatalf("defaults not applied:\n got %+v\nwant %+v", s.cfg, want)
 	}

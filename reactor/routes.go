@@ -65,8 +65,8 @@ type route struct {
 	r       Route
 	key     string // the kafkawire.Config.Key() of the route's client
 	client  kafkaClient
-	release func()   // releases the route's hold of client
-	slots   *limiter // the cluster's share of the Kafka calls, shared by the routes of one client
+	release func()         // releases the route's hold of client
+	cl      *clusterLimits // the cluster's shares of the node's limits, shared by the routes of one client
 }
 
 // routeTable is immutable once stored in Server.routes; a change stores a
@@ -120,15 +120,19 @@ func (s *Server) PutRoute(r Route) error {
 	if next.byURI == nil {
 		next.byURI = make(map[string]*route)
 	}
-	slots := newLimiter(int64(s.cfg.MaxInflightCluster), 1)
+	var cl *clusterLimits
 	for _, rt := range next.byURI {
 		if rt.key == key {
-			slots = rt.slots
+			cl = rt.cl
 			break
 		}
 	}
-	next.byURI[r.URI] = &route{r: r, key: key, client: client, release: release, slots: slots}
+	if cl == nil {
+		cl = s.newClusterLimits()
+	}
+	next.byURI[r.URI] = &route{r: r, key: key, client: client, release: release, cl: cl}
 	s.routes.Store(next)
+	s.reshare(next)
 	s.routesMu.Unlock()
 	if old != nil {
 		s.log.Info("route replaced", "uri", r.URI)
@@ -152,6 +156,7 @@ func (s *Server) DeleteRoute(uri string) bool {
 	next := &routeTable{byURI: maps.Clone(s.routes.Load().byURI)}
 	delete(next.byURI, uri)
 	s.routes.Store(next)
+	s.reshare(next)
 	s.uris.deleted(s, uri)
 	s.routesMu.Unlock()
 	s.log.Info("route deleted", "uri", uri)

@@ -526,7 +526,8 @@ func (s *Server) onTick() (time.Duration, gnet.Action) {
 		s.slots.wakeIfFree()
 		s.mem.wakeIfFree()
 		for _, rt := range s.routes.Load().byURI {
-			rt.slots.wakeIfFree()
+			rt.cl.slots.wakeIfFree()
+			rt.cl.mem.wakeIfFree()
 		}
 	}
 	s.loopsMu.Lock()
@@ -554,7 +555,7 @@ func (s *Server) sweep(ls *loopState, full bool) {
 	if full {
 		// Connections that waited for the memory budget since before the
 		// previous full sweep: make room.
-		s.closeHoarders(ls, s.mem.pressure(now-int64(s.sweepEvery)))
+		s.closeHoarders(ls, now)
 	}
 	for st := range ls.over {
 		if st.phase != phaseOpen {

@@ -113,7 +113,7 @@ func newFlagSet(s *config.Settings, c *cmdline) *flag.FlagSet {
 	fs.IntVar(&s.MaxConns, "max-conns", s.MaxConns, "maximum WebSocket connections")
 	fs.IntVar(&s.MaxInflight, "max-inflight", s.MaxInflight, "maximum requests in flight per connection")
 	fs.IntVar(&s.MaxInflightTotal, "max-inflight-total", s.MaxInflightTotal, "maximum Kafka requests in flight on the whole node")
-	fs.IntVar(&s.MaxInflightCluster, "max-inflight-cluster", s.MaxInflightCluster, "maximum Kafka requests in flight to one cluster, at most -max-inflight-total (0: a quarter of it)")
+	fs.IntVar(&s.MaxInflightCluster, "max-inflight-cluster", s.MaxInflightCluster, "maximum Kafka requests in flight to one cluster, at most -max-inflight-total (0: -max-inflight-total divided among the routes' clusters, at most 4 ways)")
 	fs.IntVar(&s.MaxMessage, "max-message", s.MaxMessage, "maximum client message size in `bytes`")
 	fs.IntVar(&s.MaxHeader, "max-header", s.MaxHeader, "maximum HTTP upgrade request header size in `bytes`")
 	fs.IntVar(&s.MaxOutbound, "max-outbound", s.MaxOutbound, "maximum `bytes` queued to one client before it counts as slow")
