@@ -7,7 +7,8 @@
 // Each node listens on free loopback ports with PLAINTEXT, SASL_PLAINTEXT
 // (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, users added when the storage is
 // formatted) and SSL (a self-signed certificate made for the cluster), plus
-// its controller listener. Start returns once Metadata answers with every
+// its controller listener (and, with Options.Advertise, an EXTERNAL one
+// advertised behind a proxy). Start returns once Metadata answers with every
 // broker; Close kills the JVMs and deletes the cluster's data. The JVMs die
 // with the process that started them (PR_SET_PDEATHSIG), and a later Start
 // removes what a killed process left behind.
@@ -30,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -58,6 +60,15 @@ type Options struct {
 	Props   []string // extra server properties, "key=value"
 	Dir     string   // parent of the cluster's data; default os.TempDir()
 	Log     io.Writer
+
+	// Advertise, when set, gives each node one more PLAINTEXT listener,
+	// EXTERNAL, on a port of its own (Node.External), advertised at the
+	// address Advertise returns for the node: a proxy in front of it, for
+	// a test that cuts clients off a broker the cluster still sees alive
+	// (inter-broker and controller traffic keep their own listeners).
+	// Clients bootstrapped from ExternalBootstrap see only those addresses.
+	// It is called again with fresh ports if Start starts over.
+	Advertise func(n *Node) string
 }
 
 // Cluster is a running Kafka cluster.
@@ -78,12 +89,15 @@ type Cluster struct {
 type Node struct {
 	ID                              int32
 	Plain, SASL, SSL, Ctrl, JMXPort int
+	External                        int    // the EXTERNAL listener's port (0 unless Options.Advertise)
+	Advertised                      string // the EXTERNAL listener's advertised address
 	Dir                             string // config, data and server.log
 
 	c      *Cluster
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the process has been reaped
+	paused bool          // stopped with SIGSTOP (Pause) and not resumed
 }
 
 // Addr is the node's PLAINTEXT listener.
@@ -104,6 +118,18 @@ func (c *Cluster) Bootstrap() []string { return c.listeners(func(n *Node) int { 
 
 // SASLBootstrap lists the SASL_PLAINTEXT listeners.
 func (c *Cluster) SASLBootstrap() []string { return c.listeners(func(n *Node) int { return n.SASL }) }
+
+// ExternalBootstrap lists the EXTERNAL listeners' advertised addresses
+// (nil unless Options.Advertise).
+func (c *Cluster) ExternalBootstrap() []string {
+	var out []string
+	for _, n := range c.Nodes {
+		if n.Advertised != "" {
+			out = append(out, n.Advertised)
+		}
+	}
+	return out
+}
 
 // SSLBootstrap lists the SSL listeners.
 func (c *Cluster) SSLBootstrap() []string { return c.listeners(func(n *Node) int { return n.SSL }) }
@@ -210,15 +236,21 @@ func start(ctx context.Context, o Options, root, lib string) (*Cluster, error) {
 	if err := os.WriteFile(filepath.Join(dir, "keystore.pem"), append(append([]byte(nil), key...), cert...), 0o600); err != nil {
 		return nil, err
 	}
-	ports, err := pickPorts(o.Brokers * 5)
+	const perNode = 6
+	ports, err := pickPorts(o.Brokers * perNode)
 	if err != nil {
 		return nil, err
 	}
 	for i := range o.Brokers {
-		n := &Node{ID: int32(i + 1), Plain: ports[5*i], SASL: ports[5*i+1], SSL: ports[5*i+2], Ctrl: ports[5*i+3],
+		p := ports[perNode*i:]
+		n := &Node{ID: int32(i + 1), Plain: p[0], SASL: p[1], SSL: p[2], Ctrl: p[3],
 			Dir: filepath.Join(dir, "node-"+strconv.Itoa(i+1)), c: c}
 		if o.JMX {
-			n.JMXPort = ports[5*i+4]
+			n.JMXPort = p[4]
+		}
+		if o.Advertise != nil {
+			n.External = p[5]
+			n.Advertised = o.Advertise(n)
 		}
 		c.Nodes = append(c.Nodes, n)
 	}
@@ -291,6 +323,14 @@ func (c *Cluster) writeConfig(n *Node, extra []string) error {
 		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", v.ID, v.Ctrl))
 	}
 	rf := strconv.Itoa(min(len(c.Nodes), 3))
+	listeners := fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,SASL_PLAINTEXT://127.0.0.1:%d,SSL://127.0.0.1:%d", n.Plain, n.SASL, n.SSL)
+	advertised := listeners
+	protocols := "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT"
+	if n.External != 0 {
+		listeners += fmt.Sprintf(",EXTERNAL://127.0.0.1:%d", n.External)
+		advertised += ",EXTERNAL://" + n.Advertised
+		protocols += ",EXTERNAL:PLAINTEXT"
+	}
 	var jaasPlain strings.Builder
 	jaasPlain.WriteString("org.apache.kafka.common.security.plain.PlainLoginModule required")
 	for _, u := range c.Users {
@@ -303,9 +343,9 @@ func (c *Cluster) writeConfig(n *Node, extra []string) error {
 		"controller.quorum.voters=" + strings.Join(voters, ","),
 		"controller.listener.names=CONTROLLER",
 		"inter.broker.listener.name=PLAINTEXT",
-		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,SASL_PLAINTEXT://127.0.0.1:%d,SSL://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", n.Plain, n.SASL, n.SSL, n.Ctrl),
-		fmt.Sprintf("advertised.listeners=PLAINTEXT://127.0.0.1:%d,SASL_PLAINTEXT://127.0.0.1:%d,SSL://127.0.0.1:%d", n.Plain, n.SASL, n.SSL),
-		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT",
+		fmt.Sprintf("listeners=%s,CONTROLLER://127.0.0.1:%d", listeners, n.Ctrl),
+		"advertised.listeners=" + advertised,
+		"listener.security.protocol.map=" + protocols,
 		"log.dirs=" + filepath.Join(n.Dir, "data"),
 		"sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
 		"listener.name.sasl_plaintext.plain.sasl.jaas.config=" + jaasPlain.String(),
@@ -458,13 +498,17 @@ func (n *Node) running() (bool, chan struct{}) {
 // past that it is killed.
 func (n *Node) signal(sig syscall.Signal, wait time.Duration) {
 	n.mu.Lock()
-	cmd, exited := n.cmd, n.exited
-	n.cmd = nil
+	cmd, exited, paused := n.cmd, n.exited, n.paused
+	n.cmd, n.paused = nil, false
 	n.mu.Unlock()
 	if cmd == nil {
 		return
 	}
 	_ = cmd.Process.Signal(sig)
+	if paused {
+		// A stopped JVM handles no signal but SIGKILL until it continues.
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+	}
 	select {
 	case <-exited:
 	case <-time.After(wait):
@@ -494,6 +538,107 @@ func (c *Cluster) Stop(id int32) error {
 	n.signal(syscall.SIGTERM, 30*time.Second)
 	fmt.Fprintf(c.log, "kraft: node %d stopped\n", id)
 	return nil
+}
+
+// Pause stops node id's JVM with SIGSTOP: the process and its sockets
+// stay, the kernel still accepts connections on its ports, but nothing is
+// answered (a hung broker) until Resume. Kill, Stop, Close and Shutdown
+// work on a paused node.
+func (c *Cluster) Pause(id int32) error { return c.pause(id, true) }
+
+// Resume continues node id's JVM stopped by Pause (SIGCONT).
+func (c *Cluster) Resume(id int32) error { return c.pause(id, false) }
+
+func (c *Cluster) pause(id int32, stop bool) error {
+	n := c.Node(id)
+	if n == nil {
+		return fmt.Errorf("kraft: no node %d", id)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return fmt.Errorf("kraft: node %d is not running", id)
+	}
+	if n.paused == stop {
+		return fmt.Errorf("kraft: node %d: paused already %v", id, stop)
+	}
+	sig, what := syscall.SIGCONT, "resumed"
+	if stop {
+		sig, what = syscall.SIGSTOP, "paused"
+	}
+	if err := n.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("kraft: node %d: %w", id, err)
+	}
+	n.paused = stop
+	fmt.Fprintf(c.log, "kraft: node %d %s\n", id, what)
+	return nil
+}
+
+// ActiveController returns the id of the active controller, the leader of
+// the metadata quorum, as the first running node that answers
+// DescribeQuorum on its controller listener reports it (its own Raft
+// state: a broker listener would forward the request to the active
+// controller, and wait for a dead one up to controller.socket.timeout.ms).
+// Right after the controller died the answer may still name it: poll
+// until it changes.
+func (c *Cluster) ActiveController(ctx context.Context) (int32, error) {
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = "__cluster_metadata"
+	rp := kmsg.NewDescribeQuorumRequestTopicPartition()
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	var errs []error
+	for _, n := range c.Nodes {
+		n.mu.Lock()
+		up := n.cmd != nil && !n.paused
+		n.mu.Unlock()
+		if !up {
+			continue
+		}
+		id, err := n.quorumLeader(ctx, req)
+		if err == nil {
+			return id, nil
+		}
+		errs = append(errs, fmt.Errorf("node %d: %w", n.ID, err))
+	}
+	if len(errs) == 0 {
+		return -1, errors.New("kraft: no running node")
+	}
+	return -1, fmt.Errorf("kraft: active controller: %w", errors.Join(errs...))
+}
+
+// quorumLeader asks n's controller listener for the leader of the
+// metadata quorum.
+func (n *Node) quorumLeader(ctx context.Context, req *kmsg.DescribeQuorumRequest) (int32, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr(n.Ctrl)), kgo.RequestRetries(0), kgo.DialTimeout(time.Second))
+	if err != nil {
+		return -1, err
+	}
+	defer cl.Close()
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	// Straight to the seed: kgo would route DescribeQuorum to the
+	// controller it finds with Metadata, which a controller listener does
+	// not serve.
+	resp, err := req.RequestWith(rctx, cl.SeedBrokers()[0])
+	if err != nil {
+		return -1, err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return -1, err
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return -1, err
+			}
+			if p.LeaderID >= 0 {
+				return p.LeaderID, nil
+			}
+		}
+	}
+	return -1, errors.New("no quorum leader")
 }
 
 // Restart starts a stopped or killed node again on its ports and data and

@@ -106,17 +106,81 @@ func jvmPids(t *testing.T, c *Cluster) []int {
 	return pids
 }
 
-// TestKillRestart kills a node of a 3-node cluster and restarts it on its
-// data; the others keep answering meanwhile.
-func TestKillRestart(t *testing.T) {
+// TestFaults: on a 3-node cluster, the EXTERNAL listener is advertised at
+// the address Options.Advertise gave; ActiveController names a node; a
+// paused (SIGSTOP) controller answers nothing while the others elect a new
+// controller, and rejoins once resumed; a killed node restarts on its data
+// while the others keep answering.
+func TestFaults(t *testing.T) {
 	skipWithoutJava(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err := Start(ctx, Options{Brokers: 3})
+	// The identity: the EXTERNAL listener advertised at its own port, so
+	// that its clients can reach it (a test puts a proxy there instead).
+	began := time.Now()
+	step := func(what string) { t.Logf("%5.1fs %s", time.Since(began).Seconds(), what) }
+	c, err := Start(ctx, Options{Brokers: 3, Advertise: func(n *Node) string { return addr(n.External) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	step("started")
+
+	ext := c.ExternalBootstrap()
+	md, err := metadata(t, ext[0])
+	if err != nil {
+		t.Fatalf("EXTERNAL: %v", err)
+	}
+	for _, b := range md.Brokers {
+		if n := c.Node(b.NodeID); n == nil || b.Port != int32(n.External) || n.Advertised != addr(n.External) {
+			t.Errorf("EXTERNAL metadata lists broker %d at port %d, want its EXTERNAL port", b.NodeID, b.Port)
+		}
+	}
+	if len(md.Brokers) != 3 || len(ext) != 3 {
+		t.Fatalf("EXTERNAL: %d brokers, %d addresses", len(md.Brokers), len(ext))
+	}
+
+	ctl, err := c.ActiveController(ctx)
+	if err != nil || c.Node(ctl) == nil {
+		t.Fatalf("ActiveController = %d, %v", ctl, err)
+	}
+	if err := c.Pause(ctl); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Pause(ctl); err == nil {
+		t.Error("a second Pause succeeded")
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Node(ctl).Addr()), kgo.RequestRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qctx, qcancel := context.WithTimeout(ctx, time.Second)
+	_, err = kmsg.NewPtrMetadataRequest().RequestWith(qctx, cl)
+	qcancel()
+	cl.Close()
+	if err == nil {
+		t.Errorf("paused node %d answered Metadata", ctl)
+	}
+	// The others elect a new controller.
+	for deadline := time.Now().Add(time.Minute); ; {
+		id, err := c.ActiveController(ctx)
+		if err == nil && id != ctl {
+			step(fmt.Sprintf("controller %d paused, node %d took over", ctl, id))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new controller with %d paused: %d, %v", ctl, id, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := c.Resume(ctl); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitReady(ctx, 2*time.Minute); err != nil {
+		t.Fatalf("after Resume: %v", err)
+	}
+	step("resumed, ready")
+
 	if err := c.Kill(2); err != nil {
 		t.Fatal(err)
 	}
@@ -126,9 +190,22 @@ func TestKillRestart(t *testing.T) {
 	if err := c.Restart(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	md, err := metadata(t, c.Node(2).Addr())
+	md, err = metadata(t, c.Node(2).Addr())
 	if err != nil || len(md.Brokers) != 3 {
 		t.Fatalf("restarted node 2: %v, %v", md, err)
+	}
+	step("node 2 killed and restarted")
+
+	// Close kills a paused node too.
+	if err := c.Pause(3); err != nil {
+		t.Fatal(err)
+	}
+	pids := jvmPids(t, c)
+	c.Close()
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("JVM %d still alive after Close", pid)
+		}
 	}
 }
 
