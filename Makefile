@@ -5,7 +5,7 @@ DEMO_BIN := bin/kafkaedge-demo
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test stress-test chaos lint kafka proto fuzz bench bench-kafka microbench clean
+.PHONY: build run test stress-test chaos lint kafka proto fuzz bench bench-kafka soak microbench clean
 
 ## build: compile bin/kafkaedge, the production build (no demo cluster in it)
 build:
@@ -92,6 +92,18 @@ bench: build
 ## broker fetch counts over JMX (-kafka-version 3.9.2 in BENCHFLAGS for 3.x)
 bench-kafka: build
 	$(GO) run ./bench/cmd/kafkaedge-bench -kafka real $(BENCHFLAGS)
+
+## soak: kafkaedge for SOAK_DURATION (default 10m; SOAK_DURATION=1m for a
+## quick check) on an in-process kfake cluster under 5,000 WebSocket
+## connections that close and are replaced every 5-30 s, fetching, asking
+## ListOffset and pinging at 1,000 requests/s in all; samples its RSS,
+## goroutines and open files, then waits up to 4.5 min for two garbage
+## collections with no client; fails unless they stay flat and every
+## request is answered; soak.{json,svg} in bench/results/ (SOAKFLAGS: more
+## flags; docs/benchmarks.md, "Soak")
+SOAK_DURATION ?= 10m
+soak: build
+	$(GO) run ./bench/cmd/kafkaedge-bench -soak $(SOAK_DURATION) $(SOAKFLAGS)
 
 ## microbench: Go micro-benchmarks of the codecs and the request path
 microbench:

@@ -15,11 +15,17 @@
 // docs/benchmarks.md. It prints a table and writes results.json,
 // results.svg and results.md into -out.
 //
+// With -soak DURATION it runs the soak instead (soak.go, make soak):
+// kafkaedge under churning connections for that long, its RSS, goroutines
+// and open files sampled, soak.json and soak.svg written into -out, and a
+// non-zero exit unless they stayed flat and every request was answered.
+//
 //	go run ./bench/cmd/kafkaedge-bench                      # everything on kfake, ~4 minutes
 //	go run ./bench/cmd/kafkaedge-bench -kafka real          # everything on Apache Kafka 4.4.0, ~4.5 minutes
 //	go run ./bench/cmd/kafkaedge-bench -scenarios fixed-rate -systems kafkaedge,conventional
 //	go run ./bench/cmd/kafkaedge-bench -scenarios fetch -codec lz4 -duration 10s
 //	go run ./bench/cmd/kafkaedge-bench -brokers kafka1:9092 -jmx kafka1:9999  # an external Kafka
+//	go run ./bench/cmd/kafkaedge-bench -soak 10m                             # the soak (make soak)
 package main
 
 import (
@@ -97,6 +103,7 @@ type config struct {
 	slowMaxOutbound int
 	topicPrefix     string
 	kafkaedgeFlags  []string // extra flags for every kafkaedge process
+	soak            soakConfig
 }
 
 func main() {
@@ -170,6 +177,7 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs.IntVar(&c.slowMaxOutbound, "slow-max-outbound", 4<<20, "slow-readers: kafkaedge -max-outbound in `bytes` (its per-connection cap)")
 	keFlags := fs.String("kafkaedge-flags", "", "extra space-separated `flags` for kafkaedge, e.g. \"-loops 1\" (default: its defaults)")
 	fs.StringVar(&c.topicPrefix, "topic-prefix", "", "prefix of the topics the suite creates (default kafkaedge-bench-<time>-)")
+	c.soak.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -244,6 +252,9 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	case c.fanoutBacklog < 1:
 		return c, errors.New("-fanout-backlog must be >= 1")
 	}
+	if err := c.soak.check(); err != nil {
+		return c, err
+	}
 	if c.topicPrefix == "" {
 		c.topicPrefix = fmt.Sprintf("kafkaedge-bench-%d-", time.Now().Unix())
 	}
@@ -257,6 +268,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.soak.duration > 0 {
+		return runSoak(ctx, cfg, args, stdout, stderr)
+	}
 
 	nofile := raiseFileLimit()
 	if need := uint64(cfg.idleConns + 512); slices.Contains(cfg.scenarios, "idle") && nofile < need {
@@ -283,16 +297,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	started := time.Now()
-	prog := newProgress(stderr)
-	defer prog.close()
-	cl, err := newCluster(ctx, cfg, prog.note)
+	b, stopBench, err := newBench(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer cl.close()
-
-	b := &bench{cfg: cfg, cl: cl, prog: prog, started: started}
+	defer stopBench()
+	cl := b.cl
 	b.prog.note("kafkaedge-bench: %s; %s each; scenarios %s; systems %s", cl.desc, cfg.duration,
 		strings.Join(cfg.scenarios, ","), strings.Join(cfg.systems, ","))
 	if cl.real != nil {
@@ -332,4 +342,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "\nwrote %s, %s and %s (%.0fs in all, %s, %d CPUs)\n", jsonPath, svgPath, mdPath,
 		time.Since(b.started).Seconds(), runtime.Version(), runtime.NumCPU())
 	return ctx.Err()
+}
+
+// newBench starts the progress line on stderr and the cluster of cfg;
+// stop closes both.
+func newBench(ctx context.Context, cfg config, stderr io.Writer) (b *bench, stop func(), err error) {
+	started := time.Now()
+	prog := newProgress(stderr)
+	cl, err := newCluster(ctx, cfg, prog.note)
+	if err != nil {
+		prog.close()
+		return nil, nil, err
+	}
+	return &bench{cfg: cfg, cl: cl, prog: prog, started: started}, func() { cl.close(); prog.close() }, nil
 }

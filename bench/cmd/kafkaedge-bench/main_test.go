@@ -135,20 +135,7 @@ func TestRenderSVG(t *testing.T) {
 			{Scenario: "idle", System: sysKafkaedge, Extra: map[string]float64{"kib_per_conn": 0.9}},
 		}}
 	svg := renderSVG(rep)
-	d := xml.NewDecoder(bytes.NewReader(svg))
-	rects := 0
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("SVG is not well-formed XML: %v\n%s", err, svg)
-		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
-			rects++
-		}
-	}
+	rects := countElements(t, svg, "rect")
 	// background + legend (3) + 3 panels x (frame + measured bars).
 	if want := 1 + 3 + 3 + 2 + 2 + 1; rects != want {
 		t.Errorf("SVG has %d rects, want %d", rects, want)
@@ -156,6 +143,38 @@ func TestRenderSVG(t *testing.T) {
 	for _, s := range []string{"fetch-lz4", "2.00M", "n/a", "kfake &lt;3&gt;"} {
 		if !bytes.Contains(svg, []byte(s)) {
 			t.Errorf("SVG lacks %q", s)
+		}
+	}
+}
+
+// readJSON decodes the JSON file at path into v.
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// countElements checks that svg is well-formed XML and counts its
+// elements called name.
+func countElements(t *testing.T, svg []byte, name string) int {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(svg))
+	n := 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v\n%s", err, svg)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == name {
+			n++
 		}
 	}
 }
@@ -178,14 +197,8 @@ func TestRunSmall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, stdout.String())
 	}
-	b, err := os.ReadFile(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rep report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatalf("results.json: %v", err)
-	}
+	readJSON(t, filepath.Join(out, "results.json"), &rep)
 	got := map[string]*Result{}
 	for _, r := range rep.Results {
 		if r.Error != "" {
@@ -249,17 +262,23 @@ func TestRunSmall(t *testing.T) {
 // buildConventional builds the conventional server into dir (skipping the
 // test without the go tool).
 func buildConventional(t *testing.T, dir string) string {
+	return buildCmd(t, dir, "conventional", "github.com/kafkaedge/kafkaedge/bench/cmd/conventional")
+}
+
+// buildCmd builds the command pkg into dir/name (skipping the test without
+// the go tool).
+func buildCmd(t *testing.T, dir, name, pkg string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("go tool not found")
 	}
-	conv := filepath.Join(dir, "conventional")
-	build := exec.Command(goBin, "build", "-o", conv, "github.com/kafkaedge/kafkaedge/bench/cmd/conventional")
+	bin := filepath.Join(dir, name)
+	build := exec.Command(goBin, "build", "-o", bin, pkg)
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build conventional: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
-	return conv
+	return bin
 }
 
 // TestRunRealKafka runs a small suite with -kafka real: a 3-broker Apache

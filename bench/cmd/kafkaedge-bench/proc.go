@@ -84,9 +84,10 @@ func readProc(pid int) (procSample, error) {
 
 // server is a server process under test.
 type server struct {
-	name string
-	cmd  *exec.Cmd
-	addr string // WebSocket host:port
+	name    string
+	cmd     *exec.Cmd
+	addr    string // WebSocket host:port
+	metrics string // kafkaedge's /metrics host:port, from the same log line; "" if none
 
 	mu   sync.Mutex
 	tail []string // last lines of its log, for error reports
@@ -95,12 +96,28 @@ type server struct {
 }
 
 // listenRe finds the bound address in a server's start log line, text
-// (listen=127.0.0.1:9080) or JSON ("listen":"127.0.0.1:9080").
-var listenRe = regexp.MustCompile(`(?:^|[\s{,])"?listen"?[=:]"?([0-9.]+:[0-9]+)`)
+// (listen=127.0.0.1:9080) or JSON ("listen":"127.0.0.1:9080"); metricsRe
+// the metrics address kafkaedge logs in the same line (metrics=...).
+var listenRe, metricsRe = logAddrRe("listen"), logAddrRe("metrics")
+
+// logAddrRe matches the host:port logged under key.
+func logAddrRe(key string) *regexp.Regexp {
+	return regexp.MustCompile(`(?:^|[\s{,])"?` + key + `"?[=:]"?([0-9.]+:[0-9]+)`)
+}
 
 // startServer execs bin with args and waits for its "listen=ADDR" log line.
 func startServer(ctx context.Context, name, bin string, args []string) (*server, error) {
+	return startServerWith(ctx, name, bin, args, nil, nil)
+}
+
+// startServerWith is startServer with env added to the server's
+// environment and every line of its stderr passed to onLine (if not nil,
+// from a goroutine of its own).
+func startServerWith(ctx context.Context, name, bin string, args, env []string, onLine func(string)) (*server, error) {
 	cmd := exec.Command(bin, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout = io.Discard
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -117,9 +134,15 @@ func startServer(ctx context.Context, name, bin string, args []string) (*server,
 		found := false
 		for sc.Scan() {
 			line := sc.Text()
+			if onLine != nil {
+				onLine(line)
+			}
 			if !found {
 				if m := listenRe.FindStringSubmatch(line); m != nil {
 					found = true
+					if mm := metricsRe.FindStringSubmatch(line); mm != nil {
+						s.metrics = mm[1]
+					}
 					addrc <- m[1]
 				}
 			}

@@ -316,8 +316,8 @@ func trimFloat(v float64) string {
 	return strings.TrimSuffix(s, ".")
 }
 
-// writeJSON writes the report.
-func writeJSON(path string, rep *report) error {
+// writeJSON writes a report (the suite's or the soak's) as indented JSON.
+func writeJSON(path string, rep any) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode results: %w", err)

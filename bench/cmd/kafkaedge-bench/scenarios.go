@@ -58,6 +58,9 @@ type bench struct {
 	results []*Result
 
 	topics map[string][]int64 // seeded topic -> end offsets after seeding
+
+	nodeEnv  []string          // added to kafkaedge's environment (the soak's GODEBUG=gctrace=1)
+	nodeLine func(line string) // if set, sees every line kafkaedge writes to stderr
 }
 
 // target is the system a run measures.
@@ -287,9 +290,9 @@ func (b *bench) startSystem(ctx context.Context, sys string, kafkaedgeArgs []str
 	route := "/kafka=" + strings.Join(b.cl.brokers, ",")
 	switch sys {
 	case sysKafkaedge:
-		args := []string{"-listen", "127.0.0.1:0", "-admin-listen", "", "-route", route}
+		args := []string{"-listen", "127.0.0.1:0", "-admin-listen", "", "-metrics-listen", "127.0.0.1:0", "-route", route}
 		args = append(append(args, b.cfg.kafkaedgeFlags...), kafkaedgeArgs...)
-		return startServer(ctx, sys, b.cfg.kafkaedgeBin, args)
+		return startServerWith(ctx, sys, b.cfg.kafkaedgeBin, args, b.nodeEnv, b.nodeLine)
 	case sysConventional:
 		return startServer(ctx, sys, b.cfg.conventionalBin, []string{"-listen", "127.0.0.1:0", "-route", route})
 	}
@@ -602,7 +605,7 @@ func (b *bench) fanoutLoad(ctx context.Context, t *target, m *meter, l *load, to
 	pctx, pcancel := context.WithDeadline(ctx, until)
 	defer pcancel()
 	prodDone := make(chan error, 1)
-	go func() { prodDone <- b.produceFor(pctx, topic, b.cfg.fanoutRate) }()
+	go func() { prodDone <- b.produceFor(pctx, topic, 1, b.cfg.fanoutRate) }()
 
 	var wg sync.WaitGroup
 	for i := range n {
@@ -652,9 +655,9 @@ func (b *bench) fanoutLoad(ctx context.Context, t *target, m *meter, l *load, to
 	return extra, nil
 }
 
-// produceFor writes rate records per second to partition 0 of topic until
-// ctx ends.
-func (b *bench) produceFor(ctx context.Context, topic string, rate int) error {
+// produceFor writes rate records per second to partitions 0..partitions-1
+// of topic, in turn, until ctx ends.
+func (b *bench) produceFor(ctx context.Context, topic string, partitions int32, rate int) error {
 	if rate <= 0 {
 		<-ctx.Done()
 		return nil
@@ -680,9 +683,9 @@ func (b *bench) produceFor(ctx context.Context, topic string, rate int) error {
 			return ignoreCanceled(errp.get())
 		case now := <-tick.C:
 			due := int(now.Sub(start).Seconds()*float64(rate)) - sent
-			if due > 0 {
-				p.produce(ctx, 0, due, &errp)
-				sent += due
+			for ; due > 0; due-- {
+				p.produce(ctx, int32(sent%int(partitions)), 1, &errp)
+				sent++
 			}
 		}
 	}
