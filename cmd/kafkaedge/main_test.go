@@ -17,7 +17,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/kafkaedge/kafkaedge/cmd/kafkaedge/internal/ops"
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
+	"github.com/kafkaedge/kafkaedge/internal/syncbuf"
 	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
@@ -77,28 +77,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a bytes.Buffer safe for the exec copier and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a running kafkaedge.
 type proc struct {
 	cmd     *exec.Cmd
-	stderr  *syncBuffer
+	stderr  *syncbuf.Buffer
 	listen  string
 	admin   string
 	metrics string // "" when -metrics-listen is off
@@ -125,7 +107,7 @@ func startEnv(t *testing.T, env []string, addKey bool, args ...string) *proc {
 // startBin is startEnv with the binary bin.
 func startBin(t *testing.T, bin string, env []string, addKey bool, args ...string) *proc {
 	t.Helper()
-	p := &proc{stderr: &syncBuffer{}, done: make(chan struct{}), key: testKey}
+	p := &proc{stderr: &syncbuf.Buffer{}, done: make(chan struct{}), key: testKey}
 	has := func(name string) (string, bool) {
 		for i, a := range args {
 			if a == "-"+name && i+1 < len(args) {

@@ -1,14 +1,12 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +14,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/kafkaedge/kafkaedge/internal/syncbuf"
 )
 
 // buildNode builds cmd/kafkaedge, the production binary, into dir: with
@@ -35,28 +35,10 @@ func buildNode(dir string) (string, error) {
 	return bin, nil
 }
 
-// syncBuffer is a bytes.Buffer safe for the exec copier and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // node is a running kafkaedge child process.
 type node struct {
 	cmd     *exec.Cmd
-	stderr  *syncBuffer
+	stderr  *syncbuf.Buffer
 	listen  string // WebSocket listener
 	metrics string // /metrics, /healthz, /readyz
 	done    chan struct{}
@@ -71,7 +53,7 @@ var startedLine = regexp.MustCompile(`msg="kafkaedge started" .*listen=(\S+) adm
 // if it does not exit 0 or reported a data race.
 func startNode(t *testing.T, bin string, args ...string) *node {
 	t.Helper()
-	n := &node{stderr: &syncBuffer{}, done: make(chan struct{})}
+	n := &node{stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	args = append(args, "-listen", "127.0.0.1:0", "-admin-listen", "", "-metrics-listen", "127.0.0.1:0")
 	n.cmd = exec.Command(bin, args...)
 	n.cmd.Stdout, n.cmd.Stderr = n.stderr, n.stderr
