@@ -81,6 +81,11 @@ type source struct {
 // reach, a timeout) are retried, paced, as long as the partition is in the
 // Stream.
 //
+// A result without records and without Err says that the partition's
+// batches from Offset to NextOffset held nothing to return (transaction
+// markers, aborted records); every result's NextOffset is where the
+// partition goes on.
+//
 // deliver is called from the Stream's goroutines, possibly several at once
 // for partitions of different brokers, never twice at once for one
 // partition. It should return soon: the other partitions of its broker
@@ -424,13 +429,15 @@ func (src *source) apply(a streamAnswer, buf *respBuf) *FetchResult {
 		return s.fail(cur, err)
 	case err != nil:
 		s.unplace(cur, err)
-	case len(out.records) > 0:
-		cur.offset = out.records[len(out.records)-1].Offset + 1
+	case out.next > a.asked:
+		// Records, or only batches with nothing to return (transaction
+		// markers, aborted records): either way the partition moved on,
+		// and the callback learns where to.
+		cur.offset = out.next
 		cur.held = true
 		return &FetchResult{Topic: cur.tp.topic, Partition: cur.tp.partition, Offset: a.asked,
-			HighWatermark: out.hwm, LogStartOffset: out.logStart, Records: out.records, buf: out.buf, cur: cur}
-	case out.skipTo > 0:
-		cur.offset = out.skipTo
+			HighWatermark: out.hwm, LogStartOffset: out.logStart, NextOffset: out.next,
+			Records: out.records, buf: out.buf, cur: cur}
 	}
 	return nil
 }

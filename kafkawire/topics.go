@@ -23,6 +23,13 @@ type TopicPartitions struct {
 // topics it returns every topic of the cluster, sorted by name. It fails
 // only when no broker answered, ctx ended or the Client is closed.
 func (c *Client) Partitions(ctx context.Context, topics []string) ([]TopicPartitions, error) {
+	return c.PartitionsAfter(ctx, topics, time.Time{})
+}
+
+// PartitionsAfter is Partitions from metadata that a Metadata request
+// started at or after after fetched (zero: any cached answer), so that
+// partitions added and topics deleted since after are seen.
+func (c *Client) PartitionsAfter(ctx context.Context, topics []string, after time.Time) ([]TopicPartitions, error) {
 	const op = "metadata"
 	if c.closed.Load() {
 		return nil, newError(op, "", -1, 0, ErrClosed)
@@ -31,8 +38,12 @@ func (c *Client) Partitions(ctx context.Context, topics []string) ([]TopicPartit
 	defer cancel()
 	list := len(topics) == 0
 	snap, now := c.meta.Load(), time.Now()
-	if list && !snap.listFresh(now) || !snap.knows(topics, now) {
-		if err := c.refreshFor(ctx, topics, list, time.Time{}, snap); err != nil {
+	if !after.IsZero() || list && !snap.listFresh(now) || !snap.knows(topics, now) {
+		seen := snap
+		if !after.IsZero() {
+			seen = nil
+		}
+		if err := c.refreshFor(ctx, topics, list, after, seen); err != nil {
 			return nil, c.opError(op, "", -1, 0, err)
 		}
 		snap = c.meta.Load()
