@@ -62,6 +62,16 @@ func (f *fakeKafka) Partitions(_ context.Context, topics []string) ([]kafkawire.
 	return out, nil
 }
 
+func (f *fakeKafka) PartitionsAfter(ctx context.Context, topics []string, _ time.Time) ([]kafkawire.TopicPartitions, error) {
+	return f.Partitions(ctx, topics)
+}
+
+// NewStream is not served: the tests of subscriptions run on kfake and on
+// real Kafka.
+func (f *fakeKafka) NewStream(func(*kafkawire.FetchResult)) *kafkawire.Stream {
+	panic("fakeKafka: no subscriptions")
+}
+
 // fakeClusters stands in for the kafkawire.ClientSet of a server: it makes
 // a fake client per acquire and counts the holds not released.
 type fakeClusters struct {

@@ -46,6 +46,24 @@ type Config struct {
 	IdleTimeout      time.Duration // close a connection without traffic after this, default 5m
 	HandshakeTimeout time.Duration // close a connection that has not upgraded after this, default 10s
 	MaxFetchWait     time.Duration // cap of a CmdKafkaFetch's max_wait_ms (a long poll), default 30s
+
+	// Subscriptions (CmdKafkaSubscribe; docs/architecture.md,
+	// "Subscriptions and tails").
+	MaxSubscriptions          int // live subscriptions per connection, default 64
+	MaxSubscriptionPartitions int // partitions per subscription, default 1024
+	// MaxPushBytes caps the messages of one push (kafka_records), default
+	// 1 MiB, at most an eighth of MaxOutbound; a subscription's max_bytes
+	// may ask for less. A single larger message is still pushed whole.
+	MaxPushBytes int
+	// TailCache is the node-wide budget of the tail cache: the last
+	// messages of every partition subscriptions read, kept encoded so that
+	// a subscriber starting a little behind is served without a Kafka
+	// request. Default 64 MiB; it comes on top of MemoryBudget.
+	TailCache int64
+	// SubscriptionRefresh is how often the topics of the subscriptions are
+	// looked up: a deleted topic ends its subscriptions, a new partition
+	// joins those that follow every partition. Default 10s.
+	SubscriptionRefresh time.Duration
 	// Logger receives the server's log lines, default slog.Default(). The
 	// lines logged on the event loops reach it through a bounded queue and
 	// a goroutine of the server's own, so a Logger that blocks never stalls
@@ -84,6 +102,12 @@ func DefaultConfig() Config {
 		IdleTimeout:      5 * time.Minute,
 		HandshakeTimeout: 10 * time.Second,
 		MaxFetchWait:     30 * time.Second,
+
+		MaxSubscriptions:          64,
+		MaxSubscriptionPartitions: 1024,
+		MaxPushBytes:              1 << 20,
+		TailCache:                 64 << 20,
+		SubscriptionRefresh:       10 * time.Second,
 	}
 }
 
@@ -101,11 +125,15 @@ func (cfg Config) Validate() error {
 	}{
 		{"Loops", cfg.Loops}, {"MaxConns", cfg.MaxConns}, {"MaxInflight", cfg.MaxInflight},
 		{"MaxInflightTotal", cfg.MaxInflightTotal}, {"MaxInflightCluster", cfg.MaxInflightCluster},
-		{"MaxOutbound", cfg.MaxOutbound},
+		{"MaxOutbound", cfg.MaxOutbound}, {"MaxSubscriptions", cfg.MaxSubscriptions},
+		{"MaxSubscriptionPartitions", cfg.MaxSubscriptionPartitions}, {"MaxPushBytes", cfg.MaxPushBytes},
 	} {
 		if v.v < 0 {
 			return fmt.Errorf("%w: %s is negative (%d)", ErrConfig, v.name, v.v)
 		}
+	}
+	if cfg.TailCache < 0 {
+		return fmt.Errorf("%w: TailCache is negative (%d)", ErrConfig, cfg.TailCache)
 	}
 	if cfg.MemoryBudget < minMemoryBudget {
 		return fmt.Errorf("%w: MemoryBudget %d is less than %d bytes", ErrConfig, cfg.MemoryBudget, minMemoryBudget)
@@ -118,7 +146,7 @@ func (cfg Config) Validate() error {
 		v    time.Duration
 	}{
 		{"SlowTimeout", cfg.SlowTimeout}, {"IdleTimeout", cfg.IdleTimeout}, {"HandshakeTimeout", cfg.HandshakeTimeout},
-		{"MaxFetchWait", cfg.MaxFetchWait},
+		{"MaxFetchWait", cfg.MaxFetchWait}, {"SubscriptionRefresh", cfg.SubscriptionRefresh},
 	} {
 		if v.v < 0 {
 			return fmt.Errorf("%w: %s is negative (%s)", ErrConfig, v.name, v.v)
@@ -160,6 +188,13 @@ func (cfg Config) withDefaults() Config {
 	setD(&cfg.IdleTimeout, d.IdleTimeout)
 	setD(&cfg.HandshakeTimeout, d.HandshakeTimeout)
 	setD(&cfg.MaxFetchWait, d.MaxFetchWait)
+	set(&cfg.MaxSubscriptions, d.MaxSubscriptions)
+	set(&cfg.MaxSubscriptionPartitions, d.MaxSubscriptionPartitions)
+	set(&cfg.MaxPushBytes, d.MaxPushBytes)
+	if cfg.TailCache == 0 {
+		cfg.TailCache = d.TailCache
+	}
+	setD(&cfg.SubscriptionRefresh, d.SubscriptionRefresh)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -3,6 +3,7 @@ package reactor
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,6 +73,16 @@ type connState struct {
 	closeReason string
 
 	pending atomic.Int64 // bytes handed to AsyncWritev whose callback has not run
+
+	// Subscriptions (subscribe.go). subs and paused are guarded by subMu,
+	// which is taken after a tail's mutex, never before.
+	subMu       sync.Mutex
+	subs        map[int64]*subscription // by sequence
+	paused      []*subPart              // paused for the outbound queue, resumed once it drains
+	pauseCheck  bool                    // a checkPaused is queued on the loop
+	npaused     atomic.Int32            // 1 while paused is not empty
+	nsubs       atomic.Int32            // len(subs)
+	outBuffered atomic.Int64            // gnet's OutboundBuffered at the last write callback or sweep
 }
 
 // kafkaReq is a decoded Kafka request.
@@ -84,6 +95,7 @@ type kafkaReq struct {
 	start     int64         // Server.now() when the request was read
 	ext       proto.Message // kafkaedge's commands: the decoded command (pubsub.Req.Ext)
 	opts      fetchOpts     // a fetch's kafkaedge fields
+	sub       *subscription // a CmdKafkaSubscribe's subscription
 }
 
 // fetchOpts are the kafkaedge fields of a CmdKafkaFetch, with the node's
@@ -416,6 +428,10 @@ func (st *connState) onRequest(payload []byte) {
 			return
 		}
 		st.startKafka(kafkaReq{cmd: req.Command, seq: seq, ext: m, start: st.s.now()})
+	case pubsub.FieldCmdKafkaSubscribe:
+		st.subscribe(seq, req.Ext.(*pubsub.CmdKafkaSubscribe))
+	case pubsub.FieldCmdKafkaUnsubscribe:
+		st.unsubscribe(seq, req.Ext.(*pubsub.CmdKafkaUnsubscribe))
 	default: // CmdEmpty
 		obs.Request(CmdUnknown, false, 0)
 		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, pubsub.MessageUnknownCommand)

@@ -236,8 +236,9 @@ func (b *sharedBody) unref() {
 // is bound once per job so a write allocates no closure.
 type writeJob struct {
 	st      *connState
-	own     []byte      // a whole frame, or the frame and PubSubResp headers of shared
-	shared  *sharedBody // body written after own, nil if none
+	own     []byte      // a whole frame, or the frame and PubSubResp headers of body
+	shared  *sharedBody // a pooled body written after own, nil if none
+	body    []byte      // the bytes written after own: shared's, or a tail chunk's (tail.go)
 	scratch []byte
 	iov     [2][]byte
 	n       int
@@ -245,7 +246,9 @@ type writeJob struct {
 
 	// The request answered (a fetch frees the connection's fetch
 	// reservation) and, for the Observer, whether the answer is not an
-	// error, when the request was read, the topic and messages of a fetch.
+	// error, when the request was read, the topic and messages of a fetch;
+	// or push: a message of a subscription, which answers no request.
+	push  bool
 	cmd   Command
 	cl    *clusterLimits // the connection's cluster
 	mem   int64          // of the memory budget, given back once written
@@ -275,8 +278,9 @@ func (j *writeJob) free() {
 		j.shared = nil
 	}
 	j.st = nil
+	j.body = nil
 	j.cl, j.mem = nil, 0
-	j.ok = false
+	j.ok, j.push = false, false
 	j.topic = ""
 	j.msgs = 0
 	j.iov = [2][]byte{}
@@ -297,9 +301,12 @@ func (s *Server) send(j *writeJob) {
 	iov := j.iov[:1]
 	j.n = len(j.own)
 	if j.shared != nil {
-		j.iov[1] = j.shared.buf
+		j.body = j.shared.buf
+	}
+	if len(j.body) > 0 {
+		j.iov[1] = j.body
 		iov = j.iov[:2]
-		j.n += len(j.shared.buf)
+		j.n += len(j.body)
 	}
 	st.pending.Add(int64(j.n))
 	if err := st.c.AsyncWritev(iov, j.cb); err != nil {
@@ -317,16 +324,21 @@ func (j *writeJob) written(_ gnet.Conn, err error) error {
 	st := j.st
 	s := st.s
 	st.pending.Add(-int64(j.n))
-	st.inflight--
-	if j.cmd == CmdFetch || j.cmd == CmdFetchMany {
-		st.fetches--
+	if !j.push {
+		st.inflight--
+		if j.cmd == CmdFetch || j.cmd == CmdFetchMany {
+			st.fetches--
+		}
+		s.giveMem(j.cl, j.mem)
+		s.obs.Request(j.cmd, j.ok, time.Duration(s.now()-j.start))
 	}
-	s.giveMem(j.cl, j.mem)
-	s.obs.Request(j.cmd, j.ok, time.Duration(s.now()-j.start))
 	if err == nil {
 		st.bytesOut += int64(j.n)
 		st.msgsOut += int64(j.msgs)
 		s.obs.Delivered(st.route.r.URI, j.topic, j.n, j.msgs)
+		if j.push && j.topic != "" {
+			s.obs.Pushed(st.route.r.URI, j.n, j.msgs)
+		}
 		if st.phase != phaseClosed {
 			st.holdAnswer(j)
 		}
@@ -336,9 +348,13 @@ func (j *writeJob) written(_ gnet.Conn, err error) error {
 		return nil
 	}
 	st.lastActive = s.now()
+	st.outBuffered.Store(int64(st.c.OutboundBuffered()))
 	if st.queued() > s.cfg.MaxOutbound {
 		st.markOver()
-	} else if st.inflight < s.cfg.MaxInflight {
+		return nil
+	}
+	st.resumeSubs()
+	if st.inflight < s.cfg.MaxInflight {
 		st.resume()
 	}
 	return nil

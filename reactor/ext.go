@@ -48,6 +48,8 @@ func (st *connState) dispatchExt(r kafkaReq) bool {
 		case *pubsub.CmdKafkaFetchMany:
 			defer s.giveMem(rt.cl, s.callMem)
 			s.runFetchMany(st, rt.client, r.seq, r.start, many)
+		case *pubsub.CmdKafkaSubscribe:
+			s.runSubscribe(r.sub, m, r.start)
 		}
 	}()
 	return true

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gobwas/ws"
 )
@@ -22,6 +23,7 @@ type limiter struct {
 	max     int64
 	unit    int64 // what one waiter typically needs: how many a release wakes
 	waiters []waiting
+	full    atomic.Bool // used >= max, for the readers that take nothing (subscriptions' pushes)
 }
 
 // waiting is a connection in a limiter's line, and since when its request
@@ -45,6 +47,7 @@ func (l *limiter) acquire(st *connState, n, since int64) bool {
 	defer l.mu.Unlock()
 	if l.used+n <= l.max || l.used == 0 {
 		l.used += n
+		l.full.Store(l.used >= l.max)
 		return true
 	}
 	if st.slotQueue.Load() != l {
@@ -58,6 +61,7 @@ func (l *limiter) acquire(st *connState, n, since int64) bool {
 func (l *limiter) setMax(n int64) {
 	l.mu.Lock()
 	l.max = n
+	l.full.Store(l.used >= l.max)
 	l.mu.Unlock()
 	l.wakeIfFree()
 }
@@ -66,6 +70,7 @@ func (l *limiter) setMax(n int64) {
 func (l *limiter) add(n int64) {
 	l.mu.Lock()
 	l.used += n
+	l.full.Store(l.used >= l.max)
 	l.mu.Unlock()
 }
 
@@ -76,6 +81,7 @@ func (l *limiter) release(n int64) {
 	}
 	l.mu.Lock()
 	l.used -= n
+	l.full.Store(l.used >= l.max)
 	l.mu.Unlock()
 	l.wakeIfFree()
 }
@@ -259,8 +265,8 @@ func (st *connState) holdAnswer(j *writeJob) {
 		return
 	}
 	n := pow2(len(j.own))
-	if j.shared != nil {
-		n += pow2(len(j.shared.buf))
+	if len(j.body) > 0 {
+		n += pow2(len(j.body))
 	}
 	st.memHeld += n
 	st.s.mem.add(n)

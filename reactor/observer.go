@@ -47,6 +47,48 @@ type Observer interface {
 	Backpressure(ev BackpressureEvent)
 	// FrameRejected reports a client frame or message that was not served.
 	FrameRejected(reason FrameReason)
+
+	// Subscriptions reports subscriptions that started (+1) or ended (-1).
+	Subscriptions(delta int)
+	// Lagging reports subscribed partitions that fell behind their tail
+	// (+1: paused for a full outbound queue, or reading on their own
+	// behind the tail cache) or caught up or ended (-1).
+	Lagging(delta int)
+	// Tails reports partitions that subscriptions started (+1) or
+	// stopped (-1) reading.
+	Tails(delta int)
+	// TailRead reports how a subscriber behind its tail's end was served.
+	TailRead(kind TailReadKind)
+	// Pushed reports a push of a subscription handed to a client's
+	// socket: its bytes and messages (also in Delivered).
+	Pushed(route string, bytes, messages int)
+}
+
+// TailReadKind is how a subscriber behind the end of its tail was served.
+type TailReadKind uint8
+
+// Kinds of tail reads.
+const (
+	TailCacheHit      TailReadKind = iota // from the tail cache
+	TailCacheMiss                         // by a Kafka fetch of its own
+	TailReadCoalesced                     // by joining an identical fetch of another subscriber
+	numTailReads
+)
+
+// NumTailReads is the number of TailReadKind values.
+const NumTailReads = int(numTailReads)
+
+// String returns the kind's metric label.
+func (k TailReadKind) String() string {
+	switch k {
+	case TailCacheHit:
+		return "cache_hit"
+	case TailCacheMiss:
+		return "cache_miss"
+	case TailReadCoalesced:
+		return "coalesced"
+	}
+	return "other"
 }
 
 // CloseInfo describes a WebSocket connection that ended.
@@ -64,13 +106,15 @@ type Command uint8
 
 // Commands, as Request reports them.
 const (
-	CmdPing       Command = iota // CmdPing
-	CmdListOffset                // CmdKafkaListOffset
-	CmdFetch                     // CmdKafkaFetch
-	CmdMetadata                  // CmdKafkaMetadata
-	CmdFetchMany                 // CmdKafkaFetchMany
-	CmdUnknown                   // CmdEmpty or a command this server does not know
-	CmdInvalid                   // a message that is not a PubSubReq
+	CmdPing        Command = iota // CmdPing
+	CmdListOffset                 // CmdKafkaListOffset
+	CmdFetch                      // CmdKafkaFetch
+	CmdMetadata                   // CmdKafkaMetadata
+	CmdFetchMany                  // CmdKafkaFetchMany
+	CmdSubscribe                  // CmdKafkaSubscribe (its first answer)
+	CmdUnsubscribe                // CmdKafkaUnsubscribe
+	CmdUnknown                    // CmdEmpty or a command this server does not know
+	CmdInvalid                    // a message that is not a PubSubReq
 	numCommands
 )
 
@@ -90,6 +134,10 @@ func (c Command) String() string {
 		return "metadata"
 	case CmdFetchMany:
 		return "fetch_many"
+	case CmdSubscribe:
+		return "subscribe"
+	case CmdUnsubscribe:
+		return "unsubscribe"
 	case CmdUnknown:
 		return "unknown"
 	case CmdInvalid:
@@ -152,6 +200,11 @@ const (
 	BackpressureSlowClosed
 	// BackpressureFloodClosed: a paused client kept sending and was closed.
 	BackpressureFloodClosed
+	// BackpressurePushPaused: a subscribed partition was paused: its
+	// connection holds more than MaxOutbound.
+	BackpressurePushPaused
+	// BackpressurePushResumed: a connection's paused partitions went on.
+	BackpressurePushResumed
 	numBackpressure
 )
 
@@ -179,6 +232,10 @@ func (e BackpressureEvent) String() string {
 		return "slow_closed"
 	case BackpressureFloodClosed:
 		return "flood_closed"
+	case BackpressurePushPaused:
+		return "push_paused"
+	case BackpressurePushResumed:
+		return "push_resumed"
 	}
 	return "other"
 }
@@ -263,3 +320,18 @@ func (NopObserver) Backpressure(BackpressureEvent) {}
 
 // FrameRejected implements Observer.
 func (NopObserver) FrameRejected(FrameReason) {}
+
+// Subscriptions implements Observer.
+func (NopObserver) Subscriptions(int) {}
+
+// Lagging implements Observer.
+func (NopObserver) Lagging(int) {}
+
+// Tails implements Observer.
+func (NopObserver) Tails(int) {}
+
+// TailRead implements Observer.
+func (NopObserver) TailRead(TailReadKind) {}
+
+// Pushed implements Observer.
+func (NopObserver) Pushed(string, int, int) {}

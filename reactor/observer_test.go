@@ -17,20 +17,21 @@ import (
 
 // recorder is an Observer that counts what it is told.
 type recorder struct {
-	mu         sync.Mutex
-	upgrades   map[string]int // "route status"
-	closes     []CloseInfo
-	rejected   map[ConnReject]int
-	requests   map[Command]int
-	failed     map[Command]int
-	bytes      int
-	messages   int
-	topics     map[string]int
-	coalesced  int
-	listCoal   int
-	pressure   map[BackpressureEvent]int
-	frames     map[FrameReason]int
-	maxLatency time.Duration
+	NopObserver // the subscription events, which subscribe_test.go counts on its own
+	mu          sync.Mutex
+	upgrades    map[string]int // "route status"
+	closes      []CloseInfo
+	rejected    map[ConnReject]int
+	requests    map[Command]int
+	failed      map[Command]int
+	bytes       int
+	messages    int
+	topics      map[string]int
+	coalesced   int
+	listCoal    int
+	pressure    map[BackpressureEvent]int
+	frames      map[FrameReason]int
+	maxLatency  time.Duration
 	// routeLog lists the events that name a route, in order: "up /x",
 	// "closed /x", "removed /x".
 	routeLog []string

@@ -37,6 +37,11 @@ type kafkaClient interface {
 	FetchManyWith(ctx context.Context, parts []kafkawire.FetchPartition, o kafkawire.FetchOptions) ([]*kafkawire.FetchResult, error)
 	// Partitions returns the partitions of topics (nil: every topic).
 	Partitions(ctx context.Context, topics []string) ([]kafkawire.TopicPartitions, error)
+	// PartitionsAfter is Partitions from metadata fetched at or after
+	// after.
+	PartitionsAfter(ctx context.Context, topics []string, after time.Time) ([]kafkawire.TopicPartitions, error)
+	// NewStream starts a Stream of the cluster: the subscriptions' tails.
+	NewStream(deliver func(*kafkawire.FetchResult)) *kafkawire.Stream
 }
 
 var _ kafkaClient = (*kafkawire.Client)(nil)
@@ -183,7 +188,7 @@ func (s *Server) closeRouteConns(rt *route, reason string) {
 	s.onLoops(ctx, func(ls *loopState) {
 		for st := range ls.conns {
 			if st.route == rt {
-				st.goAway(ws.StatusGoingAway, reason)
+				st.goAwaySubs(ws.StatusGoingAway, reason)
 			}
 		}
 	})

@@ -89,6 +89,13 @@ type Server struct {
 	fanMu sync.Mutex // guards fan; held only for map operations
 	fan   map[callKey]*kafkaCall
 
+	tails    tailSet                    // the partitions subscriptions read (tail.go)
+	subsMu   sync.Mutex                 // guards subs
+	subs     map[*subscription]struct{} // the node's subscriptions that started
+	catchSem chan struct{}              // bounds the subscribers' own fetches (maxCatchUps)
+	catchUps atomic.Int64               // those running or waiting
+	bgDone   chan struct{}              // closed when refreshSubs returned
+
 	maxBody    int // cap of one encoded fetch body, an eighth of MaxOutbound
 	sweepEvery time.Duration
 	lastSweep  atomic.Int64
@@ -107,22 +114,25 @@ func New(cfg Config) (*Server, error) {
 	log := cfg.Logger.With("component", "reactor")
 	logs := newLogQueue(log)
 	s := &Server{
-		cfg:     cfg,
-		log:     log,
-		loopLog: slog.New(loopHandler{log.Handler(), logs}),
-		logs:    logs,
-		obs:     cfg.Observer,
-		epoch:   time.Now(),
-		booted:  make(chan struct{}),
-		runDone: make(chan struct{}),
-		loops:   make(map[gnet.EventLoop]*loopState),
-		acquire: acquireFrom(new(kafkawire.ClientSet)),
-		fan:     make(map[callKey]*kafkaCall),
+		cfg:      cfg,
+		log:      log,
+		loopLog:  slog.New(loopHandler{log.Handler(), logs}),
+		logs:     logs,
+		obs:      cfg.Observer,
+		epoch:    time.Now(),
+		booted:   make(chan struct{}),
+		runDone:  make(chan struct{}),
+		loops:    make(map[gnet.EventLoop]*loopState),
+		acquire:  acquireFrom(new(kafkawire.ClientSet)),
+		fan:      make(map[callKey]*kafkaCall),
+		catchSem: make(chan struct{}, maxCatchUps),
+		bgDone:   make(chan struct{}),
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.slots = newLimiter(int64(cfg.MaxInflightTotal), 1)
 	s.routes.Store(&routeTable{})
 	s.maxBody = max(cfg.MaxOutbound/fetchesPerOutbound, minBody)
+	s.cfg.MaxPushBytes = min(s.cfg.MaxPushBytes, s.maxBody)
 	// An answer's body is at most maxBody (a single larger message aside)
 	// and gnet copies it into a buffer of the next power of two; its
 	// header is a small copy of its own. A call holds a Kafka response of
@@ -164,6 +174,10 @@ func (s *Server) Start() error {
 	// code for as long as the engine runs (procs.go).
 	release := reserveProcs(pollers(s.cfg.Loops))
 	s.logs.start()
+	go func() {
+		defer close(s.bgDone)
+		s.refreshSubs()
+	}()
 	go func() {
 		s.runErr = gnet.Run(&events{s: s}, "tcp://"+s.cfg.Addr, opts...)
 		release()
@@ -257,6 +271,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.cancelBase()
+	if s.started.Load() {
+		<-s.bgDone
+	}
+	s.closeStreams()
 	s.routesMu.Lock()
 	routes := s.routes.Swap(&routeTable{})
 	s.routesMu.Unlock()
@@ -299,7 +317,7 @@ func (s *Server) waitCalls(ctx context.Context) error {
 func (s *Server) closeAllConns(ctx context.Context) {
 	s.onLoops(ctx, func(ls *loopState) {
 		for st := range ls.conns {
-			st.goAway(ws.StatusGoingAway, "server shutting down")
+			st.goAwaySubs(ws.StatusGoingAway, endDraining)
 		}
 	})
 }
@@ -467,6 +485,7 @@ func (s *Server) onClose(c gnet.Conn, err error) gnet.Action {
 	st.loop.dropOver(st)
 	forget(st)
 	st.releaseHeld()
+	st.closeSubs()
 	s.conns.Add(-1)
 	if st.route == nil {
 		if s.loopLog.Enabled(context.Background(), slog.LevelDebug) {
@@ -562,11 +581,13 @@ func (s *Server) sweep(ls *loopState, full bool) {
 			ls.dropOver(st)
 			continue
 		}
+		st.outBuffered.Store(int64(st.c.OutboundBuffered()))
 		if st.queued() <= s.cfg.MaxOutbound {
 			ls.dropOver(st)
 			st.overSince = 0
 			s.obs.Backpressure(BackpressureResumed)
 			st.resume()
+			st.resumeSubs()
 			continue
 		}
 		if now-st.overSince >= int64(s.cfg.SlowTimeout) {
@@ -590,8 +611,9 @@ func (s *Server) sweep(ls *loopState, full bool) {
 			}
 		case phaseOpen:
 			// A connection with a request in flight, or one held for
-			// want of a slot or of outbound budget, is waiting, not idle.
-			if st.inflight == 0 && st.held.cmd == 0 && now-st.lastActive >= int64(s.cfg.IdleTimeout) {
+			// want of a slot or of outbound budget, is waiting, not
+			// idle; one with subscriptions is listening.
+			if st.inflight == 0 && st.held.cmd == 0 && st.nsubs.Load() == 0 && now-st.lastActive >= int64(s.cfg.IdleTimeout) {
 				st.goAway(ws.StatusGoingAway, "idle timeout")
 			}
 		}

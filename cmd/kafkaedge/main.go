@@ -122,6 +122,11 @@ func newFlagSet(s *config.Settings, c *cmdline) *flag.FlagSet {
 	fs.DurationVar(&s.IdleTimeout, "idle-timeout", s.IdleTimeout, "close a connection idle this long")
 	fs.DurationVar(&s.HandshakeTimeout, "handshake-timeout", s.HandshakeTimeout, "close a connection that has not upgraded within this time")
 	fs.DurationVar(&s.MaxFetchWait, "max-fetch-wait", s.MaxFetchWait, "longest wait a client's CmdKafkaFetch may ask for with max_wait_ms (a long poll)")
+	fs.IntVar(&s.MaxSubscriptions, "max-subscriptions", s.MaxSubscriptions, "most live subscriptions (CmdKafkaSubscribe) per connection")
+	fs.IntVar(&s.MaxSubscriptionPartitions, "max-subscription-partitions", s.MaxSubscriptionPartitions, "most partitions one subscription may read")
+	fs.IntVar(&s.MaxPushBytes, "max-push-bytes", s.MaxPushBytes, "largest push of a subscription, in `bytes` of messages (at most an eighth of -max-outbound; a single larger message is pushed whole)")
+	fs.IntVar(&s.TailCache, "tail-cache", s.TailCache, "node-wide `bytes` of the tail cache: the last messages of the partitions subscriptions read, on top of -memory-budget")
+	fs.DurationVar(&s.SubscriptionRefresh, "subscription-refresh", s.SubscriptionRefresh, "how often the topics of subscriptions are looked up (new partitions, deleted topics)")
 
 	fs.IntVar(&s.BrokerConns, "broker-conns", s.BrokerConns, "TCP connections per Kafka broker")
 	fs.DurationVar(&s.DialTimeout, "dial-timeout", s.DialTimeout, "Kafka broker dial timeout")
@@ -206,7 +211,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitConfig, fmt.Errorf("server settings: %w", err))
 	}
-	goLimit := setMemoryLimit(srv.MemoryBudget())
+	goLimit := setMemoryLimit(srv.MemoryBudget() + int64(s.TailCache))
 	// The routes' Kafka clients are closed by the server's shutdown, also
 	// when the start fails before the server listens.
 	stopServer := func() error {
@@ -435,7 +440,7 @@ func loadSettings(fs *flag.FlagSet, s *config.Settings, c *cmdline) ([]routes.Ro
 // that does not load, or whose routes collide with others, is logged and
 // ignored: the routes stay as they were.
 // setMemoryLimit sets the Go runtime's soft memory limit to the memory
-// budget plus an eighth plus 64 MiB, for the runtime and the node's other
+// budget (with the tail cache's) plus an eighth plus 64 MiB, for the runtime and the node's other
 // state, so that the garbage collector returns the budget's freed buffers
 // before the heap doubles (docs/operations.md, "Memory"). A GOMEMLIMIT in
 // the environment is left as it is. It returns the limit in force.

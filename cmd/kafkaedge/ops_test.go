@@ -379,6 +379,12 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	for i, c := range conns {
 		seqs[i] = c.send(t, wsclient.FetchReq(0, "drain", 0, 0))
 	}
+	// And a subscriber, whose subscription the drain ends before the close.
+	sub := dial(t, p, "/d")
+	subSeq := sub.send(t, &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaSubscribe{CmdKafkaSubscribe: &pubsub.CmdKafkaSubscribe{Topic: "drain"}}})
+	if resp, err := sub.Recv(); err != nil || resp.GetSequence() != subSeq || resp.GetKafkaSubscribeResp() == nil {
+		t.Fatalf("subscribe: %v %v", resp, err)
+	}
 	var last string
 	waitFor(t, p, "all fetches in flight", func() bool {
 		m := scrape(t, p)
@@ -411,6 +417,17 @@ func TestDrainOnSIGTERM(t *testing.T) {
 			}
 		})
 	}
+	wg.Go(func() {
+		sub.SetReadDeadline(time.Now().Add(20 * time.Second))
+		resp, err := sub.Recv()
+		if end := resp.GetKafkaSubscriptionEndResp(); err != nil || resp.GetSequence() != subSeq || end.GetReason() != "server shutting down" {
+			t.Errorf("subscriber: %v (err %v), want the end of subscription %d", resp, err, subSeq)
+			return
+		}
+		if code, err := sub.RecvClose(); err != nil || code != wsclient.CloseGoingAway {
+			t.Errorf("subscriber: after the end got close %d (err %v), want close 1001", code, err)
+		}
+	})
 	wg.Wait()
 	select {
 	case <-p.done:

@@ -19,8 +19,12 @@ const (
 	FieldKafkaFetchResp protowire.Number = 33
 	// FieldKafkaListOffsetResp is the PubSubResp field number of kafka_list_offset_resp.
 	FieldKafkaListOffsetResp protowire.Number = 34
+	// FieldKafkaSubscribeResp is the PubSubResp field number of kafka_subscribe_resp.
+	FieldKafkaSubscribeResp protowire.Number = 40
 	// FieldKafkaRecords is the PubSubResp field number of kafka_records.
 	FieldKafkaRecords protowire.Number = 41
+	// FieldKafkaSubscriptionEndResp is the PubSubResp field number of kafka_subscription_end_resp.
+	FieldKafkaSubscriptionEndResp protowire.Number = 43
 	// FieldKafkaFetchManyResp is the PubSubResp field number of kafka_fetch_many_resp.
 	FieldKafkaFetchManyResp protowire.Number = 47
 	// FieldKafkaMetadataResp is the PubSubResp field number of kafka_metadata_resp.

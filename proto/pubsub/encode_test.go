@@ -232,6 +232,8 @@ func TestFieldNumbers(t *testing.T) {
 		{&KafkaFetchManyResp{}, "partitions", fieldFetchManyEntries},
 		{&PubSubResp{}, "kafka_fetch_many_resp", FieldKafkaFetchManyResp},
 		{&PubSubResp{}, "kafka_records", FieldKafkaRecords},
+		{&PubSubResp{}, "kafka_subscribe_resp", FieldKafkaSubscribeResp},
+		{&PubSubResp{}, "kafka_subscription_end_resp", FieldKafkaSubscriptionEndResp},
 		{&KafkaMessage{}, "offset", fieldMessageOffset},
 		{&KafkaMessage{}, "timestamp", fieldMessageTimestamp},
 		{&KafkaMessage{}, "key", fieldMessageKey},

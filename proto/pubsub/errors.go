@@ -64,3 +64,10 @@ func MetadataErrorMessage(reason string) string {
 func FetchManyErrorMessage(reason string) string {
 	return "failed to fetch messages, err: " + reason
 }
+
+// SubscribeErrorMessage returns the message of the ErrorResp that answers a
+// failed cmd_kafka_subscribe: "failed to subscribe, topic: <topic>, err:
+// <reason>".
+func SubscribeErrorMessage(topic, reason string) string {
+	return "failed to subscribe, topic: " + topic + ", err: " + reason
+}

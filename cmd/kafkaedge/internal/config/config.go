@@ -71,6 +71,12 @@ type Settings struct {
 	HandshakeTimeout   time.Duration `yaml:"handshake-timeout"`
 	MaxFetchWait       time.Duration `yaml:"max-fetch-wait"`
 
+	MaxSubscriptions          int           `yaml:"max-subscriptions"`
+	MaxSubscriptionPartitions int           `yaml:"max-subscription-partitions"`
+	MaxPushBytes              int           `yaml:"max-push-bytes"`
+	TailCache                 int           `yaml:"tail-cache"`
+	SubscriptionRefresh       time.Duration `yaml:"subscription-refresh"`
+
 	// kafkawire.Config
 	BrokerConns            int           `yaml:"broker-conns"`
 	DialTimeout            time.Duration `yaml:"dial-timeout"`
@@ -96,24 +102,31 @@ type Settings struct {
 func Default() Settings {
 	r, k := reactor.DefaultConfig(), kafkawire.DefaultConfig()
 	return Settings{
-		Listen:                 r.Addr,
-		AdminListen:            "127.0.0.1:9180",
-		LogLevel:               "info",
-		LogFormat:              "text",
-		DrainTimeout:           15 * time.Second,
-		MaxRouteNodes:          64,
-		MetricsListen:          "127.0.0.1:9091",
-		Loops:                  r.Loops,
-		MaxConns:               r.MaxConns,
-		MaxInflight:            r.MaxInflight,
-		MaxInflightTotal:       r.MaxInflightTotal,
-		MaxMessage:             r.MaxMessage,
-		MaxHeader:              r.MaxHeader,
-		MaxOutbound:            r.MaxOutbound,
-		SlowTimeout:            r.SlowTimeout,
-		IdleTimeout:            r.IdleTimeout,
-		HandshakeTimeout:       r.HandshakeTimeout,
-		MaxFetchWait:           r.MaxFetchWait,
+		Listen:           r.Addr,
+		AdminListen:      "127.0.0.1:9180",
+		LogLevel:         "info",
+		LogFormat:        "text",
+		DrainTimeout:     15 * time.Second,
+		MaxRouteNodes:    64,
+		MetricsListen:    "127.0.0.1:9091",
+		Loops:            r.Loops,
+		MaxConns:         r.MaxConns,
+		MaxInflight:      r.MaxInflight,
+		MaxInflightTotal: r.MaxInflightTotal,
+		MaxMessage:       r.MaxMessage,
+		MaxHeader:        r.MaxHeader,
+		MaxOutbound:      r.MaxOutbound,
+		SlowTimeout:      r.SlowTimeout,
+		IdleTimeout:      r.IdleTimeout,
+		HandshakeTimeout: r.HandshakeTimeout,
+		MaxFetchWait:     r.MaxFetchWait,
+
+		MaxSubscriptions:          r.MaxSubscriptions,
+		MaxSubscriptionPartitions: r.MaxSubscriptionPartitions,
+		MaxPushBytes:              r.MaxPushBytes,
+		TailCache:                 int(r.TailCache),
+		SubscriptionRefresh:       r.SubscriptionRefresh,
+
 		BrokerConns:            k.ConnsPerBroker,
 		DialTimeout:            k.DialTimeout,
 		RequestTimeout:         k.RequestTimeout,
@@ -328,6 +341,11 @@ func (s *Settings) fields() []field {
 		{flag: "idle-timeout", value: s.IdleTimeout, config: "IdleTimeout"},
 		{flag: "handshake-timeout", value: s.HandshakeTimeout, config: "HandshakeTimeout"},
 		{flag: "max-fetch-wait", value: s.MaxFetchWait, config: "MaxFetchWait"},
+		{flag: "max-subscriptions", value: s.MaxSubscriptions, config: "MaxSubscriptions"},
+		{flag: "max-subscription-partitions", value: s.MaxSubscriptionPartitions, config: "MaxSubscriptionPartitions"},
+		{flag: "max-push-bytes", value: s.MaxPushBytes, config: "MaxPushBytes"},
+		{flag: "tail-cache", value: s.TailCache, config: "TailCache"},
+		{flag: "subscription-refresh", value: s.SubscriptionRefresh, config: "SubscriptionRefresh"},
 		{flag: "broker-conns", value: s.BrokerConns, config: "ConnsPerBroker"},
 		{flag: "dial-timeout", value: s.DialTimeout, config: "DialTimeout"},
 		{flag: "request-timeout", value: s.RequestTimeout, config: "RequestTimeout"},
@@ -395,8 +413,15 @@ func (s *Settings) Reactor(log *slog.Logger, obs reactor.Observer) reactor.Confi
 		IdleTimeout:        s.IdleTimeout,
 		HandshakeTimeout:   s.HandshakeTimeout,
 		MaxFetchWait:       s.MaxFetchWait,
-		Logger:             log,
-		Observer:           obs,
+
+		MaxSubscriptions:          s.MaxSubscriptions,
+		MaxSubscriptionPartitions: s.MaxSubscriptionPartitions,
+		MaxPushBytes:              s.MaxPushBytes,
+		TailCache:                 int64(s.TailCache),
+		SubscriptionRefresh:       s.SubscriptionRefresh,
+
+		Logger:   log,
+		Observer: obs,
 	}
 }
 

@@ -55,6 +55,13 @@ type Metrics struct {
 	listCoalesced  prometheus.Counter
 	backpressure   [reactor.NumBackpressureEvents]prometheus.Counter
 	framesRejected [reactor.NumFrameReasons]prometheus.Counter
+	subscriptions  prometheus.Gauge
+	lagging        prometheus.Gauge
+	tails          prometheus.Gauge
+	tailReads      [reactor.NumTailReads]prometheus.Counter
+	pushes         prometheus.Counter
+	pushedBytes    prometheus.Counter
+	pushedMsgs     prometheus.Counter
 
 	routesMu sync.Mutex // serializes additions to routes
 	routes   atomic.Pointer[map[string]*routeMetrics]
@@ -129,6 +136,16 @@ func New(topicLabels bool) *Metrics {
 	for i := range m.framesRejected {
 		m.framesRejected[i] = frames.WithLabelValues(reactor.FrameReason(i).String())
 	}
+	m.subscriptions = f.gauge("subscriptions", "Subscriptions (CmdKafkaSubscribe) open.")
+	m.lagging = f.gauge("subscriptions_lagging_partitions", "Subscribed partitions behind their tail: paused for a full outbound queue, or reading on their own behind the tail cache.")
+	m.tails = f.gauge("subscription_tails", "Partitions that subscriptions read, each fetched once at its end for all of them.")
+	reads := f.counterVec("tail_reads_total", "Reads of subscribers behind the end of their tail, by kind: cache_hit (from the tail cache), cache_miss (a Kafka fetch of their own), coalesced (joined an identical fetch).", "kind")
+	for i := range m.tailReads {
+		m.tailReads[i] = reads.WithLabelValues(reactor.TailReadKind(i).String())
+	}
+	m.pushes = f.counter("pushes_total", "Pushes (kafka_records) of subscriptions handed to client sockets.")
+	m.pushedBytes = f.counter("pushed_bytes_total", "Bytes of the pushes of subscriptions (also in delivered_bytes_total).")
+	m.pushedMsgs = f.counter("pushed_messages_total", "Kafka messages in the pushes of subscriptions (also in delivered_messages_total).")
 	empty := map[string]*routeMetrics{}
 	m.routes.Store(&empty)
 
@@ -339,6 +356,29 @@ func (m *Metrics) Backpressure(ev reactor.BackpressureEvent) {
 	}
 }
 
+// Subscriptions implements reactor.Observer.
+func (m *Metrics) Subscriptions(delta int) { m.subscriptions.Add(float64(delta)) }
+
+// Lagging implements reactor.Observer.
+func (m *Metrics) Lagging(delta int) { m.lagging.Add(float64(delta)) }
+
+// Tails implements reactor.Observer.
+func (m *Metrics) Tails(delta int) { m.tails.Add(float64(delta)) }
+
+// TailRead implements reactor.Observer.
+func (m *Metrics) TailRead(kind reactor.TailReadKind) {
+	if int(kind) < len(m.tailReads) {
+		m.tailReads[kind].Inc()
+	}
+}
+
+// Pushed implements reactor.Observer.
+func (m *Metrics) Pushed(_ string, bytes, messages int) {
+	m.pushes.Inc()
+	m.pushedBytes.Add(float64(bytes))
+	m.pushedMsgs.Add(float64(messages))
+}
+
 // FrameRejected implements reactor.Observer.
 func (m *Metrics) FrameRejected(reason reactor.FrameReason) {
 	if int(reason) < len(m.framesRejected) {
@@ -464,6 +504,12 @@ func (f factory) counterVec(name, help string, labels ...string) *prometheus.Cou
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Name: name, Help: help}, labels)
 	f.reg.MustRegister(c)
 	return c
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
 }
 
 func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
