@@ -11,8 +11,9 @@
 // seeds the cluster per scenario, and execs bin/kafkaedge and the
 // conventional server as separate processes so that their CPU time and
 // memory are read apart from /proc. The scenarios are fetch (per codec),
-// fanout, listoffset, fixed-rate, idle and slow-readers; see
-// docs/benchmarks.md. It prints a table and writes results.json,
+// fanout, listoffset, fixed-rate, idle and slow-readers, and for
+// kafkaedge's push subscriptions subscribe-fanout, subscribe-idle and
+// subscribe-catchup (subscribe.go); see docs/benchmarks.md. It prints a table and writes results.json,
 // results.svg and results.md into -out.
 //
 // With -soak DURATION it runs the soak instead (soak.go, make soak):
@@ -58,7 +59,8 @@ const (
 var allSystems = []string{sysKafkaedge, sysConventional, sysCeiling}
 
 // allScenarios in the order they run.
-var allScenarios = []string{"fetch", "fanout", "listoffset", "fixed-rate", "idle", "slow-readers"}
+var allScenarios = []string{"fetch", "fanout", "listoffset", "fixed-rate", "idle", "slow-readers",
+	scSubFanout, scSubIdle, scSubCatchup}
 
 // fixedCommands are the requests the fixed-rate scenario can send.
 var fixedCommands = []string{"listoffset", "fetch"}
@@ -101,6 +103,13 @@ type config struct {
 	slowClients     int
 	slowRate        int
 	slowMaxOutbound int
+	subClients      int // subscribe-fanout: subscribers, and polling clients
+	subRate         int // subscribe-fanout: records per second produced
+	subBatch        int // subscribe-fanout: records per produce batch
+	subIdle         int // subscribe-idle: subscriptions
+	subIdlePerConn  int // subscribe-idle: subscriptions per connection
+	catchupClients  int // subscribe-catchup: subscribers, and polling clients
+	catchupRecords  int // subscribe-catchup: records per partition of its topic
 	topicPrefix     string
 	kafkaedgeFlags  []string // extra flags for every kafkaedge process
 	soak            soakConfig
@@ -175,6 +184,13 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs.IntVar(&c.slowClients, "slow-clients", 100, "slow-readers: clients reading slowly")
 	fs.IntVar(&c.slowRate, "slow-rate", 64<<10, "slow-readers: `bytes` per second each slow client reads")
 	fs.IntVar(&c.slowMaxOutbound, "slow-max-outbound", 4<<20, "slow-readers: kafkaedge -max-outbound in `bytes` (its per-connection cap)")
+	fs.IntVar(&c.subClients, "subscribe-clients", 1000, "subscribe-fanout: subscribers of one partition (one connection each), and as many polling clients")
+	fs.IntVar(&c.subRate, "subscribe-rate", 2000, "subscribe-fanout: records per second the producer writes")
+	fs.IntVar(&c.subBatch, "subscribe-batch", 10, "subscribe-fanout: records per produce batch (one batch every batch/rate seconds)")
+	fs.IntVar(&c.subIdle, "subscribe-idle", 10_000, "subscribe-idle: idle subscriptions held")
+	fs.IntVar(&c.subIdlePerConn, "subscribe-idle-per-conn", 10, "subscribe-idle: subscriptions per connection (kafkaedge's -max-subscriptions is raised above 64)")
+	fs.IntVar(&c.catchupClients, "catchup-clients", 20, "subscribe-catchup: subscribers reading its topic from the beginning, and as many polling clients")
+	fs.IntVar(&c.catchupRecords, "catchup-records", 100_000, "subscribe-catchup: records per partition of its 4-partition topic")
 	keFlags := fs.String("kafkaedge-flags", "", "extra space-separated `flags` for kafkaedge, e.g. \"-loops 1\" (default: its defaults)")
 	fs.StringVar(&c.topicPrefix, "topic-prefix", "", "prefix of the topics the suite creates (default kafkaedge-bench-<time>-)")
 	c.soak.flags(fs)
@@ -251,6 +267,14 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 		return c, errors.New("-fanout-rate must be >= 0, -slow-rate >= 1024")
 	case c.fanoutBacklog < 1:
 		return c, errors.New("-fanout-backlog must be >= 1")
+	case c.subClients < 1 || c.subClients > 100_000 || c.catchupClients < 1 || c.catchupClients > 10_000:
+		return c, errors.New("-subscribe-clients must be 1..100000, -catchup-clients 1..10000")
+	case c.subRate < 1 || c.subRate > 1_000_000 || c.subBatch < 1 || c.subBatch > c.subRate:
+		return c, errors.New("-subscribe-rate must be 1..1000000, -subscribe-batch 1..-subscribe-rate")
+	case c.subIdle < 1 || c.subIdle > 1_000_000 || c.subIdlePerConn < 1 || c.subIdlePerConn > 1000:
+		return c, errors.New("-subscribe-idle must be 1..1000000, -subscribe-idle-per-conn 1..1000")
+	case c.catchupRecords < 1 || c.catchupRecords > 10_000_000:
+		return c, errors.New("-catchup-records must be 1..10000000")
 	}
 	if err := c.soak.check(); err != nil {
 		return c, err
@@ -278,6 +302,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			nofile, int(nofile)-512, cfg.idleConns)
 		cfg.idleConns = max(int(nofile)-512, 1)
 	}
+	lowerForFiles(&cfg, nofile, stderr)
 	if slices.Contains(cfg.systems, sysKafkaedge) {
 		if _, err := os.Stat(cfg.kafkaedgeBin); err != nil {
 			return fmt.Errorf("kafkaedge binary: %w (run make build, or -systems conventional,ceiling)", err)

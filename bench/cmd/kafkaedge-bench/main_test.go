@@ -96,10 +96,7 @@ func TestCheckTargets(t *testing.T) {
 		{Scenario: "fixed-rate/fetch/500rps/2c", System: sysKafkaedge, P50Ms: 0.3, P99Ms: 0.6},
 		{Scenario: "fixed-rate/fetch/500rps/2c", System: sysConventional, P50Ms: 0.4, P99Ms: 0.5},
 	}
-	want := map[string]struct {
-		value float64
-		met   bool
-	}{
+	want := map[string]targetWant{
 		"fetch-none/msgs/s kafkaedge / conventional":              {3, true},
 		"fetch-none/CPU-s per GB kafkaedge / conventional":        {0.25, true},
 		"fetch-none/msgs/s kafkaedge / ceiling":                   {0.75, false},
@@ -111,6 +108,18 @@ func TestCheckTargets(t *testing.T) {
 		"fixed-rate/fetch/500rps/2c/p50 kafkaedge / conventional": {0.75, true},
 		"fixed-rate/fetch/500rps/2c/p99 kafkaedge / conventional": {1.2, false},
 	}
+	wantTargets(t, rs, want)
+}
+
+// targetWant is the value and verdict a target should have.
+type targetWant struct {
+	value float64
+	met   bool
+}
+
+// wantTargets checks checkTargets(rs) against want, by "scenario/target".
+func wantTargets(t *testing.T, rs []*Result, want map[string]targetWant) {
+	t.Helper()
 	got := checkTargets(rs)
 	if len(got) != len(want) {
 		t.Fatalf("checkTargets returned %d targets, want %d: %+v", len(got), len(want), got)

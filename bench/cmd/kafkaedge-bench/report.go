@@ -56,6 +56,9 @@ func (b *bench) report(args []string) *report {
 		"fixed_clients": b.cfg.fixedClients, "fixed_duration_s": b.cfg.fixedDuration.Seconds(), "fixed_rounds": b.cfg.fixedRounds,
 		"idle_conns": b.cfg.idleConns, "slow_clients": b.cfg.slowClients, "slow_rate": b.cfg.slowRate,
 		"slow_max_outbound": b.cfg.slowMaxOutbound, "replication": int(b.cl.replication),
+		"subscribe_clients": b.cfg.subClients, "subscribe_rate": b.cfg.subRate, "subscribe_batch": b.cfg.subBatch,
+		"subscribe_idle": b.cfg.subIdle, "subscribe_idle_per_conn": b.cfg.subIdlePerConn,
+		"catchup_clients": b.cfg.catchupClients, "catchup_records": b.cfg.catchupRecords,
 	}
 	switch {
 	case b.cl.real != nil:
@@ -143,12 +146,14 @@ func checkTargets(rs []*Result) []targetCheck {
 		out = append(out, tc)
 	}
 	msgs := func(r *Result) float64 { return r.MsgsPerSec }
+	p99 := func(r *Result) float64 { return r.P99Ms }
 	seen := map[string]bool{}
 	for _, r := range rs {
-		if seen[r.Scenario] {
+		key := family(r.Scenario)
+		if seen[key] {
 			continue
 		}
-		seen[r.Scenario] = true
+		seen[key] = true
 		ke, conv, ceil := find(rs, r.Scenario, sysKafkaedge), find(rs, r.Scenario, sysConventional), find(rs, r.Scenario, sysCeiling)
 		switch {
 		case strings.HasPrefix(r.Scenario, "fetch-"):
@@ -207,9 +212,51 @@ func checkTargets(rs []*Result) []targetCheck {
 				tc.Note = fmt.Sprintf("conventional: %.2f", conv.Extra["fast_vs_solo"])
 			}
 			out = append(out, tc)
+		case key == scSubFanout:
+			sub, one := find(rs, scSubFanout, sysKafkaedge), find(rs, scSubFanoutOne, sysKafkaedge)
+			kePoll, convPoll := find(rs, scSubFanoutPoll, sysKafkaedge), find(rs, scSubFanoutPoll, sysConventional)
+			ratio(key, "broker fetches/s, subscribers / 1 subscriber (kafkaedge)", "<= 1.2", func(v float64) bool { return v <= 1.2 },
+				sub, one, extraOf("broker_fetches_per_sec"))
+			tc := targetCheck{Scenario: key, Target: "end-to-end p99 ms (kafkaedge subscribers)", Want: "<= 50", Value: -1}
+			if sub != nil && sub.P99Ms >= 0 {
+				tc.Value, tc.Met = sub.P99Ms, sub.P99Ms <= 50
+				tc.Note = fmt.Sprintf("p50 %.2f ms", sub.P50Ms)
+			}
+			out = append(out, tc)
+			ratio(key, "end-to-end p99 subscribers / kafkaedge polling clients", "< 1", func(v float64) bool { return v < 1 }, sub, kePoll, p99)
+			ratio(key, "end-to-end p99 subscribers / conventional polling clients", "< 1", func(v float64) bool { return v < 1 }, sub, convPoll, p99)
+		case key == scSubIdle:
+			tc := targetCheck{Scenario: key, Target: "KiB RSS per idle subscription (kafkaedge)", Want: "<= 4", Value: -1}
+			if v := extraOf("kib_per_subscription")(orEmpty(find(rs, scSubIdle, sysKafkaedge))); v >= 0 {
+				tc.Value, tc.Met = v, v <= 4
+			}
+			out = append(out, tc)
+		case key == scSubCatchup:
+			sub := find(rs, scSubCatchup, sysKafkaedge)
+			kePoll, convPoll := find(rs, scSubCatchupPoll, sysKafkaedge), find(rs, scSubCatchupPoll, sysConventional)
+			ratio(key, "msgs/s subscribers / kafkaedge polling clients", ">= 1", func(v float64) bool { return v >= 1 }, sub, kePoll, msgs)
+			ratio(key, "msgs/s subscribers / conventional polling clients", ">= 1", func(v float64) bool { return v >= 1 }, sub, convPoll, msgs)
 		}
 	}
 	return out
+}
+
+// extraOf returns a getter of the scenario figure name, -1 when absent.
+func extraOf(name string) func(*Result) float64 {
+	return func(r *Result) float64 {
+		if v, ok := r.Extra[name]; ok {
+			return v
+		}
+		return -1
+	}
+}
+
+// orEmpty returns r, or an empty result if r is nil.
+func orEmpty(r *Result) *Result {
+	if r == nil {
+		return &Result{}
+	}
+	return r
 }
 
 // num formats a figure, "-" when not measured.
@@ -328,7 +375,8 @@ func writeJSON(path string, rep any) error {
 	return nil
 }
 
-// panel is one small bar chart of the SVG: one figure, the three systems.
+// panel is one small bar chart of the SVG: one figure, the three systems
+// (or the columns of its scenario, columnsOf).
 type panel struct {
 	scenario string
 	title    string
@@ -380,29 +428,69 @@ func panelsFor(scenario string) []panel {
 			}},
 			{scenario, "peak RSS MiB", true, func(r *Result) float64 { return r.PeakRSSMiB }},
 		}
+	case scenario == scSubFanout:
+		return []panel{
+			{scenario, "end-to-end p99 ms", true, func(r *Result) float64 { return r.P99Ms }},
+			{scenario, "broker fetches/s", true, extraOf("broker_fetches_per_sec")},
+			{scenario, "CPU-s per M deliveries", true, extraOf("cpu_s_per_million_deliveries")},
+		}
+	case scenario == scSubIdle:
+		return []panel{{scenario, "KiB RSS per subscription", true, extraOf("kib_per_subscription")}}
+	case scenario == scSubCatchup:
+		return []panel{
+			{scenario, "msgs/s", false, msgs},
+			{scenario, "server CPU-s per GB", true, func(r *Result) float64 { return r.CPUSecPerGB }},
+		}
 	}
 	return nil
+}
+
+// column is one bar of a panel: the result of scenario on system, with a
+// label under the system's name.
+type column struct {
+	scenario, system, label string
+}
+
+// columnsOf returns the bars of a scenario's panels: its result on each of
+// the three systems, or for a subscription scenario, its subscribers and
+// the polling clients of the same run side by side.
+func columnsOf(scenario string) []column {
+	switch scenario {
+	case scSubFanout:
+		return []column{{scSubFanoutOne, sysKafkaedge, "1 sub"}, {scSubFanout, sysKafkaedge, "subs"},
+			{scSubFanoutPoll, sysKafkaedge, "poll"}, {scSubFanoutPoll, sysConventional, "poll"}}
+	case scSubIdle:
+		return []column{{scSubIdle, sysKafkaedge, "subs"}}
+	case scSubCatchup:
+		return []column{{scSubCatchup, sysKafkaedge, "subs"}, {scSubCatchupPoll, sysKafkaedge, "poll"},
+			{scSubCatchupPoll, sysConventional, "poll"}}
+	}
+	cols := make([]column, len(allSystems))
+	for i, sys := range allSystems {
+		cols[i] = column{scenario: scenario, system: sys}
+	}
+	return cols
 }
 
 // systemColor is each system's bar color.
 var systemColor = map[string]string{sysKafkaedge: "#1f77b4", sysConventional: "#ff7f0e", sysCeiling: "#7f7f7f"}
 
 // renderSVG draws one small bar chart per scenario figure, three systems
-// per chart, with hand-written SVG.
+// per chart (a subscription scenario's runs: columnsOf), with hand-written
+// SVG.
 func renderSVG(rep *report) []byte {
 	var panels []panel
 	seen := map[string]bool{}
 	for _, r := range rep.Results {
-		if !seen[r.Scenario] {
-			seen[r.Scenario] = true
-			panels = append(panels, panelsFor(r.Scenario)...)
+		if key := family(r.Scenario); !seen[key] {
+			seen[key] = true
+			panels = append(panels, panelsFor(key)...)
 		}
 	}
 	const (
 		cols   = 4
 		pw, ph = 250, 190 // panel size
 		top    = 70
-		barW   = 50
 		plotH  = 105
 	)
 	rows := max(1, (len(panels)+cols-1)/cols)
@@ -428,13 +516,20 @@ func renderSVG(rep *report) []byte {
 		fmt.Fprintf(&b, `<rect x="0" y="0" width="%d" height="%d" fill="none" stroke="#ddd"/>`+"\n", pw-10, ph-10)
 		fmt.Fprintf(&b, `<text x="8" y="16" font-weight="bold">%s</text>`+"\n", html.EscapeString(p.scenario))
 		fmt.Fprintf(&b, `<text x="8" y="30" fill="#555">%s (%s)</text>`+"\n", html.EscapeString(p.title), better)
+		cs := columnsOf(p.scenario)
 		var vals []float64
-		for _, sys := range allSystems {
+		for _, c := range cs {
 			v := -1.0
-			if r := find(rep.Results, p.scenario, sys); r != nil {
+			if r := find(rep.Results, c.scenario, c.system); r != nil {
 				v = p.get(r)
 			}
 			vals = append(vals, v)
+		}
+		// Three bars of 50 at steps of 75; more get narrower.
+		step, barW, font := 75, 50, ""
+		if len(cs) > 3 {
+			step = (pw - 40) / len(cs)
+			barW, font = step-12, ` font-size="8"`
 		}
 		top := 0.0
 		for _, v := range vals {
@@ -443,8 +538,8 @@ func renderSVG(rep *report) []byte {
 		base := 46 + plotH
 		fmt.Fprintf(&b, `<line x1="10" y1="%d" x2="%d" y2="%d" stroke="#999"/>`+"\n", base, pw-20, base)
 		for j, v := range vals {
-			x := 20 + j*(barW+25)
-			sys := allSystems[j]
+			x := 20 + j*step
+			sys := cs[j].system
 			if v < 0 || top <= 0 {
 				fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#999">n/a</text>`+"\n", x+barW/2, base-4)
 			} else {
@@ -452,7 +547,10 @@ func renderSVG(rep *report) []byte {
 				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/>`+"\n", x, base-h, barW, h, systemColor[sys])
 				fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", x+barW/2, base-h-3, shortNum(v))
 			}
-			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#333">%s</text>`+"\n", x+barW/2, base+14, sys)
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#333"%s>%s</text>`+"\n", x+barW/2, base+14, font, sys)
+			if l := cs[j].label; l != "" {
+				fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555"%s>%s</text>`+"\n", x+barW/2, base+26, font, l)
+			}
 		}
 		fmt.Fprintln(&b, `</g>`)
 	}

@@ -243,6 +243,12 @@ func (b *bench) scenario(ctx context.Context, name string) error {
 		b.each(ctx, "slow-readers", b.cfg.clients+b.cfg.slowClients, topic, args, func(ctx context.Context, t *target, m *meter, l *load) (map[string]float64, error) {
 			return b.slowLoad(ctx, t, m, l, topic, ends)
 		})
+	case scSubFanout:
+		return b.subscribeFanout(ctx)
+	case scSubIdle:
+		return b.subscribeIdle(ctx)
+	case scSubCatchup:
+		return b.subscribeCatchup(ctx)
 	default:
 		return fmt.Errorf("unknown scenario %q", name)
 	}

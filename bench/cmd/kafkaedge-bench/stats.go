@@ -49,6 +49,15 @@ func (r *recorder) add(d time.Duration, msgs, bytes int) {
 	}
 }
 
+// sample records a latency that is not a request's: a message's time from
+// its production to its receipt (the subscription scenarios).
+func (r *recorder) sample(d time.Duration) {
+	r.samples = append(r.samples, d)
+	if len(r.samples) >= 4096 {
+		r.flush()
+	}
+}
+
 // flush moves the samples into the load.
 func (r *recorder) flush() {
 	l := r.l
