@@ -752,3 +752,64 @@ func TestStreamPacing(t *testing.T) {
 		t.Errorf("%d metadata requests for 4 failures", n)
 	}
 }
+
+// TestStreamMarkers: batches with nothing to return (a commit marker,
+// aborted records under read_committed) are delivered as results without
+// records whose NextOffset moves past them, so that a reader learns how
+// far the partition has been read.
+func TestStreamMarkers(t *testing.T) {
+	kafkatest.Each(t, func(t *testing.T, k *kafkatest.Kafka) {
+		tp := k.Topic(t, "markers", 1)
+		cl := k.Client(t, kgo.TransactionalID("stream-"+tp), kgo.MetadataMinAge(50*time.Millisecond),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+		ctx := testCtx(t)
+		base := time.UnixMilli(1_700_000_000_000)
+		for _, end := range []kgo.TransactionEndTry{kgo.TryCommit, kgo.TryAbort} { // 0-1, marker 2; 3-4 aborted, marker 5
+			if err := cl.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.ProduceSync(ctx, makeRecords(tp, 0, 2, base, "m")...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.EndTransaction(ctx, end); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := newClient(t, Config{Brokers: k.Brokers, IsolationLevel: 1, FetchMaxWait: 50 * time.Millisecond})
+		waitOffset(t, c, tp, 0, 6)
+		var mu sync.Mutex
+		var nexts []int64
+		var offsets []int64
+		done := make(chan struct{})
+		s := c.NewStream(func(r *FetchResult) {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Err != nil {
+				t.Errorf("stream: %v", r.Err)
+			}
+			for _, rec := range r.Records {
+				offsets = append(offsets, rec.Offset)
+			}
+			if len(nexts) > 0 && r.NextOffset <= nexts[len(nexts)-1] || r.NextOffset <= r.Offset {
+				t.Errorf("result at %d: NextOffset %d after %v", r.Offset, r.NextOffset, nexts)
+			}
+			nexts = append(nexts, r.NextOffset)
+			if r.NextOffset == 6 {
+				close(done)
+			}
+			r.Release()
+		})
+		defer s.Close()
+		s.Add(tp, 0, 0)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("NextOffset never reached 6: %v", nexts)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(offsets, []int64{0, 1}) {
+			t.Fatalf("records %v, want 0 and 1 (3 and 4 were aborted)", offsets)
+		}
+	})
+}
