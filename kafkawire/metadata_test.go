@@ -226,19 +226,22 @@ func TestBootstrapParallel(t *testing.T) {
 			t.Fatalf("broker %d tried while 3 were in progress", a.idx)
 		default:
 		}
+		// One failure at a time, so that one slot is free at a time: with
+		// two, the broker that answers (after the silent ones) may be
+		// tried, and answer, before the fifth silent one's accept is read.
 		first[0].Close() // fails the dial: the next broker is tried
 		if a := wait("the fourth broker"); a.idx != 3 {
 			t.Fatalf("broker %d tried after the first failed, want 3", a.idx)
 		} else {
 			a.nc.Close()
 		}
-		first[1].Close()
-		first[2].Close()
 		if a := wait("the fifth broker"); a.idx != 4 {
 			t.Fatalf("broker %d tried last, want 4", a.idx)
 		} else {
 			a.nc.Close()
 		}
+		first[1].Close()
+		first[2].Close()
 		if err := <-done; err != nil {
 			t.Fatalf("the call with a broker up further down the list: %v", err)
 		}
