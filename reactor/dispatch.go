@@ -353,7 +353,9 @@ func (j *writeJob) written(_ gnet.Conn, err error) error {
 		st.markOver()
 		return nil
 	}
-	st.resumeSubs()
+	if !st.over() {
+		st.resumeSubs()
+	}
 	if st.inflight < s.cfg.MaxInflight {
 		st.resume()
 	}

@@ -96,7 +96,8 @@ type Server struct {
 	catchUps atomic.Int64               // those running or waiting
 	bgDone   chan struct{}              // closed when refreshSubs returned
 
-	maxBody    int // cap of one encoded fetch body, an eighth of MaxOutbound
+	maxBody    int   // cap of one encoded fetch body, an eighth of MaxOutbound
+	pushWindow int64 // a connection holding more is pushed nothing more (subscribe.go): maxBody
 	sweepEvery time.Duration
 	lastSweep  atomic.Int64
 
@@ -133,6 +134,7 @@ func New(cfg Config) (*Server, error) {
 	s.routes.Store(&routeTable{})
 	s.maxBody = max(cfg.MaxOutbound/fetchesPerOutbound, minBody)
 	s.cfg.MaxPushBytes = min(s.cfg.MaxPushBytes, s.maxBody)
+	s.pushWindow = int64(s.maxBody)
 	// An answer's body is at most maxBody (a single larger message aside)
 	// and gnet copies it into a buffer of the next power of two; its
 	// header is a small copy of its own. A call holds a Kafka response of
@@ -583,11 +585,17 @@ func (s *Server) sweep(ls *loopState, full bool) {
 		}
 		st.outBuffered.Store(int64(st.c.OutboundBuffered()))
 		if st.queued() <= s.cfg.MaxOutbound {
-			ls.dropOver(st)
-			st.overSince = 0
-			s.obs.Backpressure(BackpressureResumed)
 			st.resume()
-			st.resumeSubs()
+			if !st.over() {
+				st.resumeSubs()
+			}
+			if st.npaused.Load() == 0 {
+				ls.dropOver(st)
+				st.overSince = 0
+				s.obs.Backpressure(BackpressureResumed)
+			}
+			// Else its subscribers wait for the push window (or the
+			// memory budget): it stays in the set, not slow.
 			continue
 		}
 		if now-st.overSince >= int64(s.cfg.SlowTimeout) {

@@ -28,8 +28,8 @@ import (
 
 // maxCatchUps is how many subscriber fetches (of subscribers behind the
 // tail cache) run at once on the node; more wait. Each asks Kafka for at
-// most MaxPushBytes and holds twice that of the memory budget while it
-// runs.
+// most one fetch answer's size (an eighth of MaxOutbound) and holds twice
+// that of the memory budget while it runs.
 const maxCatchUps = 16
 
 // resolveParallel is how many partitions of one new subscription have
@@ -78,11 +78,12 @@ type subPart struct {
 func (sub *subscription) live() bool { return !sub.ended.Load() }
 
 // over reports whether the connection may not be pushed more: it holds
-// more than MaxOutbound (its gnet outbound buffer as of its last write
-// callback, plus the writes not yet executed), or the node's memory budget
-// is used up. Safe on any goroutine.
+// more than the push window, an eighth of MaxOutbound (its gnet outbound
+// buffer as of its last write callback, plus the writes not yet
+// executed), or the node's memory budget is used up. Safe on any
+// goroutine.
 func (st *connState) over() bool {
-	return st.outBuffered.Load()+st.pending.Load() > int64(st.s.cfg.MaxOutbound) || st.s.mem.full.Load()
+	return st.outBuffered.Load()+st.pending.Load() > st.s.pushWindow || st.s.mem.full.Load()
 }
 
 // subscribe checks a CmdKafkaSubscribe on the loop and starts it: the
@@ -544,8 +545,8 @@ func (st *connState) checkPaused() {
 	}
 	st.outBuffered.Store(int64(st.c.OutboundBuffered()))
 	if st.over() {
-		// The sweep resumes it once it drained, and retries while the
-		// node's memory is used up.
+		// The sweep resumes its subscribers once it drained below the
+		// push window, and retries while the node's memory is used up.
 		st.markOver()
 		return
 	}

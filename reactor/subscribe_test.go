@@ -836,3 +836,31 @@ func TestSubscribeCatchUp(t *testing.T) {
 	}
 	waitFor(t, "no subscriber lagging", func() bool { return rec.get(func(r *subRecorder) int { return r.lagging }) == 0 })
 }
+
+// TestSubscribeHistory: what a subscriber behind the tail cache fetched
+// is kept for the subscribers behind it: a second subscriber from the
+// beginning is served from memory, without a Kafka fetch of its own.
+func TestSubscribeHistory(t *testing.T) {
+	k := kafkatest.Fake(t, 1, kfake.SeedTopics(1, "history"))
+	for i := 0; i < 300; i += 30 {
+		produceTo(t, k, "history", 0, i, 30)
+	}
+	rec := newSubRecorder()
+	s := startServer(t, Config{Observer: rec}, kafkaRoute("/kafka", k))
+	c := dialSubs(t, s, "/kafka")
+	begin := &pubsub.CmdKafkaSubscribe_Offset{Offset: -2}
+	first := c.subscribe(1, &pubsub.CmdKafkaSubscribe{Topic: "history", Start: begin})
+	c.pump("the first reader", func() bool { return first.next[0] >= 300 })
+	misses := rec.get(func(r *subRecorder) int { return r.reads[TailCacheMiss] })
+	if misses == 0 {
+		t.Fatal("the first reader made no fetch of its own: the tail opened at the end")
+	}
+	second := c.subscribe(2, &pubsub.CmdKafkaSubscribe{Topic: "history", Start: begin})
+	c.pump("the second reader", func() bool { return second.next[0] >= 300 })
+	if !sameOffsets(second.offsets(0), span(0, 300)) {
+		t.Fatalf("the second reader: %v", second.offsets(0))
+	}
+	if n := rec.get(func(r *subRecorder) int { return r.reads[TailCacheMiss] }); n != misses {
+		t.Fatalf("the second reader made %d fetches, want none", n-misses)
+	}
+}

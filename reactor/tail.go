@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -71,8 +72,9 @@ type tail struct {
 	next     int64 // the offset the Stream fetches next; the cache ends there
 	hwm      int64 // as of the last fetch (or the resolution that opened the tail)
 	logStart int64 // -1 until a fetch told it
-	cache    []*chunk
-	size     int64 // of cache
+	cache    []*chunk // contiguous, oldest first, ending at next
+	history  []*chunk // chunks that subscribers behind the cache fetched, by start: for the ones behind them
+	size     int64    // of cache and history
 	live     map[*subPart]struct{}
 	reads    map[int64][]*subPart // subscribers waiting for their own fetch, by offset
 }
@@ -244,7 +246,7 @@ func (s *Server) closeTail(t *tail) {
 	if last {
 		t.mu.Lock()
 		t.gone = true
-		t.dropCache(len(t.cache))
+		t.dropCache()
 		t.mu.Unlock()
 	}
 }
@@ -324,15 +326,53 @@ func (s *Server) onTailResult(client kafkaClient, r *kafkawire.FetchResult) {
 // node's cache is over its budget or this tail over its fair share (the
 // budget divided among the tails); the newest chunk stays. t.mu is held.
 func (t *tail) add(c *chunk) {
-	ts := &t.s.tails
 	c.cached = true
 	t.cache = append(t.cache, c)
 	t.size += c.size
-	ts.bytes.Add(c.size)
+	t.s.tails.bytes.Add(c.size)
+	t.evict()
+}
+
+// keep puts c, which a subscriber behind the cache fetched, into the
+// tail's history, for the subscribers behind it, unless it reaches into
+// the cache. t.mu is held.
+func (t *tail) keep(c *chunk) {
+	if c.cached || len(t.cache) > 0 && c.next > t.cache[0].start || c.next > t.next {
+		return
+	}
+	i := sort.Search(len(t.history), func(i int) bool { return t.history[i].start >= c.start })
+	if i < len(t.history) && t.history[i].start == c.start {
+		return // an identical fetch is kept already
+	}
+	c.cached = true
+	t.history = slices.Insert(t.history, i, c)
+	t.size += c.size
+	t.s.tails.bytes.Add(c.size)
+	t.evict()
+}
+
+// evict drops chunks while the node's cache is over its budget or this
+// tail over its fair share (the budget divided among the tails): the
+// history's oldest offsets first (its readers have moved past them or are
+// the furthest behind), then the cache's oldest; the cache's newest chunk
+// stays. t.mu is held.
+func (t *tail) evict() {
+	ts := &t.s.tails
 	budget := t.s.cfg.TailCache
 	share := budget / max(ts.n.Load(), 1)
+	over := func() bool { return ts.bytes.Load() > budget || t.size > share }
 	n := 0
-	for n < len(t.cache)-1 && (ts.bytes.Load() > budget || t.size > share) {
+	for n < len(t.history) && over() {
+		ts.bytes.Add(-t.history[n].size)
+		t.size -= t.history[n].size
+		n++
+	}
+	if n > 0 {
+		clear(t.history[:n])
+		t.history = t.history[n:]
+	}
+	n = 0
+	for n < len(t.cache)-1 && over() {
 		ts.bytes.Add(-t.cache[n].size)
 		t.size -= t.cache[n].size
 		n++
@@ -343,23 +383,34 @@ func (t *tail) add(c *chunk) {
 	}
 }
 
-// dropCache evicts the n oldest chunks. t.mu is held.
-func (t *tail) dropCache(n int) {
-	for _, c := range t.cache[:n] {
+// dropCache evicts the cache and the history. t.mu is held.
+func (t *tail) dropCache() {
+	for _, c := range t.cache {
 		t.size -= c.size
 		t.s.tails.bytes.Add(-c.size)
 	}
-	clear(t.cache[:n])
-	t.cache = t.cache[n:]
+	for _, c := range t.history {
+		t.size -= c.size
+		t.s.tails.bytes.Add(-c.size)
+	}
+	t.cache, t.history = nil, nil
 }
 
 // chunkAt returns the cached chunk that holds offset, or nil. t.mu is held.
 func (t *tail) chunkAt(offset int64) *chunk {
-	if len(t.cache) == 0 || offset < t.cache[0].start || offset >= t.next {
+	if offset >= t.next {
 		return nil
 	}
-	i := sort.Search(len(t.cache), func(i int) bool { return t.cache[i].next > offset })
-	return t.cache[i]
+	if len(t.cache) > 0 && offset >= t.cache[0].start {
+		i := sort.Search(len(t.cache), func(i int) bool { return t.cache[i].next > offset })
+		return t.cache[i]
+	}
+	// The last history chunk that starts at or before offset.
+	i := sort.Search(len(t.history), func(i int) bool { return t.history[i].start > offset }) - 1
+	if i >= 0 && offset < t.history[i].next {
+		return t.history[i]
+	}
+	return nil
 }
 
 // lastN returns the offset n messages before the end of the cache, and
@@ -488,12 +539,11 @@ func (s *Server) catchUp(t *tail, offset int64) {
 	// The call's response and decoded records count in the memory budget
 	// while it runs (they are in memory already: taken unchecked); the
 	// pushes of its answer wait while the budget is used up.
-	mem := 2 * pow2(s.cfg.MaxPushBytes)
+	mem := s.callMem
 	s.mem.add(mem)
 	defer s.mem.release(mem)
 	for {
-		res, err := k.client.FetchWith(s.baseCtx, k.topic, k.partition, offset,
-			kafkawire.FetchOptions{MaxBytes: int32(s.cfg.MaxPushBytes)})
+		res, err := k.client.FetchWith(s.baseCtx, k.topic, k.partition, offset, kafkawire.FetchOptions{})
 		if err == nil {
 			c := newChunk(res)
 			res.Release()
@@ -556,6 +606,7 @@ func (t *tail) caughtUp(offset int64, c *chunk) {
 	defer t.mu.Unlock()
 	waiters := t.reads[offset]
 	delete(t.reads, offset)
+	t.keep(c)
 	for _, sp := range waiters {
 		if sp.state != spReading || sp.offset != offset {
 			continue
@@ -632,7 +683,7 @@ func (t *tail) restart(end int64) bool {
 	if t.gone || s.tails.tails[t.key] != t {
 		return false
 	}
-	t.dropCache(len(t.cache))
+	t.dropCache()
 	t.next, t.hwm = end, end
 	s.tails.streams[t.key.client].stream.Add(t.key.topic, t.key.partition, end)
 	return true
