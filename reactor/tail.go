@@ -68,10 +68,10 @@ type tail struct {
 	refs int // subParts that hold the tail
 
 	mu       sync.Mutex
-	gone     bool  // removed from the tailSet: nothing more happens
-	next     int64 // the offset the Stream fetches next; the cache ends there
-	hwm      int64 // as of the last fetch (or the resolution that opened the tail)
-	logStart int64 // -1 until a fetch told it
+	gone     bool     // removed from the tailSet: nothing more happens
+	next     int64    // the offset the Stream fetches next; the cache ends there
+	hwm      int64    // as of the last fetch (or the resolution that opened the tail)
+	logStart int64    // -1 until a fetch told it
 	cache    []*chunk // contiguous, oldest first, ending at next
 	history  []*chunk // chunks that subscribers behind the cache fetched, by start: for the ones behind them
 	size     int64    // of cache and history
@@ -361,39 +361,28 @@ func (t *tail) evict() {
 	budget := t.s.cfg.TailCache
 	share := budget / max(ts.n.Load(), 1)
 	over := func() bool { return ts.bytes.Load() > budget || t.size > share }
+	t.history = t.dropOldest(t.history, 0, over)
+	t.cache = t.dropOldest(t.cache, 1, over)
+}
+
+// dropOldest drops the first chunks of list, keeping at least keep, while
+// over holds, and returns what is left. t.mu is held.
+func (t *tail) dropOldest(list []*chunk, keep int, over func() bool) []*chunk {
 	n := 0
-	for n < len(t.history) && over() {
-		ts.bytes.Add(-t.history[n].size)
-		t.size -= t.history[n].size
+	for n < len(list)-keep && over() {
+		t.s.tails.bytes.Add(-list[n].size)
+		t.size -= list[n].size
 		n++
 	}
-	if n > 0 {
-		clear(t.history[:n])
-		t.history = t.history[n:]
-	}
-	n = 0
-	for n < len(t.cache)-1 && over() {
-		ts.bytes.Add(-t.cache[n].size)
-		t.size -= t.cache[n].size
-		n++
-	}
-	if n > 0 {
-		clear(t.cache[:n])
-		t.cache = t.cache[n:]
-	}
+	clear(list[:n])
+	return list[n:]
 }
 
 // dropCache evicts the cache and the history. t.mu is held.
 func (t *tail) dropCache() {
-	for _, c := range t.cache {
-		t.size -= c.size
-		t.s.tails.bytes.Add(-c.size)
-	}
-	for _, c := range t.history {
-		t.size -= c.size
-		t.s.tails.bytes.Add(-c.size)
-	}
-	t.cache, t.history = nil, nil
+	always := func() bool { return true }
+	t.cache = t.dropOldest(t.cache, 0, always)
+	t.history = t.dropOldest(t.history, 0, always)
 }
 
 // chunkAt returns the cached chunk that holds offset, or nil. t.mu is held.
