@@ -238,9 +238,10 @@ type writeJob struct {
 	st      *connState
 	own     []byte      // a whole frame, or the frame and PubSubResp headers of body
 	shared  *sharedBody // a pooled body written after own, nil if none
-	body    []byte      // the bytes written after own: shared's, or a tail chunk's (tail.go)
+	body    []byte      // the bytes written after own: shared's
+	more    [][]byte    // or those of a push: slices of tail chunks (tail.go)
 	scratch []byte
-	iov     [2][]byte
+	iov     [][]byte
 	n       int
 	cb      gnet.AsyncCallback
 
@@ -283,7 +284,10 @@ func (j *writeJob) free() {
 	j.ok, j.push = false, false
 	j.topic = ""
 	j.msgs = 0
-	j.iov = [2][]byte{}
+	clear(j.iov)
+	j.iov = j.iov[:0]
+	clear(j.more)
+	j.more = j.more[:0]
 	if cap(j.own) > 4096 {
 		j.own = make([]byte, 0, 64)
 	}
@@ -297,17 +301,20 @@ func (j *writeJob) free() {
 // the write callback runs on its loop.
 func (s *Server) send(j *writeJob) {
 	st := j.st
-	j.iov[0] = j.own
-	iov := j.iov[:1]
+	j.iov = append(j.iov[:0], j.own)
 	j.n = len(j.own)
 	if j.shared != nil {
 		j.body = j.shared.buf
 	}
 	if len(j.body) > 0 {
-		j.iov[1] = j.body
-		iov = j.iov[:2]
+		j.iov = append(j.iov, j.body)
 		j.n += len(j.body)
 	}
+	for _, b := range j.more {
+		j.iov = append(j.iov, b)
+		j.n += len(b)
+	}
+	iov := j.iov
 	st.pending.Add(int64(j.n))
 	if err := st.c.AsyncWritev(iov, j.cb); err != nil {
 		// The engine is stopping; the callback will not run.

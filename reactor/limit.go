@@ -265,8 +265,8 @@ func (st *connState) holdAnswer(j *writeJob) {
 		return
 	}
 	n := pow2(len(j.own))
-	if len(j.body) > 0 {
-		n += pow2(len(j.body))
+	if rest := j.n - len(j.own); rest > 0 {
+		n += pow2(rest)
 	}
 	st.memHeld += n
 	st.s.mem.add(n)

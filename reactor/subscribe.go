@@ -259,17 +259,17 @@ func (s *Server) sendSubFrame(sub *subscription, field protowire.Number, body []
 	s.send(j)
 }
 
-// sendPush writes a kafka_records push of sub: msgs (n messages of
-// partition, shared with other pushes) with the partition's high watermark
-// and where reading goes on.
-func (s *Server) sendPush(sub *subscription, partition int32, msgs []byte, n int, hwm, next int64) {
+// sendPush writes a kafka_records push of sub: parts (size bytes, n
+// messages of partition, shared with other pushes) with the partition's
+// high watermark and where reading goes on.
+func (s *Server) sendPush(sub *subscription, partition int32, parts [][]byte, size, n int, hwm, next int64) {
 	j := newJob(sub.st)
 	j.push = true
 	j.topic, j.msgs = sub.topic, n
 	j.scratch = pubsub.AppendKafkaPartitionRecords(j.scratch[:0], sub.topic, partition, nil, hwm, next, 0, "")
-	j.own = appendRespHeaderFrame(j.own[:0], sub.seq, pubsub.FieldKafkaRecords, len(j.scratch)+len(msgs))
+	j.own = appendRespHeaderFrame(j.own[:0], sub.seq, pubsub.FieldKafkaRecords, len(j.scratch)+size)
 	j.own = append(j.own, j.scratch...)
-	j.body = msgs
+	j.more = append(j.more[:0], parts...)
 	s.send(j)
 }
 
@@ -521,13 +521,12 @@ func (s *Server) resolve(ctx context.Context, sub *subscription, p int32, m *pub
 // queue, and makes sure the loop looks at the queue. The tail's mutex is
 // held.
 func (st *connState) pausePart(sp *subPart) {
-	st.s.obs.Backpressure(BackpressurePushPaused)
 	st.subMu.Lock()
 	st.paused = append(st.paused, sp)
 	check := !st.pauseCheck
 	st.pauseCheck = true
-	st.subMu.Unlock()
 	st.npaused.Store(1)
+	st.subMu.Unlock()
 	if check {
 		_ = st.loop.el.Execute(st.s.baseCtx, gnet.RunnableFunc(func(context.Context) error {
 			st.checkPaused()
@@ -574,7 +573,7 @@ func (st *connState) resumeSubs() {
 		for _, sp := range list {
 			t := sp.t
 			t.mu.Lock()
-			if sp.state == spPaused && sp.sub.live() {
+			if (sp.state == spPaused || sp.state == spDeferred) && sp.sub.live() {
 				t.setState(sp, spIdle)
 				t.advance(sp)
 			}

@@ -53,10 +53,11 @@ type clusterStream struct {
 
 // subPart states, guarded by tail.mu.
 const (
-	spIdle    uint8 = iota // not placed yet, or removed
-	spLive                 // at the tail's end: new batches are pushed to it
-	spReading              // behind the cache: waits for its own fetch
-	spPaused               // its connection holds more than MaxOutbound
+	spIdle     uint8 = iota // not placed yet, or removed
+	spLive                  // at the tail's end: new batches are pushed to it
+	spReading               // behind the cache: waits for its own fetch
+	spPaused                // its connection holds more than the push window
+	spDeferred              // its connection has a write queued: the next push takes all that came meanwhile
 )
 
 // tail is one partition that subscriptions read. Its fields are guarded by
@@ -313,8 +314,16 @@ func (s *Server) onTailResult(client kafkaClient, r *kafkawire.FetchResult) {
 	t.add(c)
 	for sp := range t.live {
 		for sp.state == spLive && sp.offset < c.next {
-			if sp.sub.st.over() {
+			st := sp.sub.st
+			if st.over() {
 				t.pause(sp)
+				break
+			}
+			if st.pending.Load() > 0 {
+				// Its loop has not written the last push yet: this one
+				// waits for it and goes out with what comes meanwhile,
+				// so that pushes follow the pace of the writes.
+				t.deferPush(sp)
 				break
 			}
 			t.push(sp, c)
@@ -472,27 +481,59 @@ func (t *tail) setState(sp *subPart, state uint8) {
 func (t *tail) pause(sp *subPart) {
 	delete(t.live, sp)
 	t.setState(sp, spPaused)
+	t.s.obs.Backpressure(BackpressurePushPaused)
 	sp.sub.st.pausePart(sp)
 }
 
-// push writes to sp the messages of c from sp's offset on, at most the
-// subscription's largest push (at least one message), and moves sp on.
-// A chunk whose messages sp's filter drops moves sp past it with an empty
-// push. t.mu is held.
+// deferPush makes sp wait for its connection's queued write, then go on
+// from its offset. t.mu is held.
+func (t *tail) deferPush(sp *subPart) {
+	delete(t.live, sp)
+	t.setState(sp, spDeferred)
+	sp.sub.st.pausePart(sp)
+}
+
+// push writes to sp, in one push, the messages of c from sp's offset on
+// and of the cache's chunks that follow c, at most the subscription's
+// largest push (at least one message), and moves sp on. Chunks whose
+// messages sp's filter drops move sp past them; a push may have no
+// message. t.mu is held.
 func (t *tail) push(sp *subPart, c *chunk) {
 	sub := sp.sub
-	e := c.encoding(t, sub)
-	i := sort.Search(len(e.offs), func(i int) bool { return e.offs[i] >= sp.offset })
-	j := i
-	for j < len(e.offs) && (j == i || e.pos[j+1]-e.pos[i] <= sub.maxPush) {
-		j++
+	var parts [][]byte
+	msgs, size := 0, 0
+	next, hwm := sp.offset, t.hwm
+	for c != nil {
+		e := c.encoding(t, sub)
+		i := sort.Search(len(e.offs), func(i int) bool { return e.offs[i] >= next })
+		j := i
+		for j < len(e.offs) && (size == 0 && j == i || size+e.pos[j+1]-e.pos[i] <= sub.maxPush) {
+			j++
+		}
+		if j > i {
+			parts = append(parts, e.buf[e.pos[i]:e.pos[j]])
+			size += e.pos[j] - e.pos[i]
+			msgs += j - i
+		}
+		hwm = max(hwm, c.hwm)
+		if j < len(e.offs) {
+			next = e.offs[j] // the push is full
+			break
+		}
+		next = c.next
+		c = t.after(c)
 	}
-	next := c.next
-	if j < len(e.offs) {
-		next = e.offs[j]
-	}
-	t.s.sendPush(sub, t.key.partition, e.buf[e.pos[i]:e.pos[j]], j-i, max(t.hwm, c.hwm, next), next)
+	t.s.sendPush(sub, t.key.partition, parts, size, msgs, max(hwm, next), next)
 	sp.offset = next
+}
+
+// after returns the cache's chunk that follows c, or nil. t.mu is held.
+func (t *tail) after(c *chunk) *chunk {
+	i := sort.Search(len(t.cache), func(i int) bool { return t.cache[i].start >= c.next })
+	if i < len(t.cache) && t.cache[i].start == c.next {
+		return t.cache[i]
+	}
+	return nil
 }
 
 // read puts sp into a fetch of its own from its offset, joining an identical
