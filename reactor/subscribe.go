@@ -72,6 +72,7 @@ type subPart struct {
 	partition int32
 	offset    int64 // the next offset to push
 	state     uint8
+	attached  bool // counted in its tail's kinds
 }
 
 // live reports whether the subscription has not ended.

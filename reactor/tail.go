@@ -78,17 +78,19 @@ type tail struct {
 	size     int64    // of cache and history
 	live     map[*subPart]struct{}
 	reads    map[int64][]*subPart // subscribers waiting for their own fetch, by offset
+	kindOf   map[string]*kind     // the kinds of its subscribers, by subscription.kind
 }
 
-// chunk is one fetched batch of a partition: the offsets [start, next),
-// its records copied out of the response, and their encodings, one per
-// kind of subscriber (headers or not, filter), made when first needed.
+// chunk is one fetched batch of a partition: the offsets [start, next)
+// and its messages encoded, straight from the fetch response, once per
+// kind of subscriber (headers or not, filter) that the tail had when the
+// batch came. A subscriber of a kind that came later reads the batch on
+// its own.
 type chunk struct {
 	start, next int64
 	hwm         int64
-	recs        []record.Record
-	size        int64 // its records' bytes, and its encodings' once cached
-	cached      bool  // in a tail's cache: size counts in the cache's budget
+	size        int64 // of its encodings
+	cached      bool  // in a tail's cache or history: size counts in the cache's budget
 	enc         map[string]*encoding
 }
 
@@ -101,82 +103,80 @@ type encoding struct {
 	pos  []int
 }
 
-// recordOverhead is what the cache counts per record beside its bytes.
-const recordOverhead = 96
-
-// newChunk copies r's records into one buffer that the chunk owns.
-func newChunk(r *kafkawire.FetchResult) *chunk {
-	n := 0
-	for i := range r.Records {
-		rec := &r.Records[i]
-		n += len(rec.Key) + len(rec.Value)
-		for _, h := range rec.Headers {
-			n += len(h.Key) + len(h.Value)
-		}
-	}
-	arena := make([]byte, 0, n)
-	keep := func(b []byte) []byte {
-		if b == nil {
-			return nil
-		}
-		arena = append(arena, b...)
-		return arena[len(arena)-len(b) : len(arena) : len(arena)]
-	}
-	recs := make([]record.Record, len(r.Records))
-	for i := range r.Records {
-		src := &r.Records[i]
-		recs[i] = record.Record{Offset: src.Offset, Timestamp: src.Timestamp, Key: keep(src.Key), Value: keep(src.Value)}
-		if len(src.Headers) > 0 {
-			hs := make([]record.Header, len(src.Headers))
-			for k, h := range src.Headers {
-				hs[k] = record.Header{Key: h.Key, Value: keep(h.Value)}
-			}
-			recs[i].Headers = hs
-		}
-	}
-	next := r.NextOffset
-	if len(recs) > 0 {
-		next = max(next, recs[len(recs)-1].Offset+1)
-	}
-	return &chunk{start: r.Offset, next: next, hwm: r.HighWatermark, recs: recs,
-		size: int64(n) + int64(len(recs))*recordOverhead, enc: make(map[string]*encoding, 1)}
+// kind is one kind of subscriber of a tail: how its messages are encoded,
+// and how many of the tail's subscribers are of it.
+type kind struct {
+	key     string // subscription.kind; "" plain (no headers, no filter)
+	headers bool
+	filter  *pubsub.KafkaFilter
+	n       int
 }
 
-// encoding returns c's messages for sub's kind, encoding them on first use.
-// tail.mu is held.
-func (c *chunk) encoding(t *tail, sub *subscription) *encoding {
-	if e := c.enc[sub.kind]; e != nil {
-		return e
+// newChunk encodes r's records for each of kinds. The chunk owns its
+// bytes: r can be released.
+func newChunk(r *kafkawire.FetchResult, kinds []kind) *chunk {
+	c := &chunk{start: r.Offset, next: r.NextOffset, hwm: r.HighWatermark, enc: make(map[string]*encoding, len(kinds))}
+	if n := len(r.Records); n > 0 {
+		c.next = max(c.next, r.Records[n-1].Offset+1)
 	}
-	e := &encoding{pos: make([]int, 0, len(c.recs)+1)}
+	for _, k := range kinds {
+		e := encode(r.Records, k.headers, k.filter)
+		c.enc[k.key] = e
+		c.size += int64(cap(e.buf) + 16*len(e.offs))
+	}
+	return c
+}
+
+// encode encodes the records that pass filter.
+func encode(recs []record.Record, headers bool, filter *pubsub.KafkaFilter) *encoding {
 	size := 0
-	for i := range c.recs {
-		size += messageSize(&c.recs[i], sub.headers)
+	for i := range recs {
+		size += messageSize(&recs[i], headers)
 	}
-	e.buf = make([]byte, 0, size)
-	for i := range c.recs {
-		r := &c.recs[i]
-		if !sub.matches(r) {
+	e := &encoding{buf: make([]byte, 0, size), pos: make([]int, 0, len(recs)+1)}
+	for i := range recs {
+		r := &recs[i]
+		if !matches(filter, r) {
 			continue
 		}
 		e.offs = append(e.offs, r.Offset)
 		e.pos = append(e.pos, len(e.buf))
-		e.buf, _, _ = appendMessages(e.buf, pubsub.FieldRecordsMessages, c.recs[i:i+1], r.Offset, size, sub.headers)
+		e.buf, _, _ = appendMessages(e.buf, pubsub.FieldRecordsMessages, recs[i:i+1], r.Offset, size, headers)
 	}
 	e.pos = append(e.pos, len(e.buf))
-	c.enc[sub.kind] = e
-	if c.cached { // its encodings count in the cache too
-		n := int64(cap(e.buf) + 16*len(e.offs))
-		c.size += n
-		t.size += n
-		t.s.tails.bytes.Add(n)
-	}
 	return e
 }
 
-// matches reports whether r passes sub's filter.
-func (sub *subscription) matches(r *record.Record) bool {
-	f := sub.filter
+// kinds returns the tail's kinds of subscribers, the plain one always.
+// t.mu is held.
+func (t *tail) kinds() []kind {
+	out := make([]kind, 0, len(t.kindOf)+1)
+	out = append(out, kind{})
+	for _, k := range t.kindOf {
+		if k.key != "" {
+			out = append(out, *k)
+		}
+	}
+	return out
+}
+
+// attach counts sp's kind in the tail's kinds. t.mu is held.
+func (t *tail) attach(sp *subPart) {
+	if sp.attached {
+		return
+	}
+	sp.attached = true
+	sub := sp.sub
+	k := t.kindOf[sub.kind]
+	if k == nil {
+		k = &kind{key: sub.kind, headers: sub.headers, filter: sub.filter}
+		t.kindOf[sub.kind] = k
+	}
+	k.n++
+}
+
+// matches reports whether r passes filter (nil: every record).
+func matches(f *pubsub.KafkaFilter, r *record.Record) bool {
 	if f == nil {
 		return true
 	}
@@ -216,7 +216,7 @@ func (s *Server) openTail(k tailKey, end int64) *tail {
 		return nil
 	}
 	t := &tail{s: s, key: k, refs: 1, next: end, hwm: end, logStart: -1,
-		live: make(map[*subPart]struct{}), reads: make(map[int64][]*subPart)}
+		live: make(map[*subPart]struct{}), reads: make(map[int64][]*subPart), kindOf: make(map[string]*kind)}
 	if ts.tails == nil {
 		ts.tails = make(map[tailKey]*tail)
 		ts.streams = make(map[kafkaClient]*clusterStream)
@@ -302,7 +302,10 @@ func (s *Server) onTailResult(client kafkaClient, r *kafkawire.FetchResult) {
 		t.failed(r.Err)
 		return
 	}
-	c := newChunk(r)
+	t.mu.Lock()
+	kinds := t.kinds()
+	t.mu.Unlock()
+	c := newChunk(r, kinds)
 	r.Release()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -315,6 +318,12 @@ func (s *Server) onTailResult(client kafkaClient, r *kafkawire.FetchResult) {
 	for sp := range t.live {
 		for sp.state == spLive && sp.offset < c.next {
 			st := sp.sub.st
+			if c.enc[sp.sub.kind] == nil {
+				// Of a kind that came while the batch was encoded.
+				delete(t.live, sp)
+				t.read(sp)
+				break
+			}
 			if st.over() {
 				t.pause(sp)
 				break
@@ -415,11 +424,11 @@ func (t *tail) chunkAt(offset int64) *chunk {
 // whether the cache holds that many. t.mu is held.
 func (t *tail) lastN(n int64) (int64, bool) {
 	for i := len(t.cache) - 1; i >= 0 && n > 0; i-- {
-		c := t.cache[i]
-		if int64(len(c.recs)) >= n {
-			return c.recs[int64(len(c.recs))-n].Offset, true
+		offs := t.cache[i].enc[""].offs // the plain encoding: every message
+		if int64(len(offs)) >= n {
+			return offs[int64(len(offs))-n], true
 		}
-		n -= int64(len(c.recs))
+		n -= int64(len(offs))
 	}
 	return 0, n <= 0
 }
@@ -429,6 +438,7 @@ func (t *tail) lastN(n int64) (int64, bool) {
 // or into a fetch of its own when the cache does not reach back to it.
 // t.mu is held.
 func (t *tail) advance(sp *subPart) {
+	t.attach(sp)
 	for sp.sub.live() && !t.gone {
 		if sp.offset >= t.next {
 			t.setState(sp, spLive)
@@ -436,7 +446,7 @@ func (t *tail) advance(sp *subPart) {
 			return
 		}
 		c := t.chunkAt(sp.offset)
-		if c == nil {
+		if c == nil || c.enc[sp.sub.kind] == nil {
 			t.read(sp)
 			return
 		}
@@ -461,6 +471,14 @@ func (t *tail) remove(sp *subPart) {
 		}
 	}
 	t.setState(sp, spIdle)
+	if sp.attached {
+		sp.attached = false
+		if k := t.kindOf[sp.sub.kind]; k != nil {
+			if k.n--; k.n == 0 {
+				delete(t.kindOf, k.key)
+			}
+		}
+	}
 }
 
 // setState moves sp to state, reporting a subscriber that starts or stops
@@ -493,8 +511,8 @@ func (t *tail) deferPush(sp *subPart) {
 	sp.sub.st.pausePart(sp)
 }
 
-// push writes to sp, in one push, the messages of c from sp's offset on
-// and of the cache's chunks that follow c, at most the subscription's
+// push writes to sp, in one push, the messages of c (which has sp's kind)
+// from sp's offset on and of the cache's chunks that follow c, at most the subscription's
 // largest push (at least one message), and moves sp on. Chunks whose
 // messages sp's filter drops move sp past them; a push may have no
 // message. t.mu is held.
@@ -504,7 +522,10 @@ func (t *tail) push(sp *subPart, c *chunk) {
 	msgs, size := 0, 0
 	next, hwm := sp.offset, t.hwm
 	for c != nil {
-		e := c.encoding(t, sub)
+		e := c.enc[sub.kind]
+		if e == nil {
+			break // a later chunk without sub's kind: the next push reads it
+		}
 		i := sort.Search(len(e.offs), func(i int) bool { return e.offs[i] >= next })
 		j := i
 		for j < len(e.offs) && (size == 0 && j == i || size+e.pos[j+1]-e.pos[i] <= sub.maxPush) {
@@ -575,7 +596,10 @@ func (s *Server) catchUp(t *tail, offset int64) {
 	for {
 		res, err := k.client.FetchWith(s.baseCtx, k.topic, k.partition, offset, kafkawire.FetchOptions{})
 		if err == nil {
-			c := newChunk(res)
+			t.mu.Lock()
+			kinds := t.kinds()
+			t.mu.Unlock()
+			c := newChunk(res, kinds)
 			res.Release()
 			if c.next > offset {
 				t.caughtUp(offset, c)
@@ -642,6 +666,10 @@ func (t *tail) caughtUp(offset int64, c *chunk) {
 			continue
 		}
 		t.setState(sp, spIdle)
+		if c.enc[sp.sub.kind] == nil {
+			t.read(sp) // of a kind that came while the batch was encoded
+			continue
+		}
 		for sp.sub.live() && sp.offset < c.next {
 			if sp.sub.st.over() {
 				t.pause(sp)
