@@ -864,3 +864,40 @@ func TestSubscribeHistory(t *testing.T) {
 		t.Fatalf("the second reader made %d fetches, want none", n-misses)
 	}
 }
+
+// TestSubscribeNewKind: a subscriber whose kind (headers, a filter) no
+// subscriber of the tail had when a batch was encoded reads that batch on
+// its own, and gets its messages as it asked for them.
+func TestSubscribeNewKind(t *testing.T) {
+	k := kafkatest.Fake(t, 1, kfake.SeedTopics(1, "kind"))
+	rec := newSubRecorder()
+	s := startServer(t, Config{Observer: rec}, kafkaRoute("/kafka", k))
+	c := dialSubs(t, s, "/kafka")
+	plain := c.subscribe(1, &pubsub.CmdKafkaSubscribe{Topic: "kind"})
+	recs := make([]*kgo.Record, 10)
+	for i := range recs {
+		recs[i] = testRecord("kind", i, 0)
+		recs[i].Headers = []kgo.RecordHeader{{Key: "i", Value: []byte(strconv.Itoa(i))}}
+	}
+	k.Produce(t, nil, recs...)
+	c.pump("the plain subscriber", func() bool { return plain.next[0] >= 10 })
+	misses := rec.get(func(r *subRecorder) int { return r.reads[TailCacheMiss] })
+	withHeaders := c.subscribe(2, &pubsub.CmdKafkaSubscribe{Topic: "kind", Headers: true, Start: &pubsub.CmdKafkaSubscribe_Offset{Offset: 4}})
+	c.pump("the subscriber with headers", func() bool { return withHeaders.next[0] >= 10 })
+	if !sameOffsets(withHeaders.offsets(0), span(4, 10)) {
+		t.Fatalf("with headers: %v", withHeaders.offsets(0))
+	}
+	for _, m := range withHeaders.msgs[0] {
+		if hs := m.GetHeaders(); len(hs) != 1 || string(hs[0].GetValue()) != strconv.FormatInt(m.GetOffset(), 10) {
+			t.Fatalf("message %d: headers %v", m.GetOffset(), hs)
+		}
+	}
+	for _, m := range plain.msgs[0] {
+		if len(m.GetHeaders()) > 0 {
+			t.Fatalf("the plain subscriber got headers: %v", m)
+		}
+	}
+	if n := rec.get(func(r *subRecorder) int { return r.reads[TailCacheMiss] }); n <= misses {
+		t.Fatal("the batch encoded before a subscriber of its kind came was not read again")
+	}
+}
