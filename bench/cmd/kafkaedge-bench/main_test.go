@@ -197,24 +197,10 @@ func TestRunSmall(t *testing.T) {
 	dir := t.TempDir()
 	conv := buildConventional(t, dir)
 	out := filepath.Join(dir, "results")
-	var stdout bytes.Buffer
-	err := run([]string{"-systems", "conventional,ceiling", "-conventional-bin", conv, "-out", out,
+	rep, got, stdout := runSuite(t, out, []string{"-systems", "conventional,ceiling", "-conventional-bin", conv, "-out", out,
 		"-scenarios", "fetch,fanout,listoffset,fixed-rate,idle", "-codec", "lz4", "-duration", "500ms",
 		"-records", "2000", "-clients", "2", "-fanout-clients", "5", "-fanout-backlog", "500", "-fanout-rate", "100",
-		"-listoffset-clients", "3", "-fixed-rates", "100", "-fixed-clients", "1,2", "-fixed-duration", "500ms", "-idle-conns", "50"},
-		&stdout, io.Discard)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, stdout.String())
-	}
-	var rep report
-	readJSON(t, filepath.Join(out, "results.json"), &rep)
-	got := map[string]*Result{}
-	for _, r := range rep.Results {
-		if r.Error != "" {
-			t.Errorf("%s/%s: %s", r.Scenario, r.System, r.Error)
-		}
-		got[r.Scenario+"/"+r.System] = r
-	}
+		"-listoffset-clients", "3", "-fixed-rates", "100", "-fixed-clients", "1,2", "-fixed-duration", "500ms", "-idle-conns", "50"})
 	for _, key := range []string{"fetch-lz4/conventional", "fetch-lz4/ceiling", "fanout/conventional", "fanout/ceiling",
 		"listoffset/conventional", "listoffset/ceiling", "idle/conventional",
 		"fixed-rate/listoffset/100rps/1c/conventional", "fixed-rate/listoffset/100rps/2c/ceiling",
@@ -263,8 +249,8 @@ func TestRunSmall(t *testing.T) {
 	if err != nil || !bytes.Contains(md, []byte("| fetch-lz4 | conventional |")) {
 		t.Errorf("results.md: %v\n%s", err, md)
 	}
-	if !strings.Contains(stdout.String(), "fetch-lz4") || !strings.Contains(stdout.String(), "targets") {
-		t.Errorf("table lacks rows:\n%s", stdout.String())
+	if !strings.Contains(stdout, "fetch-lz4") || !strings.Contains(stdout, "targets") {
+		t.Errorf("table lacks rows:\n%s", stdout)
 	}
 }
 
@@ -490,4 +476,25 @@ func TestJMXReaders(t *testing.T) {
 	if r := c.brokerCounts(); n != r.fetches {
 		t.Errorf("JmxTool read %d fetches, the reader %d", n, r.fetches)
 	}
+}
+
+// runSuite runs the suite with args, writing to out, and returns its report,
+// its results by "scenario/system" and its table (stdout); a result with
+// an error fails the test.
+func runSuite(t *testing.T, out string, args []string) (*report, map[string]*Result, string) {
+	t.Helper()
+	var stdout bytes.Buffer
+	if err := run(args, &stdout, io.Discard); err != nil {
+		t.Fatalf("run: %v\n%s", err, stdout.String())
+	}
+	var rep report
+	readJSON(t, filepath.Join(out, "results.json"), &rep)
+	got := map[string]*Result{}
+	for _, r := range rep.Results {
+		if r.Error != "" {
+			t.Errorf("%s/%s: %s", r.Scenario, r.System, r.Error)
+		}
+		got[r.Scenario+"/"+r.System] = r
+	}
+	return &rep, got, stdout.String()
 }

@@ -213,25 +213,11 @@ func TestRunSubscribeSmall(t *testing.T) {
 	bin := buildCmd(t, dir, "kafkaedge", "github.com/kafkaedge/kafkaedge/cmd/kafkaedge")
 	conv := buildConventional(t, dir)
 	out := filepath.Join(dir, "results")
-	var stdout bytes.Buffer
 	start := time.Now()
-	err := run([]string{"-systems", "kafkaedge,conventional,ceiling", "-kafkaedge-bin", bin, "-conventional-bin", conv, "-out", out,
+	rep, got, stdout := runSuite(t, out, []string{"-systems", "kafkaedge,conventional,ceiling", "-kafkaedge-bin", bin, "-conventional-bin", conv, "-out", out,
 		"-scenarios", "subscribe-fanout,subscribe-idle,subscribe-catchup", "-duration", "1s",
 		"-subscribe-clients", "5", "-subscribe-rate", "200", "-subscribe-batch", "10",
-		"-subscribe-idle", "30", "-subscribe-idle-per-conn", "4", "-catchup-clients", "2", "-catchup-records", "2000"},
-		&stdout, io.Discard)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, stdout.String())
-	}
-	var rep report
-	readJSON(t, filepath.Join(out, "results.json"), &rep)
-	got := map[string]*Result{}
-	for _, r := range rep.Results {
-		if r.Error != "" {
-			t.Errorf("%s/%s: %s", r.Scenario, r.System, r.Error)
-		}
-		got[r.Scenario+"/"+r.System] = r
-	}
+		"-subscribe-idle", "30", "-subscribe-idle-per-conn", "4", "-catchup-clients", "2", "-catchup-records", "2000"})
 	if len(rep.Results) != 8 {
 		t.Errorf("%d results, want 8 (fanout: 1 subscriber, subscribers, poll x 2; idle; catch-up: subscribers, poll x 2)", len(rep.Results))
 	}
@@ -264,8 +250,8 @@ func TestRunSubscribeSmall(t *testing.T) {
 			t.Errorf("a result for %s", key)
 		}
 	}
-	if !strings.Contains(stdout.String(), "subscribe-catchup") || !strings.Contains(stdout.String(), "KiB RSS per idle subscription") {
-		t.Errorf("table lacks rows:\n%s", stdout.String())
+	if !strings.Contains(stdout, "subscribe-catchup") || !strings.Contains(stdout, "KiB RSS per idle subscription") {
+		t.Errorf("table lacks rows:\n%s", stdout)
 	}
 	t.Logf("took %s", time.Since(start).Round(time.Second))
 }
