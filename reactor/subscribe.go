@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -671,7 +672,7 @@ func (s *Server) refreshOnce(after time.Time) {
 		for _, sub := range subs {
 			tp := byTopic[sub.topic]
 			switch {
-			case tp.Err != nil && kafkawireUnknownTopic(tp.Err):
+			case tp.Err != nil && topicGone(tp.Err):
 				sub.end(int32(wire.ErrUnknownTopicOrPartition), pubsub.ReasonNotFoundTopic)
 			case tp.Err == nil && sub.watch:
 				s.addPartitions(sub, tp.Partitions)
@@ -680,10 +681,10 @@ func (s *Server) refreshOnce(after time.Time) {
 	}
 }
 
-// kafkawireUnknownTopic reports a topic that does not exist.
-func kafkawireUnknownTopic(err error) bool {
-	code, reason, _ := kafkaError(err)
-	return code == int32(wire.ErrUnknownTopicOrPartition) && reason == pubsub.ReasonNotFoundTopic
+// topicGone reports a failure that says the topic does not exist (not
+// only one of its partitions).
+func topicGone(err error) bool {
+	return errors.Is(err, kafkawire.ErrUnknownTopic) && !errors.Is(err, kafkawire.ErrUnknownPartition)
 }
 
 // addPartitions adds to sub, from their beginning, the partitions of its

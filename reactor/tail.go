@@ -797,7 +797,7 @@ func (s *Server) partFailed(t *tail, subs []*subPart, err error) {
 	} else {
 		code = int32(wire.ErrOffsetOutOfRange)
 	}
-	deleted := errors.Is(err, kafkawire.ErrUnknownTopic) && !errors.Is(err, kafkawire.ErrUnknownPartition)
+	deleted := topicGone(err)
 	for _, sp := range subs {
 		sub := sp.sub
 		switch {
