@@ -47,6 +47,8 @@ type Client struct {
 	uses    map[string]*brokerUse // by address, with an Observer
 	usesWG  sync.WaitGroup        // uses not yet reported unused
 
+	coords groupCoords // the coordinators of consumer groups
+
 	meta     atomic.Pointer[snapshot]
 	stale    sync.Map   // topic -> time.Time of a call that timed out (markStale)
 	snapMu   sync.Mutex // serializes metadata installs

@@ -56,6 +56,22 @@ func apiName(key int16) string {
 		return "ApiVersions"
 	case wire.KeySaslAuthenticate:
 		return "SaslAuthenticate"
+	case wire.KeyOffsetCommit:
+		return "OffsetCommit"
+	case wire.KeyOffsetFetch:
+		return "OffsetFetch"
+	case wire.KeyFindCoordinator:
+		return "FindCoordinator"
+	case wire.KeyJoinGroup:
+		return "JoinGroup"
+	case wire.KeyHeartbeat:
+		return "Heartbeat"
+	case wire.KeyLeaveGroup:
+		return "LeaveGroup"
+	case wire.KeySyncGroup:
+		return "SyncGroup"
+	case wire.KeyConsumerGroupHeartbeat:
+		return "ConsumerGroupHeartbeat"
 	}
 	return fmt.Sprintf("api key %d", key)
 }

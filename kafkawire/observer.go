@@ -205,6 +205,33 @@ func responseCode(resp response) int16 {
 		return r.ErrorCode
 	case *wire.SaslAuthenticateResponse:
 		return r.ErrorCode
+	case *wire.FindCoordinatorResponse:
+		for _, c := range r.Coordinators {
+			if c.ErrorCode != 0 {
+				return c.ErrorCode
+			}
+		}
+	case *wire.OffsetCommitResponse:
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					return p.ErrorCode
+				}
+			}
+		}
+	case *wire.OffsetFetchResponse:
+		for _, g := range r.Groups {
+			if g.ErrorCode != 0 {
+				return g.ErrorCode
+			}
+			for _, t := range g.Topics {
+				for _, p := range t.Partitions {
+					if p.ErrorCode != 0 {
+						return p.ErrorCode
+					}
+				}
+			}
+		}
 	}
 	return 0
 }

@@ -66,6 +66,16 @@ func (f *fakeKafka) PartitionsAfter(ctx context.Context, topics []string, _ time
 	return f.Partitions(ctx, topics)
 }
 
+// CommitOffsets and CommittedOffsets are not served: the tests of
+// offsets run on kfake and on real Kafka.
+func (f *fakeKafka) CommitOffsets(context.Context, string, string, []kafkawire.CommittedOffset, kafkawire.Generation) error {
+	panic("fakeKafka: no offsets")
+}
+
+func (f *fakeKafka) CommittedOffsets(context.Context, string, string, []int32) ([]kafkawire.CommittedOffset, error) {
+	panic("fakeKafka: no offsets")
+}
+
 // NewStream is not served: the tests of subscriptions run on kfake and on
 // real Kafka.
 func (f *fakeKafka) NewStream(func(*kafkawire.FetchResult)) *kafkawire.Stream {

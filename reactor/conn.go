@@ -432,6 +432,10 @@ func (st *connState) onRequest(payload []byte) {
 		st.subscribe(seq, req.Ext.(*pubsub.CmdKafkaSubscribe))
 	case pubsub.FieldCmdKafkaUnsubscribe:
 		st.unsubscribe(seq, req.Ext.(*pubsub.CmdKafkaUnsubscribe))
+	case pubsub.FieldCmdKafkaCommit:
+		st.commit(seq, req.Ext.(*pubsub.CmdKafkaCommit))
+	case pubsub.FieldCmdKafkaCommitted:
+		st.committed(seq, req.Ext.(*pubsub.CmdKafkaCommitted))
 	default: // CmdEmpty
 		obs.Request(CmdUnknown, false, 0)
 		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, pubsub.MessageUnknownCommand)

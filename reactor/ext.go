@@ -50,6 +50,10 @@ func (st *connState) dispatchExt(r kafkaReq) bool {
 			s.runFetchMany(st, rt.client, r.seq, r.start, many)
 		case *pubsub.CmdKafkaSubscribe:
 			s.runSubscribe(r.sub, m, r.start)
+		case *pubsub.CmdKafkaCommit:
+			s.runCommit(st, rt.client, r.seq, r.start, m)
+		case *pubsub.CmdKafkaCommitted:
+			s.runCommitted(st, rt.client, r.seq, r.start, m)
 		}
 	}()
 	return true

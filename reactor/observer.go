@@ -113,6 +113,8 @@ const (
 	CmdFetchMany                  // CmdKafkaFetchMany
 	CmdSubscribe                  // CmdKafkaSubscribe (its first answer)
 	CmdUnsubscribe                // CmdKafkaUnsubscribe
+	CmdCommit                     // CmdKafkaCommit
+	CmdCommitted                  // CmdKafkaCommitted
 	CmdUnknown                    // CmdEmpty or a command this server does not know
 	CmdInvalid                    // a message that is not a PubSubReq
 	numCommands
@@ -138,6 +140,10 @@ func (c Command) String() string {
 		return "subscribe"
 	case CmdUnsubscribe:
 		return "unsubscribe"
+	case CmdCommit:
+		return "commit"
+	case CmdCommitted:
+		return "committed"
 	case CmdUnknown:
 		return "unknown"
 	case CmdInvalid:

@@ -40,6 +40,13 @@ type kafkaClient interface {
 	// PartitionsAfter is Partitions from metadata fetched at or after
 	// after.
 	PartitionsAfter(ctx context.Context, topics []string, after time.Time) ([]kafkawire.TopicPartitions, error)
+	// CommitOffsets commits a group's offsets of topic's partitions, as
+	// the member gen names (the zero Generation: without membership).
+	// A refused partition fails it with that partition's *kafkawire.Error.
+	CommitOffsets(ctx context.Context, group, topic string, offs []kafkawire.CommittedOffset, gen kafkawire.Generation) error
+	// CommittedOffsets returns a group's committed offsets of topic's
+	// partitions (nil: every partition of the topic), -1 where none is.
+	CommittedOffsets(ctx context.Context, group, topic string, partitions []int32) ([]kafkawire.CommittedOffset, error)
 	// NewStream starts a Stream of the cluster: the subscriptions' tails.
 	NewStream(deliver func(*kafkawire.FetchResult)) *kafkawire.Stream
 }

@@ -4,25 +4,45 @@ import "fmt"
 
 // API keys of the requests kafkaedge sends.
 const (
-	KeyFetch            int16 = 1
-	KeyListOffsets      int16 = 2
-	KeyMetadata         int16 = 3
-	KeySaslHandshake    int16 = 17
-	KeyApiVersions      int16 = 18
-	KeySaslAuthenticate int16 = 36
+	KeyFetch                  int16 = 1
+	KeyListOffsets            int16 = 2
+	KeyMetadata               int16 = 3
+	KeyOffsetCommit           int16 = 8
+	KeyOffsetFetch            int16 = 9
+	KeyFindCoordinator        int16 = 10
+	KeyJoinGroup              int16 = 11
+	KeyHeartbeat              int16 = 12
+	KeyLeaveGroup             int16 = 13
+	KeySyncGroup              int16 = 14
+	KeySaslHandshake          int16 = 17
+	KeyApiVersions            int16 = 18
+	KeySaslAuthenticate       int16 = 36
+	KeyConsumerGroupHeartbeat int16 = 68
 )
 
 // VersionRange is an inclusive range of API versions.
 type VersionRange struct{ Min, Max int16 }
 
-// Implemented holds, per API key, the versions this package can encode and decode.
+// Implemented holds, per API key, the versions this package can encode and
+// decode. The group APIs start at the lowest version Kafka 4.0 still accepts
+// (KIP-896 removed OffsetCommit v0-v1, OffsetFetch v0, FindCoordinator v0
+// and JoinGroup v0-v1). OffsetCommit and OffsetFetch stop at v9: v10 names
+// topics by ID instead of by name.
 var Implemented = map[int16]VersionRange{
-	KeyApiVersions:      {0, 3},
-	KeyMetadata:         {1, 12},
-	KeyListOffsets:      {1, 9},
-	KeyFetch:            {4, 16},
-	KeySaslHandshake:    {1, 1},
-	KeySaslAuthenticate: {0, 2},
+	KeyApiVersions:            {0, 3},
+	KeyMetadata:               {1, 12},
+	KeyListOffsets:            {1, 9},
+	KeyFetch:                  {4, 16},
+	KeySaslHandshake:          {1, 1},
+	KeySaslAuthenticate:       {0, 2},
+	KeyOffsetCommit:           {2, 9},
+	KeyOffsetFetch:            {1, 9},
+	KeyFindCoordinator:        {1, 6},
+	KeyJoinGroup:              {2, 9},
+	KeyHeartbeat:              {0, 4},
+	KeyLeaveGroup:             {0, 5},
+	KeySyncGroup:              {0, 5},
+	KeyConsumerGroupHeartbeat: {0, 1},
 }
 
 // Negotiate picks the highest version in both our range for key and the
@@ -54,6 +74,18 @@ func IsFlexible(key, version int16) bool {
 		return version >= 3
 	case KeySaslAuthenticate:
 		return version >= 2
+	case KeyOffsetCommit:
+		return version >= 8
+	case KeyOffsetFetch:
+		return version >= 6
+	case KeyFindCoordinator:
+		return version >= 3
+	case KeyJoinGroup:
+		return version >= 6
+	case KeyHeartbeat, KeyLeaveGroup, KeySyncGroup:
+		return version >= 4
+	case KeyConsumerGroupHeartbeat:
+		return true
 	}
 	return false
 }

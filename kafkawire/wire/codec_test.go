@@ -365,6 +365,14 @@ func TestDecodeRejectsBadInput(t *testing.T) {
 		{"api versions", &ApiVersionsResponse{}, KeyApiVersions, func(v int16) []byte { return encodeKmsg(sampleApiVersions(), v) }},
 		{"sasl authenticate", &SaslAuthenticateResponse{}, KeySaslAuthenticate, func(v int16) []byte { return encodeKmsg(sampleSaslAuthenticate(), v) }},
 		{"sasl handshake", &SaslHandshakeResponse{}, KeySaslHandshake, func(v int16) []byte { return encodeKmsg(sampleSaslHandshake(), v) }},
+		{"offset commit", &OffsetCommitResponse{}, KeyOffsetCommit, func(v int16) []byte { return encodeKmsg(sampleOffsetCommit(), v) }},
+		{"offset fetch", &OffsetFetchResponse{}, KeyOffsetFetch, func(v int16) []byte { return encodeKmsg(sampleOffsetFetch(), v) }},
+		{"find coordinator", &FindCoordinatorResponse{}, KeyFindCoordinator, func(v int16) []byte { return encodeKmsg(sampleFindCoordinator(false), v) }},
+		{"join group", &JoinGroupResponse{}, KeyJoinGroup, func(v int16) []byte { return encodeKmsg(sampleJoinGroup(false), v) }},
+		{"sync group", &SyncGroupResponse{}, KeySyncGroup, func(v int16) []byte { return encodeKmsg(sampleSyncGroup(false), v) }},
+		{"heartbeat", &HeartbeatResponse{}, KeyHeartbeat, func(v int16) []byte { return encodeKmsg(sampleHeartbeat(), v) }},
+		{"leave group", &LeaveGroupResponse{}, KeyLeaveGroup, func(v int16) []byte { return encodeKmsg(sampleLeaveGroup(), v) }},
+		{"consumer group heartbeat", &ConsumerGroupHeartbeatResponse{}, KeyConsumerGroupHeartbeat, func(v int16) []byte { return encodeKmsg(sampleConsumerGroupHeartbeat(false), v) }},
 	}
 	for _, c := range cases {
 		vr := Implemented[c.key]
@@ -487,7 +495,30 @@ func TestMinimalElements(t *testing.T) {
 	loParts.Topics = append(loParts.Topics, kmsg.NewListOffsetsResponseTopic())
 	apis := kmsg.NewPtrApiVersionsResponse()
 	mechs := kmsg.NewPtrSASLHandshakeResponse()
+	ocTopics, ocParts := kmsg.NewPtrOffsetCommitResponse(), kmsg.NewPtrOffsetCommitResponse()
+	ocParts.Topics = append(ocParts.Topics, kmsg.NewOffsetCommitResponseTopic())
+	// Topics serves below v8, Groups from v8.
+	ofTopics, ofParts, ofGroups := kmsg.NewPtrOffsetFetchResponse(), kmsg.NewPtrOffsetFetchResponse(), kmsg.NewPtrOffsetFetchResponse()
+	ofTopics.Groups = append(ofTopics.Groups, kmsg.NewOffsetFetchResponseGroup())
+	ofParts.Topics = append(ofParts.Topics, kmsg.NewOffsetFetchResponseTopic())
+	ofParts.Groups = append(ofParts.Groups, kmsg.NewOffsetFetchResponseGroup())
+	ofParts.Groups[0].Topics = append(ofParts.Groups[0].Topics, kmsg.NewOffsetFetchResponseGroupTopic())
+	coordinators := kmsg.NewPtrFindCoordinatorResponse()
+	joinMembers, leaveMembers := kmsg.NewPtrJoinGroupResponse(), kmsg.NewPtrLeaveGroupResponse()
+	cghTopics := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+	cghTopics.Assignment = new(kmsg.ConsumerGroupHeartbeatResponseAssignment)
 	for i := 0; i < n; i++ {
+		ocTopics.Topics = append(ocTopics.Topics, kmsg.NewOffsetCommitResponseTopic())
+		ocParts.Topics[0].Partitions = append(ocParts.Topics[0].Partitions, kmsg.NewOffsetCommitResponseTopicPartition())
+		ofTopics.Topics = append(ofTopics.Topics, kmsg.NewOffsetFetchResponseTopic())
+		ofTopics.Groups[0].Topics = append(ofTopics.Groups[0].Topics, kmsg.NewOffsetFetchResponseGroupTopic())
+		ofParts.Topics[0].Partitions = append(ofParts.Topics[0].Partitions, kmsg.NewOffsetFetchResponseTopicPartition())
+		ofParts.Groups[0].Topics[0].Partitions = append(ofParts.Groups[0].Topics[0].Partitions, kmsg.NewOffsetFetchResponseGroupTopicPartition())
+		ofGroups.Groups = append(ofGroups.Groups, kmsg.NewOffsetFetchResponseGroup())
+		coordinators.Coordinators = append(coordinators.Coordinators, kmsg.NewFindCoordinatorResponseCoordinator())
+		joinMembers.Members = append(joinMembers.Members, kmsg.NewJoinGroupResponseMember())
+		leaveMembers.Members = append(leaveMembers.Members, kmsg.NewLeaveGroupResponseMember())
+		cghTopics.Assignment.Topics = append(cghTopics.Assignment.Topics, kmsg.NewConsumerGroupHeartbeatResponseAssignmentTopic())
 		fetchTopics.Topics = append(fetchTopics.Topics, kmsg.NewFetchResponseTopic())
 		fetchParts.Topics[0].Partitions = append(fetchParts.Topics[0].Partitions, kmsg.NewFetchResponseTopicPartition())
 		metaBrokers.Brokers = append(metaBrokers.Brokers, kmsg.NewMetadataResponseBroker())
@@ -513,6 +544,15 @@ func TestMinimalElements(t *testing.T) {
 		tc{"list offsets partitions", KeyListOffsets, loParts, &ListOffsetsResponse{}},
 		tc{"api versions", KeyApiVersions, apis, &ApiVersionsResponse{}},
 		tc{"sasl mechanisms", KeySaslHandshake, mechs, &SaslHandshakeResponse{}},
+		tc{"offset commit topics", KeyOffsetCommit, ocTopics, &OffsetCommitResponse{}},
+		tc{"offset commit partitions", KeyOffsetCommit, ocParts, &OffsetCommitResponse{}},
+		tc{"offset fetch topics", KeyOffsetFetch, ofTopics, &OffsetFetchResponse{}},
+		tc{"offset fetch partitions", KeyOffsetFetch, ofParts, &OffsetFetchResponse{}},
+		tc{"offset fetch groups", KeyOffsetFetch, ofGroups, &OffsetFetchResponse{}},
+		tc{"find coordinator coordinators", KeyFindCoordinator, coordinators, &FindCoordinatorResponse{}},
+		tc{"join group members", KeyJoinGroup, joinMembers, &JoinGroupResponse{}},
+		tc{"leave group members", KeyLeaveGroup, leaveMembers, &LeaveGroupResponse{}},
+		tc{"consumer group heartbeat assignment", KeyConsumerGroupHeartbeat, cghTopics, &ConsumerGroupHeartbeatResponse{}},
 	)
 	for _, c := range cases {
 		for _, v := range versions(c.key) {

@@ -18,6 +18,13 @@ const (
 	ErrReplicaNotAvailable         int16 = 9
 	ErrMessageTooLarge             int16 = 10
 	ErrNetworkException            int16 = 13
+	ErrCoordinatorLoadInProgress   int16 = 14
+	ErrCoordinatorNotAvailable     int16 = 15
+	ErrNotCoordinator              int16 = 16
+	ErrIllegalGeneration           int16 = 22
+	ErrUnknownMemberID             int16 = 25
+	ErrRebalanceInProgress         int16 = 27
+	ErrGroupAuthorizationFailed    int16 = 30
 	ErrTopicAuthorizationFailed    int16 = 29
 	ErrClusterAuthorizationFailed  int16 = 31
 	ErrUnsupportedSaslMechanism    int16 = 33
@@ -26,6 +33,7 @@ const (
 	ErrInvalidRequest              int16 = 42
 	ErrKafkaStorageError           int16 = 56
 	ErrSaslAuthenticationFailed    int16 = 58
+	ErrGroupIDNotFound             int16 = 69
 	ErrFetchSessionIDNotFound      int16 = 70
 	ErrInvalidFetchSessionEpoch    int16 = 71
 	ErrListenerNotFound            int16 = 72
@@ -33,6 +41,7 @@ const (
 	ErrUnknownLeaderEpoch          int16 = 75
 	ErrUnsupportedCompressionType  int16 = 76
 	ErrOffsetNotAvailable          int16 = 78
+	ErrMemberIDRequired            int16 = 79
 	ErrPreferredLeaderNotAvailable int16 = 80
 	ErrUnknownTopicID              int16 = 100
 	ErrInconsistentTopicID         int16 = 103

@@ -116,6 +116,127 @@ func FuzzSaslResponses(f *testing.F) {
 	})
 }
 
+// fuzzResponse decodes data at the version in range of key into a T and,
+// if that succeeds and kmsg's k reads data too, checks that conv(k) holds
+// the same values, after fix (if not nil) has run on both. It returns both
+// and whether they were compared, for checks normalizing would hide.
+func fuzzResponse[T any, K kmsg.Response](t *testing.T, what string, key int16, data []byte, version int16, k K, conv func(K) T, fix func(*T)) (ours, want T, ok bool) {
+	t.Helper()
+	v := clampVersion(key, version)
+	err := any(&ours).(interface {
+		Decode([]byte, int16) error
+	}).Decode(data, v)
+	checkDecodeErr(t, err)
+	k.SetVersion(v)
+	if err != nil || k.ReadFrom(data) != nil {
+		return ours, want, false
+	}
+	want = conv(k)
+	if fix != nil {
+		fix(&ours)
+		fix(&want)
+	}
+	equalNormalized(t, what, ours, want)
+	return ours, want, true
+}
+
+// nilIfEmpty maps empty bytes to nil: kmsg reads a null in a non-nullable
+// bytes field as empty, we as nil; both mean "no bytes".
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func FuzzOffsetCommitResponse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, version int16) {
+		fuzzResponse(t, "offset commit response", KeyOffsetCommit, data, version, kmsg.NewPtrOffsetCommitResponse(), offsetCommitFromKmsg, nil)
+	})
+}
+
+func FuzzOffsetFetchResponse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, version int16) {
+		fuzzResponse(t, "offset fetch response", KeyOffsetFetch, data, version, kmsg.NewPtrOffsetFetchResponse(), offsetFetchFromKmsg, nil)
+	})
+}
+
+func FuzzFindCoordinatorResponse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, version int16) {
+		fuzzResponse(t, "find coordinator response", KeyFindCoordinator, data, version, kmsg.NewPtrFindCoordinatorResponse(), findCoordinatorFromKmsg, nil)
+	})
+}
+
+func FuzzJoinGroupResponse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, version int16) {
+		fuzzResponse(t, "join group response", KeyJoinGroup, data, version, kmsg.NewPtrJoinGroupResponse(), joinGroupFromKmsg, func(r *JoinGroupResponse) {
+			for i := range r.Members {
+				r.Members[i].Metadata = nilIfEmpty(r.Members[i].Metadata)
+			}
+		})
+	})
+}
+
+// FuzzGroupResponses covers the small classic group responses: SyncGroup,
+// Heartbeat and LeaveGroup.
+func FuzzGroupResponses(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, version int16) {
+		fuzzResponse(t, "sync group response", KeySyncGroup, data, version, kmsg.NewPtrSyncGroupResponse(), syncGroupFromKmsg, func(r *SyncGroupResponse) {
+			r.Assignment = nilIfEmpty(r.Assignment)
+		})
+		fuzzResponse(t, "heartbeat response", KeyHeartbeat, data, version, kmsg.NewPtrHeartbeatResponse(), func(k *kmsg.HeartbeatResponse) HeartbeatResponse {
+			return HeartbeatResponse{ErrorCode: k.ErrorCode}
+		}, nil)
+		fuzzResponse(t, "leave group response", KeyLeaveGroup, data, version, kmsg.NewPtrLeaveGroupResponse(), leaveGroupFromKmsg, nil)
+	})
+}
+
+func FuzzConsumerGroupHeartbeatResponse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, version int16) {
+		ours, want, ok := fuzzResponse(t, "consumer group heartbeat response", KeyConsumerGroupHeartbeat, data, version, kmsg.NewPtrConsumerGroupHeartbeatResponse(), consumerGroupHeartbeatFromKmsg, nil)
+		if ok && (ours.Assignment == nil) != (want.Assignment == nil) {
+			t.Fatalf("null assignment %v, kmsg %v", ours.Assignment == nil, want.Assignment == nil)
+		}
+	})
+}
+
+// FuzzConsumerProtocol decodes data as a ConsumerSubscription and as a
+// ConsumerAssignment: whatever decodes must read as kmsg reads it, and
+// re-encode to what decodes the same again.
+func FuzzConsumerProtocol(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s, s2 ConsumerSubscription
+		err := s.Decode(data)
+		checkDecodeErr(t, err)
+		var ks kmsg.ConsumerMemberMetadata
+		if err == nil && ks.ReadFrom(data) == nil {
+			equalNormalized(t, "subscription", s, subscriptionFromKmsg(&ks))
+		}
+		if err == nil {
+			if err := s2.Decode(s.AppendTo(nil)); err != nil {
+				t.Fatalf("re-encoded subscription: %v", err)
+			}
+			s.Version = min(s.Version, ConsumerProtocolMaxVersion)
+			equalNormalized(t, "re-encoded subscription", s2, s)
+		}
+
+		var a, a2 ConsumerAssignment
+		err = a.Decode(data)
+		checkDecodeErr(t, err)
+		var ka kmsg.ConsumerMemberAssignment
+		if err == nil && ka.ReadFrom(data) == nil {
+			equalNormalized(t, "assignment", a, assignmentFromKmsg(&ka))
+		}
+		if err == nil {
+			if err := a2.Decode(a.AppendTo(nil)); err != nil {
+				t.Fatalf("re-encoded assignment: %v", err)
+			}
+			a.Version = min(a.Version, ConsumerProtocolMaxVersion)
+			equalNormalized(t, "re-encoded assignment", a2, a)
+		}
+	})
+}
+
 // TestWriteFuzzSeeds rewrites testdata/fuzz/Fuzz*/ when run with
 // -update-seeds; otherwise it checks that every seed file exists and holds
 // the current kmsg encoding, so a codec or sample change cannot leave the
@@ -140,12 +261,31 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	add("FuzzApiVersionsResponse", "kmsg", KeyApiVersions, func(v int16) []byte { return encodeKmsg(sampleApiVersions(), v) })
 	add("FuzzSaslResponses", "authenticate", KeySaslAuthenticate, func(v int16) []byte { return encodeKmsg(sampleSaslAuthenticate(), v) })
 	add("FuzzSaslResponses", "handshake", KeySaslHandshake, func(v int16) []byte { return encodeKmsg(sampleSaslHandshake(), v) })
+	add("FuzzOffsetCommitResponse", "kmsg", KeyOffsetCommit, func(v int16) []byte { return encodeKmsg(sampleOffsetCommit(), v) })
+	add("FuzzOffsetFetchResponse", "kmsg", KeyOffsetFetch, func(v int16) []byte { return encodeKmsg(sampleOffsetFetch(), v) })
+	add("FuzzFindCoordinatorResponse", "kmsg", KeyFindCoordinator, func(v int16) []byte { return encodeKmsg(sampleFindCoordinator(false), v) })
+	add("FuzzJoinGroupResponse", "kmsg", KeyJoinGroup, func(v int16) []byte { return encodeKmsg(sampleJoinGroup(false), v) })
+	add("FuzzGroupResponses", "sync", KeySyncGroup, func(v int16) []byte { return encodeKmsg(sampleSyncGroup(false), v) })
+	add("FuzzGroupResponses", "heartbeat", KeyHeartbeat, func(v int16) []byte { return encodeKmsg(sampleHeartbeat(), v) })
+	add("FuzzGroupResponses", "leave", KeyLeaveGroup, func(v int16) []byte { return encodeKmsg(sampleLeaveGroup(), v) })
+	add("FuzzConsumerGroupHeartbeatResponse", "kmsg", KeyConsumerGroupHeartbeat, func(v int16) []byte { return encodeKmsg(sampleConsumerGroupHeartbeat(false), v) })
+	add("FuzzConsumerGroupHeartbeatResponse", "null", KeyConsumerGroupHeartbeat, func(v int16) []byte { return encodeKmsg(sampleConsumerGroupHeartbeat(true), v) })
+	// FuzzConsumerProtocol takes only bytes, the version is their first field
+	// (key -1: no int16 argument).
+	for v := int16(0); v <= ConsumerProtocolMaxVersion; v++ {
+		seeds = append(seeds,
+			seed{"FuzzConsumerProtocol", fmt.Sprintf("subscription-v%d", v), sampleSubscription(v, false).AppendTo(nil), -1, v},
+			seed{"FuzzConsumerProtocol", fmt.Sprintf("assignment-v%d", v), sampleAssignment(v, false).AppendTo(nil), -1, v})
+	}
 
 	for _, s := range seeds {
-		// The fuzz targets map their int16 onto the implemented range with
-		// clampVersion, so a seed stores the version minus the range minimum.
-		arg := s.v - Implemented[s.key].Min
-		content := "go test fuzz v1\n[]byte(" + strconv.Quote(string(s.data)) + ")\nint16(" + strconv.Itoa(int(arg)) + ")\n"
+		content := "go test fuzz v1\n[]byte(" + strconv.Quote(string(s.data)) + ")\n"
+		if s.key >= 0 {
+			// The fuzz targets map their int16 onto the implemented range
+			// with clampVersion, so a seed stores the version minus the
+			// range minimum.
+			content += "int16(" + strconv.Itoa(int(s.v-Implemented[s.key].Min)) + ")\n"
+		}
 		path := filepath.Join("testdata", "fuzz", s.target, s.name)
 		if *updateSeeds {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -459,6 +459,25 @@ func appendStr(dst []byte, s string, flex bool) []byte {
 	return AppendString(dst, s)
 }
 
+// appendNstr appends s as a nullable string, "" as null.
+func appendNstr(dst []byte, s string, flex bool) []byte {
+	switch {
+	case s != "":
+		return appendStr(dst, s, flex)
+	case flex:
+		return AppendUvarint(dst, 0)
+	}
+	return AppendInt16(dst, -1)
+}
+
+func appendInt32s(dst []byte, s []int32, flex bool) []byte {
+	dst = appendArrayLen(dst, len(s), flex)
+	for _, v := range s {
+		dst = AppendInt32(dst, v)
+	}
+	return dst
+}
+
 func appendBytes(dst []byte, b []byte, flex bool) []byte {
 	if flex {
 		return AppendCompactBytes(dst, b)

@@ -25,6 +25,10 @@ const (
 	FieldKafkaRecords protowire.Number = 41
 	// FieldKafkaSubscriptionEndResp is the PubSubResp field number of kafka_subscription_end_resp.
 	FieldKafkaSubscriptionEndResp protowire.Number = 43
+	// FieldKafkaCommitResp is the PubSubResp field number of kafka_commit_resp.
+	FieldKafkaCommitResp protowire.Number = 44
+	// FieldKafkaCommittedResp is the PubSubResp field number of kafka_committed_resp.
+	FieldKafkaCommittedResp protowire.Number = 45
 	// FieldKafkaFetchManyResp is the PubSubResp field number of kafka_fetch_many_resp.
 	FieldKafkaFetchManyResp protowire.Number = 47
 	// FieldKafkaMetadataResp is the PubSubResp field number of kafka_metadata_resp.

@@ -71,3 +71,19 @@ func FetchManyErrorMessage(reason string) string {
 func SubscribeErrorMessage(topic, reason string) string {
 	return "failed to subscribe, topic: " + topic + ", err: " + reason
 }
+
+// CommitErrorMessage returns the message of the ErrorResp that answers a
+// failed cmd_kafka_commit: "failed to commit offset, group: <group>, topic:
+// <topic>, partition: <partition>, err: <reason>"; partition is -1 when
+// the reason concerns the request as a whole.
+func CommitErrorMessage(group, topic string, partition int32, reason string) string {
+	return "failed to commit offset, group: " + group + ", topic: " + topic + ", partition: " +
+		strconv.FormatInt(int64(partition), 10) + ", err: " + reason
+}
+
+// CommittedErrorMessage returns the message of the ErrorResp that answers
+// a failed cmd_kafka_committed: "failed to fetch committed offset, group:
+// <group>, topic: <topic>, err: <reason>".
+func CommittedErrorMessage(group, topic, reason string) string {
+	return "failed to fetch committed offset, group: " + group + ", topic: " + topic + ", err: " + reason
+}
