@@ -87,6 +87,7 @@ type conn struct {
 	clientID string
 	maxResp  int
 	versions map[int16]wire.VersionRange // set by the handshake, then read-only
+	features []wire.Feature              // the cluster's finalized features, as the handshake found them
 	use      *brokerUse                  // reports to the Observer; nil: none
 	up       atomic.Bool                 // reported as ConnUp and not yet as ConnClosed
 
@@ -208,10 +209,21 @@ func (c *conn) negotiate(ctx context.Context) error {
 		for _, a := range resp.APIs {
 			vs[a.Key] = wire.VersionRange{Min: a.Min, Max: a.Max}
 		}
-		c.versions = vs
+		c.versions, c.features = vs, resp.FinalizedFeatures
 		return nil
 	}
 	return &connError{addr: c.addr, err: errors.New("ApiVersions: broker keeps answering UNSUPPORTED_VERSION")}
+}
+
+// feature returns the finalized level of the cluster's feature name as
+// this connection's handshake found it, 0 if none.
+func (c *conn) feature(name string) int16 {
+	for _, f := range c.features {
+		if f.Name == name {
+			return f.Max
+		}
+	}
+	return 0
 }
 
 // version returns the version to encode key at on this connection: the

@@ -76,6 +76,12 @@ func (f *fakeKafka) CommittedOffsets(context.Context, string, string, []int32) (
 	panic("fakeKafka: no offsets")
 }
 
+// JoinGroup is not served: the tests of groups run on kfake and on real
+// Kafka.
+func (f *fakeKafka) JoinGroup(kafkawire.MemberConfig) (*kafkawire.Member, error) {
+	panic("fakeKafka: no groups")
+}
+
 // NewStream is not served: the tests of subscriptions run on kfake and on
 // real Kafka.
 func (f *fakeKafka) NewStream(func(*kafkawire.FetchResult)) *kafkawire.Stream {

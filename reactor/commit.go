@@ -20,9 +20,15 @@ const maxCommitPartitions = 4096
 // commit checks a CmdKafkaCommit on the loop and hands it to Kafka.
 func (st *connState) commit(seq int64, m *pubsub.CmdKafkaCommit) {
 	reason, partition := commitProblem(m)
+	var sub *subscription
 	if reason == "" && m.GetSubscription() != 0 {
-		// Commits as a member come with group subscriptions.
-		reason, partition = "subscription "+strconv.FormatInt(m.GetSubscription(), 10)+" is not a group subscription of this connection", -1
+		sub, reason = st.groupSubscription(m.GetSubscription(), m.GetGroup(), m.GetTopic())
+		partition = -1
+		for _, o := range m.GetOffsets() {
+			if reason == "" && !sub.group.member.Owns(o.GetPartition()) {
+				reason, partition = "partition "+strconv.Itoa(int(o.GetPartition()))+" is not assigned to this member", o.GetPartition()
+			}
+		}
 	}
 	if reason != "" {
 		st.s.obs.Request(CmdCommit, false, 0)
@@ -30,7 +36,7 @@ func (st *connState) commit(seq int64, m *pubsub.CmdKafkaCommit) {
 		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, pubsub.CommitErrorMessage(m.GetGroup(), m.GetTopic(), partition, reason))
 		return
 	}
-	st.startKafka(kafkaReq{cmd: pubsub.FieldCmdKafkaCommit, seq: seq, ext: m, start: st.s.now()})
+	st.startKafka(kafkaReq{cmd: pubsub.FieldCmdKafkaCommit, seq: seq, ext: m, start: st.s.now(), sub: sub})
 }
 
 // commitProblem returns why m cannot be committed and the partition it
@@ -83,15 +89,21 @@ func (st *connState) committed(seq int64, m *pubsub.CmdKafkaCommitted) {
 	st.startKafka(kafkaReq{cmd: pubsub.FieldCmdKafkaCommitted, seq: seq, ext: m, start: st.s.now()})
 }
 
-// runCommit answers a CmdKafkaCommit without membership (subscription 0):
-// KafkaCommitResp once the coordinator stored every offset, or an
-// ErrorResp naming the first partition it refused.
-func (s *Server) runCommit(st *connState, client kafkaClient, seq, start int64, m *pubsub.CmdKafkaCommit) {
+// runCommit answers a CmdKafkaCommit: KafkaCommitResp once the coordinator
+// stored every offset, or an ErrorResp naming the first partition it
+// refused. With sub (a group subscription), the commit is its member's,
+// fenced by the member's current generation; without, it is made without
+// membership.
+func (s *Server) runCommit(st *connState, client kafkaClient, seq, start int64, m *pubsub.CmdKafkaCommit, sub *subscription) {
 	offs := make([]kafkawire.CommittedOffset, len(m.GetOffsets()))
 	for i, o := range m.GetOffsets() {
 		offs[i] = kafkawire.CommittedOffset{Partition: o.GetPartition(), Offset: o.GetOffset(), LeaderEpoch: -1, Metadata: o.GetMetadata()}
 	}
-	err := client.CommitOffsets(s.baseCtx, m.GetGroup(), m.GetTopic(), offs, kafkawire.Generation{})
+	var gen kafkawire.Generation
+	if sub != nil {
+		gen = sub.group.member.Generation()
+	}
+	err := client.CommitOffsets(s.baseCtx, m.GetGroup(), m.GetTopic(), offs, gen)
 	j := newJob(st)
 	j.cmd, j.start = CmdCommit, start
 	if err != nil {

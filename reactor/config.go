@@ -64,6 +64,15 @@ type Config struct {
 	// looked up: a deleted topic ends its subscriptions, a new partition
 	// joins those that follow every partition. Default 10s.
 	SubscriptionRefresh time.Duration
+	// MaxGroupMembers caps the group subscriptions (CmdKafkaSubscribe with
+	// a group: one consumer group member each) per connection, default 8;
+	// they count among MaxSubscriptions too.
+	MaxGroupMembers int
+	// GroupProtocol is how the members of group subscriptions take part in
+	// their groups: GroupProtocolAuto (the default) uses KIP-848's consumer
+	// protocol where the cluster has enabled it (Kafka 4.0 and later), the
+	// classic one elsewhere.
+	GroupProtocol kafkawire.GroupProtocol
 	// Logger receives the server's log lines, default slog.Default(). The
 	// lines logged on the event loops reach it through a bounded queue and
 	// a goroutine of the server's own, so a Logger that blocks never stalls
@@ -108,6 +117,7 @@ func DefaultConfig() Config {
 		MaxPushBytes:              1 << 20,
 		TailCache:                 64 << 20,
 		SubscriptionRefresh:       10 * time.Second,
+		MaxGroupMembers:           8,
 	}
 }
 
@@ -127,10 +137,14 @@ func (cfg Config) Validate() error {
 		{"MaxInflightTotal", cfg.MaxInflightTotal}, {"MaxInflightCluster", cfg.MaxInflightCluster},
 		{"MaxOutbound", cfg.MaxOutbound}, {"MaxSubscriptions", cfg.MaxSubscriptions},
 		{"MaxSubscriptionPartitions", cfg.MaxSubscriptionPartitions}, {"MaxPushBytes", cfg.MaxPushBytes},
+		{"MaxGroupMembers", cfg.MaxGroupMembers},
 	} {
 		if v.v < 0 {
 			return fmt.Errorf("%w: %s is negative (%d)", ErrConfig, v.name, v.v)
 		}
+	}
+	if cfg.GroupProtocol > kafkawire.GroupProtocolConsumer {
+		return fmt.Errorf("%w: GroupProtocol %d is not a group protocol", ErrConfig, cfg.GroupProtocol)
 	}
 	if cfg.TailCache < 0 {
 		return fmt.Errorf("%w: TailCache is negative (%d)", ErrConfig, cfg.TailCache)
@@ -195,6 +209,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.TailCache = d.TailCache
 	}
 	setD(&cfg.SubscriptionRefresh, d.SubscriptionRefresh)
+	set(&cfg.MaxGroupMembers, d.MaxGroupMembers)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -51,7 +51,7 @@ func (st *connState) dispatchExt(r kafkaReq) bool {
 		case *pubsub.CmdKafkaSubscribe:
 			s.runSubscribe(r.sub, m, r.start)
 		case *pubsub.CmdKafkaCommit:
-			s.runCommit(st, rt.client, r.seq, r.start, m)
+			s.runCommit(st, rt.client, r.seq, r.start, m, r.sub)
 		case *pubsub.CmdKafkaCommitted:
 			s.runCommitted(st, rt.client, r.seq, r.start, m)
 		}

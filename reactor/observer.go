@@ -62,6 +62,12 @@ type Observer interface {
 	// Pushed reports a push of a subscription handed to a client's
 	// socket: its bytes and messages (also in Delivered).
 	Pushed(route string, bytes, messages int)
+	// GroupMembers reports group subscriptions (consumer group members)
+	// that started (+1) or ended (-1).
+	GroupMembers(delta int)
+	// GroupRebalance reports a change of a group subscription's
+	// assignment.
+	GroupRebalance()
 }
 
 // TailReadKind is how a subscriber behind the end of its tail was served.
@@ -329,6 +335,8 @@ func (NopObserver) FrameRejected(FrameReason) {}
 
 // Subscriptions implements Observer.
 func (NopObserver) Subscriptions(int) {}
+func (NopObserver) GroupMembers(int)  {}
+func (NopObserver) GroupRebalance()   {}
 
 // Lagging implements Observer.
 func (NopObserver) Lagging(int) {}

@@ -47,6 +47,9 @@ type kafkaClient interface {
 	// CommittedOffsets returns a group's committed offsets of topic's
 	// partitions (nil: every partition of the topic), -1 where none is.
 	CommittedOffsets(ctx context.Context, group, topic string, partitions []int32) ([]kafkawire.CommittedOffset, error)
+	// JoinGroup starts a member of a consumer group (group
+	// subscriptions).
+	JoinGroup(cfg kafkawire.MemberConfig) (*kafkawire.Member, error)
 	// NewStream starts a Stream of the cluster: the subscriptions' tails.
 	NewStream(deliver func(*kafkawire.FetchResult)) *kafkawire.Stream
 }

@@ -94,6 +94,7 @@ type Server struct {
 	subs     map[*subscription]struct{} // the node's subscriptions that started
 	catchSem chan struct{}              // bounds the subscribers' own fetches (maxCatchUps)
 	catchUps atomic.Int64               // those running or waiting
+	groups   sync.WaitGroup             // the group subscriptions' goroutines: their members' watchers, commits and leaves (group.go)
 	bgDone   chan struct{}              // closed when refreshSubs returned
 
 	maxBody    int   // cap of one encoded fetch body, an eighth of MaxOutbound
@@ -275,6 +276,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancelBase()
 	if s.started.Load() {
 		<-s.bgDone
+	}
+	// The group subscriptions ended with their connections: their members
+	// leave their groups before the clusters' clients close.
+	left := make(chan struct{})
+	go func() {
+		s.groups.Wait()
+		close(left)
+	}()
+	select {
+	case <-left:
+	case <-ctx.Done():
+		ctxErr = ctx.Err()
 	}
 	s.closeStreams()
 	s.routesMu.Lock()

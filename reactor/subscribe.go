@@ -57,7 +57,8 @@ type subscription struct {
 	filter  *pubsub.KafkaFilter
 	maxPush int
 	reset   pubsub.Reset
-	watch   bool // every partition of the topic, those added later too
+	watch   bool        // every partition of the topic, those added later too
+	group   *groupState // nil: not a group subscription
 	ended   atomic.Bool
 
 	mu    sync.Mutex
@@ -102,8 +103,11 @@ func (st *connState) subscribe(seq int64, m *pubsub.CmdKafkaSubscribe) {
 	case m.GetTopic() == "":
 		fail("no topic")
 		return
-	case m.GetGroup() != "":
-		fail("consumer groups are not served by this node yet")
+	case m.GetGroup() != "" && len(m.GetPartitions()) > 0:
+		fail("a group subscription names no partitions: the group assigns them")
+		return
+	case m.GetGroup() == "" && m.GetAutoCommit():
+		fail("auto_commit needs a group")
 		return
 	case len(m.GetPartitions()) > s.cfg.MaxSubscriptionPartitions:
 		fail(fmt.Sprintf("%d partitions, more than the limit of %d partitions per subscription",
@@ -118,7 +122,12 @@ func (st *connState) subscribe(seq int64, m *pubsub.CmdKafkaSubscribe) {
 	}
 	st.subMu.Lock()
 	_, dup := st.subs[seq]
-	n := len(st.subs)
+	n, members := len(st.subs), 0
+	for _, sub := range st.subs {
+		if sub.group != nil {
+			members++
+		}
+	}
 	st.subMu.Unlock()
 	switch {
 	case dup:
@@ -127,10 +136,18 @@ func (st *connState) subscribe(seq int64, m *pubsub.CmdKafkaSubscribe) {
 	case n >= s.cfg.MaxSubscriptions:
 		fail(fmt.Sprintf("the limit of %d subscriptions per connection is reached", s.cfg.MaxSubscriptions))
 		return
+	case m.GetGroup() != "" && members >= s.cfg.MaxGroupMembers:
+		fail(fmt.Sprintf("the limit of %d group subscriptions per connection is reached", s.cfg.MaxGroupMembers))
+		return
 	}
 	sub := &subscription{s: s, st: st, seq: seq, topic: m.GetTopic(), client: st.route.client, route: st.route.r.URI,
 		headers: m.GetHeaders(), filter: m.GetFilter(), maxPush: s.cfg.MaxPushBytes, reset: m.GetReset_(),
 		watch: len(m.GetPartitions()) == 0, parts: make(map[int32]*subPart), known: make(map[int32]bool)}
+	if m.GetGroup() != "" {
+		sub.watch = false
+		sub.group = &groupState{name: m.GetGroup(), autoCommit: m.GetAutoCommit(), start: m,
+			gone: make(chan struct{}), committed: make(map[int32]int64)}
+	}
 	if mb := int(m.GetMaxBytes()); mb > 0 && mb < sub.maxPush {
 		sub.maxPush = mb
 	}
@@ -192,10 +209,19 @@ func (sub *subscription) detach() {
 	sub.mu.Lock()
 	parts := sub.parts
 	sub.parts = nil
+	g := sub.group
+	joined := g != nil && g.member != nil
 	sub.mu.Unlock()
+	var final map[int32]int64 // a group subscription's next offsets, for its last auto commit
+	if joined && g.autoCommit {
+		final = make(map[int32]int64, len(parts))
+	}
 	for _, sp := range parts {
 		t := sp.t
 		t.mu.Lock()
+		if final != nil {
+			final[sp.partition] = sp.offset
+		}
 		t.remove(sp)
 		t.mu.Unlock()
 		s.closeTail(t)
@@ -211,8 +237,17 @@ func (sub *subscription) detach() {
 	if _, ok := s.subs[sub]; ok {
 		delete(s.subs, sub)
 		s.obs.Subscriptions(-1)
+		if g != nil {
+			s.obs.GroupMembers(-1)
+		}
 	}
 	s.subsMu.Unlock()
+	if g != nil {
+		close(g.gone)
+		if joined {
+			s.leaveGroup(sub, final)
+		}
+	}
 }
 
 // end ends the subscription from the server's side with a
@@ -275,6 +310,18 @@ func (s *Server) sendPush(sub *subscription, partition int32, parts [][]byte, si
 	s.send(j)
 }
 
+// register adds a subscription that started to the node's. sub.mu is
+// held, so that a detach after this finds it and one before it made sub
+// not live.
+func (s *Server) register(sub *subscription) {
+	s.subsMu.Lock()
+	if s.subs == nil {
+		s.subs = make(map[*subscription]struct{})
+	}
+	s.subs[sub] = struct{}{}
+	s.subsMu.Unlock()
+}
+
 // position is a partition's start as a new subscription resolved it.
 type position struct {
 	sp  *subPart
@@ -306,6 +353,10 @@ func (s *Server) runSubscribe(sub *subscription, m *pubsub.CmdKafkaSubscribe, st
 	if err != nil {
 		code, reason := s.kafkaFailure(callKey{topic: sub.topic, partition: -1}, err)
 		fail(code, reason)
+		return
+	}
+	if sub.group != nil {
+		s.runGroupSubscribe(sub, m, start, fail)
 		return
 	}
 	parts := slices.Clone(m.GetPartitions())
@@ -377,14 +428,7 @@ func (s *Server) runSubscribe(sub *subscription, m *pubsub.CmdKafkaSubscribe, st
 	for _, p := range parts {
 		sub.known[p] = true
 	}
-	// Registered under sub.mu: a detach after this finds it, one before
-	// it made sub not live.
-	s.subsMu.Lock()
-	if s.subs == nil {
-		s.subs = make(map[*subscription]struct{})
-	}
-	s.subs[sub] = struct{}{}
-	s.subsMu.Unlock()
+	s.register(sub)
 	sub.mu.Unlock()
 	s.obs.Subscriptions(1)
 

@@ -65,6 +65,10 @@ type stream struct {
 	end     *pubsub.KafkaSubscriptionEndResp
 	pushes  int
 	records bool
+	// A group subscription's assignments, and the partitions it owns after
+	// the last (a push of any other fails the test).
+	assigns []*pubsub.KafkaAssignmentResp
+	owned   map[int32]bool
 }
 
 // request sends req and returns its answer (the first message of its
@@ -130,9 +134,28 @@ func (c *subConn) pump(what string, done func() bool) {
 func (s *stream) take(resp *pubsub.PubSubResp) {
 	s.t.Helper()
 	switch {
+	case resp.GetKafkaAssignmentResp() != nil:
+		a := resp.GetKafkaAssignmentResp()
+		s.assigns = append(s.assigns, a)
+		owned := map[int32]bool{}
+		for _, pos := range a.GetAssigned() {
+			owned[pos.GetPartition()] = true
+			if !s.owned[pos.GetPartition()] {
+				s.next[pos.GetPartition()] = pos.GetOffset()
+			}
+		}
+		for _, p := range a.GetRevoked() {
+			if owned[p] {
+				s.t.Fatalf("subscription %d: partition %d both assigned and revoked: %v", s.seq, p, a)
+			}
+		}
+		s.owned = owned
 	case resp.GetKafkaRecords() != nil:
 		r := resp.GetKafkaRecords()
 		p := r.GetPartition()
+		if s.owned != nil && !s.owned[p] {
+			s.t.Fatalf("subscription %d: a push of partition %d, which it does not own: %v", s.seq, p, s.assigns)
+		}
 		want, ok := s.next[p]
 		if !ok {
 			want = 0 // a partition added while subscribed starts at its beginning
@@ -299,7 +322,9 @@ func TestSubscribeRefused(t *testing.T) {
 	refused(2, &pubsub.CmdKafkaSubscribe{Topic: "one", Partitions: []int32{1}}, "failed to subscribe, topic: one, err: not found partition")
 	refused(3, &pubsub.CmdKafkaSubscribe{Topic: "one", Partitions: []int32{0, 1, 2, 3}},
 		"failed to subscribe, topic: one, err: 4 partitions, more than the limit of 3 partitions per subscription")
-	refused(4, &pubsub.CmdKafkaSubscribe{Topic: "one", Group: "g"}, "failed to subscribe, topic: one, err: consumer groups are not served by this node yet")
+	refused(4, &pubsub.CmdKafkaSubscribe{Topic: "one", Group: "g", Partitions: []int32{0}},
+		"failed to subscribe, topic: one, err: a group subscription names no partitions: the group assigns them")
+	refused(4, &pubsub.CmdKafkaSubscribe{Topic: "one", AutoCommit: true}, "failed to subscribe, topic: one, err: auto_commit needs a group")
 	c.subscribe(5, &pubsub.CmdKafkaSubscribe{Topic: "one"})
 	refused(5, &pubsub.CmdKafkaSubscribe{Topic: "one"}, "failed to subscribe, topic: one, err: sequence 5 is already in use")
 	c.subscribe(6, &pubsub.CmdKafkaSubscribe{Topic: "one"})

@@ -127,6 +127,8 @@ func newFlagSet(s *config.Settings, c *cmdline) *flag.FlagSet {
 	fs.IntVar(&s.MaxPushBytes, "max-push-bytes", s.MaxPushBytes, "largest push of a subscription, in `bytes` of messages (at most an eighth of -max-outbound; a single larger message is pushed whole)")
 	fs.IntVar(&s.TailCache, "tail-cache", s.TailCache, "node-wide `bytes` of the tail cache: the last messages of the partitions subscriptions read, on top of -memory-budget")
 	fs.DurationVar(&s.SubscriptionRefresh, "subscription-refresh", s.SubscriptionRefresh, "how often the topics of subscriptions are looked up (new partitions, deleted topics)")
+	fs.IntVar(&s.MaxGroupMembers, "max-group-members", s.MaxGroupMembers, "most group subscriptions (consumer group members) per connection")
+	fs.StringVar(&s.GroupProtocol, "group-protocol", s.GroupProtocol, "how group subscriptions join their groups: auto (KIP-848's consumer protocol where the cluster enabled it, else classic), classic or consumer")
 
 	fs.IntVar(&s.BrokerConns, "broker-conns", s.BrokerConns, "TCP connections per Kafka broker")
 	fs.DurationVar(&s.DialTimeout, "dial-timeout", s.DialTimeout, "Kafka broker dial timeout")

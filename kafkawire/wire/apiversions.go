@@ -26,6 +26,16 @@ type ApiVersionsResponse struct {
 	ErrorCode      int16
 	APIs           []APIVersion
 	ThrottleMillis int32
+	// FinalizedFeatures (v3+, tagged field 2) are the cluster's feature
+	// levels in force, such as "group.version" (1: KIP-848's consumer
+	// groups are enabled).
+	FinalizedFeatures []Feature
+}
+
+// Feature is a finalized feature of the cluster and its version levels.
+type Feature struct {
+	Name     string
+	Min, Max int16
 }
 
 // APIVersion is the version range a broker supports for one API key.
@@ -65,6 +75,28 @@ func (r *ApiVersionsResponse) decode(body []byte, version int16) error {
 	if version >= 1 {
 		r.ThrottleMillis = rd.Int32()
 	}
-	rd.tags(flex)
+	if !flex {
+		return rd.Complete()
+	}
+	n := rd.Uvarint()
+	for i := uint32(0); i < n && rd.err == nil; i++ {
+		tag := rd.Uvarint()
+		field := Reader{Src: rd.take(int(rd.Uvarint()), "tagged field")}
+		if tag != 2 || rd.err != nil {
+			continue
+		}
+		if m := field.CompactArrayLen(); m >= 0 {
+			r.FinalizedFeatures = make([]Feature, 0, min(m, len(field.Src)/5)) // name, max, min, tags
+			for j := 0; j < m && field.err == nil; j++ {
+				f := Feature{Name: field.CompactString(), Max: field.Int16()}
+				f.Min = field.Int16()
+				field.SkipTags()
+				r.FinalizedFeatures = append(r.FinalizedFeatures, f)
+			}
+		}
+		if err := field.Complete(); err != nil {
+			return fmt.Errorf("finalized features: %w", err)
+		}
+	}
 	return rd.Complete()
 }

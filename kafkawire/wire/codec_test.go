@@ -300,7 +300,8 @@ func TestApiVersionsResponse(t *testing.T) {
 			t.Fatalf("v%d: kmsg: %v", v, err)
 		}
 		equalNormalized(t, "api versions response", ours, apiVersionsFromKmsg(k))
-		if len(ours.APIs) != 4 || ours.APIs[2] != (APIVersion{KeyMetadata, 0, 15}) || (v >= 1) != (ours.ThrottleMillis == 2) {
+		if len(ours.APIs) != 4 || ours.APIs[2] != (APIVersion{KeyMetadata, 0, 15}) || (v >= 1) != (ours.ThrottleMillis == 2) ||
+			(v >= 3) != (len(ours.FinalizedFeatures) == 2 && ours.FinalizedFeatures[1] == Feature{"group.version", 1, 13}) {
 			t.Fatalf("v%d: %+v", v, ours)
 		}
 	}

@@ -22,7 +22,10 @@ const (
 	ErrCoordinatorNotAvailable     int16 = 15
 	ErrNotCoordinator              int16 = 16
 	ErrIllegalGeneration           int16 = 22
+	ErrInconsistentGroupProtocol   int16 = 23
+	ErrInvalidGroupID              int16 = 24
 	ErrUnknownMemberID             int16 = 25
+	ErrInvalidSessionTimeout       int16 = 26
 	ErrRebalanceInProgress         int16 = 27
 	ErrGroupAuthorizationFailed    int16 = 30
 	ErrTopicAuthorizationFailed    int16 = 29
@@ -43,10 +46,15 @@ const (
 	ErrOffsetNotAvailable          int16 = 78
 	ErrMemberIDRequired            int16 = 79
 	ErrPreferredLeaderNotAvailable int16 = 80
+	ErrGroupMaxSizeReached         int16 = 81
+	ErrFencedInstanceID            int16 = 82
 	ErrUnknownTopicID              int16 = 100
 	ErrInconsistentTopicID         int16 = 103
 	ErrFetchSessionTopicIDError    int16 = 106
 	ErrOffsetMovedToTieredStorage  int16 = 109
+	ErrFencedMemberEpoch           int16 = 110
+	ErrUnreleasedInstanceID        int16 = 111
+	ErrStaleMemberEpoch            int16 = 113
 )
 
 // ErrorName returns the name of a Kafka error code as the protocol guide

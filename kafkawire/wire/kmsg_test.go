@@ -163,6 +163,9 @@ func apiVersionsFromKmsg(k *kmsg.ApiVersionsResponse) ApiVersionsResponse {
 	for _, a := range k.ApiKeys {
 		r.APIs = append(r.APIs, APIVersion{Key: a.ApiKey, Min: a.MinVersion, Max: a.MaxVersion})
 	}
+	for _, f := range k.FinalizedFeatures {
+		r.FinalizedFeatures = append(r.FinalizedFeatures, Feature{Name: f.Name, Min: f.MinVersionLevel, Max: f.MaxVersionLevel})
+	}
 	return r
 }
 
@@ -292,6 +295,11 @@ func sampleApiVersions() *kmsg.ApiVersionsResponse {
 	f.Name, f.MinVersion, f.MaxVersion = "metadata.version", 1, 20
 	r.SupportedFeatures = append(r.SupportedFeatures, f)
 	r.FinalizedFeaturesEpoch = 8
+	for _, name := range []string{"metadata.version", "group.version"} {
+		ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+		ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = name, 1, int16(len(name))
+		r.FinalizedFeatures = append(r.FinalizedFeatures, ff)
+	}
 	r.ZkMigrationReady = true
 	return r
 }

@@ -23,6 +23,8 @@ const (
 	FieldKafkaSubscribeResp protowire.Number = 40
 	// FieldKafkaRecords is the PubSubResp field number of kafka_records.
 	FieldKafkaRecords protowire.Number = 41
+	// FieldKafkaAssignmentResp is the PubSubResp field number of kafka_assignment_resp.
+	FieldKafkaAssignmentResp protowire.Number = 42
 	// FieldKafkaSubscriptionEndResp is the PubSubResp field number of kafka_subscription_end_resp.
 	FieldKafkaSubscriptionEndResp protowire.Number = 43
 	// FieldKafkaCommitResp is the PubSubResp field number of kafka_commit_resp.

@@ -234,6 +234,7 @@ func TestFieldNumbers(t *testing.T) {
 		{&PubSubResp{}, "kafka_records", FieldKafkaRecords},
 		{&PubSubResp{}, "kafka_subscribe_resp", FieldKafkaSubscribeResp},
 		{&PubSubResp{}, "kafka_subscription_end_resp", FieldKafkaSubscriptionEndResp},
+		{&PubSubResp{}, "kafka_assignment_resp", FieldKafkaAssignmentResp},
 		{&PubSubResp{}, "kafka_commit_resp", FieldKafkaCommitResp},
 		{&PubSubResp{}, "kafka_committed_resp", FieldKafkaCommittedResp},
 		{&KafkaMessage{}, "offset", fieldMessageOffset},

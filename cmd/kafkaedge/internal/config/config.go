@@ -76,6 +76,8 @@ type Settings struct {
 	MaxPushBytes              int           `yaml:"max-push-bytes"`
 	TailCache                 int           `yaml:"tail-cache"`
 	SubscriptionRefresh       time.Duration `yaml:"subscription-refresh"`
+	MaxGroupMembers           int           `yaml:"max-group-members"`
+	GroupProtocol             string        `yaml:"group-protocol"`
 
 	// kafkawire.Config
 	BrokerConns            int           `yaml:"broker-conns"`
@@ -126,6 +128,8 @@ func Default() Settings {
 		MaxPushBytes:              r.MaxPushBytes,
 		TailCache:                 int(r.TailCache),
 		SubscriptionRefresh:       r.SubscriptionRefresh,
+		MaxGroupMembers:           r.MaxGroupMembers,
+		GroupProtocol:             r.GroupProtocol.String(),
 
 		BrokerConns:            k.ConnsPerBroker,
 		DialTimeout:            k.DialTimeout,
@@ -283,6 +287,9 @@ func (s *Settings) Validate() error {
 	if err := checkLogFormat(s.LogFormat); err != nil {
 		return fmt.Errorf("-log-format: %v", err)
 	}
+	if _, err := kafkawire.ParseGroupProtocol(s.GroupProtocol); err != nil {
+		return fmt.Errorf("-group-protocol: %v", err)
+	}
 	if _, err := parseIsolation(s.IsolationLevel); err != nil {
 		return fmt.Errorf("-isolation-level: %v", err)
 	}
@@ -346,6 +353,7 @@ func (s *Settings) fields() []field {
 		{flag: "max-push-bytes", value: s.MaxPushBytes, config: "MaxPushBytes"},
 		{flag: "tail-cache", value: s.TailCache, config: "TailCache"},
 		{flag: "subscription-refresh", value: s.SubscriptionRefresh, config: "SubscriptionRefresh"},
+		{flag: "max-group-members", value: s.MaxGroupMembers, config: "MaxGroupMembers"},
 		{flag: "broker-conns", value: s.BrokerConns, config: "ConnsPerBroker"},
 		{flag: "dial-timeout", value: s.DialTimeout, config: "DialTimeout"},
 		{flag: "request-timeout", value: s.RequestTimeout, config: "RequestTimeout"},
@@ -398,6 +406,7 @@ func (s *Settings) Kafka(log *slog.Logger, obs kafkawire.Observer) kafkawire.Con
 
 // Reactor is the configuration of the WebSocket server.
 func (s *Settings) Reactor(log *slog.Logger, obs reactor.Observer) reactor.Config {
+	groupProtocol, _ := kafkawire.ParseGroupProtocol(s.GroupProtocol)
 	return reactor.Config{
 		Addr:               s.Listen,
 		Loops:              s.Loops,
@@ -419,6 +428,8 @@ func (s *Settings) Reactor(log *slog.Logger, obs reactor.Observer) reactor.Confi
 		MaxPushBytes:              s.MaxPushBytes,
 		TailCache:                 int64(s.TailCache),
 		SubscriptionRefresh:       s.SubscriptionRefresh,
+		MaxGroupMembers:           s.MaxGroupMembers,
+		GroupProtocol:             groupProtocol,
 
 		Logger:   log,
 		Observer: obs,

@@ -56,6 +56,8 @@ type Metrics struct {
 	backpressure   [reactor.NumBackpressureEvents]prometheus.Counter
 	framesRejected [reactor.NumFrameReasons]prometheus.Counter
 	subscriptions  prometheus.Gauge
+	groupMembers   prometheus.Gauge
+	rebalances     prometheus.Counter
 	lagging        prometheus.Gauge
 	tails          prometheus.Gauge
 	tailReads      [reactor.NumTailReads]prometheus.Counter
@@ -137,6 +139,8 @@ func New(topicLabels bool) *Metrics {
 		m.framesRejected[i] = frames.WithLabelValues(reactor.FrameReason(i).String())
 	}
 	m.subscriptions = f.gauge("subscriptions", "Subscriptions (CmdKafkaSubscribe) open.")
+	m.groupMembers = f.gauge("group_members", "Group subscriptions open: members of consumer groups (also in subscriptions).")
+	m.rebalances = f.counter("group_rebalances_total", "Changes of group subscriptions' assignments.")
 	m.lagging = f.gauge("subscriptions_lagging_partitions", "Subscribed partitions behind their tail: paused for a full outbound queue, or reading on their own behind the tail cache.")
 	m.tails = f.gauge("subscription_tails", "Partitions that subscriptions read, each fetched once at its end for all of them.")
 	reads := f.counterVec("tail_reads_total", "Reads of subscribers behind the end of their tail, by kind: cache_hit (from the tail cache), cache_miss (a Kafka fetch of their own), coalesced (joined an identical fetch).", "kind")
@@ -358,6 +362,12 @@ func (m *Metrics) Backpressure(ev reactor.BackpressureEvent) {
 
 // Subscriptions implements reactor.Observer.
 func (m *Metrics) Subscriptions(delta int) { m.subscriptions.Add(float64(delta)) }
+
+// GroupMembers implements reactor.Observer.
+func (m *Metrics) GroupMembers(delta int) { m.groupMembers.Add(float64(delta)) }
+
+// GroupRebalance implements reactor.Observer.
+func (m *Metrics) GroupRebalance() { m.rebalances.Inc() }
 
 // Lagging implements reactor.Observer.
 func (m *Metrics) Lagging(delta int) { m.lagging.Add(float64(delta)) }
