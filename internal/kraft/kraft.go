@@ -4,7 +4,8 @@
 // (see Resolve). The tests, the benchmark (-kafka real) and a person
 // (`make kafka`, cmd/kraft) share it.
 //
-// Each node listens on free loopback ports with PLAINTEXT, SASL_PLAINTEXT
+// Each node listens on free loopback ports (below the kernel's ephemeral
+// range, so that a killed node finds them free again) with PLAINTEXT, SASL_PLAINTEXT
 // (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, users added when the storage is
 // formatted) and SSL (a self-signed certificate made for the cluster), plus
 // its controller listener (and, with Options.Advertise, an EXTERNAL one
@@ -21,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -80,6 +82,8 @@ type Cluster struct {
 	Nodes   []*Node // by index; node ids are 1..n
 
 	dir, lib string
+	root     string // where the cluster's folder and port claims are
+	ports    []int  // the ports it claimed
 	log      io.Writer
 	jvm      []string
 	closed   sync.Once
@@ -188,10 +192,10 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
 	}
-	// The ports come from the kernel and are released just before the
-	// JVMs bind them; an outgoing connection of another process can take
-	// one in between. That node then fails with "Address already in use":
-	// start again on fresh ports (a bounded number of times).
+	// The ports are free when picked and released just before the JVMs
+	// bind them; a process that binds a fixed port can take one in
+	// between. That node then fails with "Address already in use": start
+	// again on fresh ports (a bounded number of times).
 	for attempt := 1; ; attempt++ {
 		c, err := start(ctx, o, root, lib)
 		var taken *portTakenError
@@ -237,10 +241,11 @@ func start(ctx context.Context, o Options, root, lib string) (*Cluster, error) {
 		return nil, err
 	}
 	const perNode = 6
-	ports, err := pickPorts(o.Brokers * perNode)
+	ports, err := pickPorts(root, o.Brokers*perNode)
 	if err != nil {
 		return nil, err
 	}
+	c.root, c.ports = root, ports
 	for i := range o.Brokers {
 		p := ports[perNode*i:]
 		n := &Node{ID: int32(i + 1), Plain: p[0], SASL: p[1], SSL: p[2], Ctrl: p[3],
@@ -291,10 +296,16 @@ func clusterID() string {
 // pickPorts is freePorts; a test replaces it to hand out a taken port.
 var pickPorts = freePorts
 
-// freePorts asks the kernel for n distinct free loopback ports. They are
-// released just before the JVMs bind them (see Start for a port taken in
-// between).
-func freePorts(n int) ([]int, error) {
+// freePorts picks n distinct free loopback ports and claims them under
+// root (see claimPort) until Close. The ports are released just before the
+// JVMs bind them (see Start for a port taken in between).
+//
+// They come from below the kernel's ephemeral range, where neither an
+// outgoing connection nor a bind to port 0 can take them: a killed node
+// must find its ports free when it restarts, and with ports from the
+// ephemeral range any process's connection could hold one by then.
+func freePorts(root string, n int) ([]int, error) {
+	lo, hi := privatePorts()
 	ls := make([]net.Listener, 0, n)
 	defer func() {
 		for _, l := range ls {
@@ -302,15 +313,67 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	out := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(out) < n; tries++ {
+		if tries == 100*n {
+			releasePorts(root, out)
+			return nil, fmt.Errorf("kraft: no %d free ports in %d-%d", n, lo, hi-1)
+		}
+		p := lo + mrand.IntN(hi-lo)
+		if !claimPort(root, p) {
+			continue
+		}
+		l, err := net.Listen("tcp", addr(p))
 		if err != nil {
-			return nil, err
+			releasePorts(root, []int{p})
+			continue
 		}
 		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
+		out = append(out, p)
 	}
 	return out, nil
+}
+
+// privatePorts is the range freePorts picks from: the 12,000 ports below
+// the start of the kernel's ephemeral range (net.ipv4.ip_local_port_range),
+// but not below 10000.
+func privatePorts() (lo, hi int) {
+	hi = 32768 // Linux's default start
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				hi = v
+			}
+		}
+	}
+	return max(10000, hi-12000), max(10100, hi)
+}
+
+// claimPort claims port for this process with a file in root/ports, so
+// that clusters started by concurrent test processes never share a port,
+// even while one of them has a node down. sweep removes the claims of
+// processes that are gone.
+func claimPort(root string, port int) bool {
+	dir := filepath.Join(root, "ports")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return false
+	}
+	_, err = f.WriteString(strconv.Itoa(os.Getpid()))
+	if cerr := f.Close(); err != nil || cerr != nil {
+		releasePorts(root, []int{port})
+		return false
+	}
+	return true
+}
+
+// releasePorts removes this process's claims on ports.
+func releasePorts(root string, ports []int) {
+	for _, p := range ports {
+		_ = os.Remove(filepath.Join(root, "ports", strconv.Itoa(p)))
+	}
 }
 
 // writeConfig writes the node's server.properties and log configuration.
@@ -785,6 +848,7 @@ func (c *Cluster) Close() {
 		}
 		wg.Wait()
 		_ = os.RemoveAll(c.dir)
+		releasePorts(c.root, c.ports)
 	})
 }
 
@@ -805,9 +869,18 @@ func (c *Cluster) Shutdown(ctx context.Context) {
 	c.Close()
 }
 
-// sweep removes the clusters under root whose starting process is gone,
-// killing their JVMs if they outlived it.
+// sweep removes the clusters and port claims under root whose starting
+// process is gone, killing their JVMs if they outlived it.
 func sweep(root string) {
+	claims, _ := os.ReadDir(filepath.Join(root, "ports"))
+	for _, e := range claims {
+		f := filepath.Join(root, "ports", e.Name())
+		if b, err := os.ReadFile(f); err == nil {
+			if pid, err := strconv.Atoi(string(b)); err == nil && !alive(pid) {
+				_ = os.Remove(f)
+			}
+		}
+	}
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return

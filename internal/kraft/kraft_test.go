@@ -221,10 +221,11 @@ func TestPortTaken(t *testing.T) {
 	defer held.Close()
 	taken := held.Addr().(*net.TCPAddr).Port
 	calls := 0
-	pickPorts = func(n int) ([]int, error) {
+	pickPorts = func(root string, n int) ([]int, error) {
 		calls++
-		ports, err := freePorts(n)
+		ports, err := freePorts(root, n)
 		if calls == 1 && err == nil {
+			releasePorts(root, ports[:1])
 			ports[0] = taken // node 1's PLAINTEXT port
 		}
 		return ports, err
@@ -292,7 +293,20 @@ func TestSweep(t *testing.T) {
 	if err := os.MkdirAll(live, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if !claimPort(root, 20001) {
+		t.Fatal("cannot claim a port")
+	}
+	staleClaim := filepath.Join(root, "ports", "20002")
+	if err := os.WriteFile(staleClaim, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	sweep(root)
+	if _, err := os.Stat(staleClaim); !os.IsNotExist(err) {
+		t.Errorf("a dead process's port claim kept: %v", err)
+	}
+	if claimPort(root, 20001) {
+		t.Error("a live process's port claim was removed")
+	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("stale cluster dir kept: %v", err)
 	}
@@ -307,6 +321,36 @@ func TestSweep(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		_ = orphan.Process.Kill()
 		t.Fatal("orphan JVM not killed")
+	}
+}
+
+// TestFreePorts: the ports are outside the kernel's ephemeral range, free,
+// and claimed until released, so a second pick never hands them out.
+func TestFreePorts(t *testing.T) {
+	root := t.TempDir()
+	lo, hi := privatePorts()
+	ports, err := freePorts(root, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if p < lo || p >= hi || seen[p] {
+			t.Fatalf("port %d: outside %d-%d or repeated in %v", p, lo, hi-1, ports)
+		}
+		seen[p] = true
+		l, err := net.Listen("tcp", addr(p))
+		if err != nil {
+			t.Fatalf("port %d is not free: %v", p, err)
+		}
+		l.Close()
+		if claimPort(root, p) {
+			t.Fatalf("port %d claimed twice", p)
+		}
+	}
+	releasePorts(root, ports)
+	if !claimPort(root, ports[0]) {
+		t.Fatalf("port %d still claimed after release", ports[0])
 	}
 }
 
