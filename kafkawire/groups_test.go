@@ -110,19 +110,7 @@ func TestCoordinatorMoved(t *testing.T) {
 		if refused.Swap(true) {
 			return nil, nil, false
 		}
-		r := req.(*kmsg.OffsetCommitRequest)
-		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
-		for _, t := range r.Topics {
-			rt := kmsg.NewOffsetCommitResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewOffsetCommitResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, kerr.NotCoordinator.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
+		return refuseCommit(req, kerr.NotCoordinator.Code), nil, true
 	})
 	c := newClient(t, Config{Brokers: tc.addrs})
 	ctx := testCtx(t)
@@ -142,4 +130,22 @@ func TestCoordinatorMoved(t *testing.T) {
 	if n := finds.Load(); n != 2 {
 		t.Fatalf("%d FindCoordinator requests after two more calls, want the cached 2", n)
 	}
+}
+
+// refuseCommit answers an OffsetCommit request with code for every
+// partition.
+func refuseCommit(req kmsg.Request, code int16) *kmsg.OffsetCommitResponse {
+	r := req.(*kmsg.OffsetCommitRequest)
+	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for _, t := range r.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
 }

@@ -77,7 +77,8 @@ type MemberConfig struct {
 	// RebalanceTimeout is how long the coordinator waits for the member to
 	// rejoin (classic) or to release revoked partitions (consumer).
 	RebalanceTimeout time.Duration
-	// HeartbeatInterval (classic); the consumer protocol's is the broker's.
+	// HeartbeatInterval (classic), default 3 s or a third of SessionTimeout
+	// if that is less; the consumer protocol's is the broker's.
 	HeartbeatInterval time.Duration
 	// Assignors (classic) are the assignors offered, by preference;
 	// default "cooperative-sticky", "range" (kafkawire/assign).
@@ -115,10 +116,11 @@ type Member struct {
 	done   chan struct{}
 	err    error // why the member stopped; set before done closes
 
-	mu    sync.Mutex
-	gen   Generation // as of the last change
-	owned []int32    // sorted
-	proto GroupProtocol
+	mu     sync.Mutex
+	gen    Generation    // as of the last change
+	newGen chan struct{} // closed when gen changes (and replaced)
+	owned  []int32       // sorted
+	proto  GroupProtocol
 }
 
 // JoinGroup starts a member of cfg.Group subscribed to cfg.Topic. It
@@ -144,14 +146,14 @@ func (c *Client) JoinGroup(cfg MemberConfig) (*Member, error) {
 		cfg.RebalanceTimeout = DefaultRebalanceTimeout
 	}
 	if cfg.HeartbeatInterval <= 0 {
-		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+		cfg.HeartbeatInterval = min(DefaultHeartbeatInterval, cfg.SessionTimeout/3)
 	}
 	if len(cfg.Assignors) == 0 {
 		cfg.Assignors = []string{"cooperative-sticky", "range"}
 	}
 	cfg.Assignors = slices.Clone(cfg.Assignors)
 	ctx, cancel := context.WithCancel(c.ctx)
-	m := &Member{c: c, cfg: cfg, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	m := &Member{c: c, cfg: cfg, ctx: ctx, cancel: cancel, done: make(chan struct{}), newGen: make(chan struct{})}
 	c.bg.Add(1)
 	go m.run()
 	return m, nil
@@ -255,7 +257,8 @@ func (m *Member) change(gen Generation, assigned []int32, lost bool) {
 	assigned = slices.Compact(assigned)
 	m.mu.Lock()
 	before := m.owned
-	m.gen, m.owned = gen, assigned
+	m.setGen(gen)
+	m.owned = assigned
 	m.mu.Unlock()
 	ch := Change{MemberID: gen.MemberID, Generation: gen.ID, Assigned: assigned, Lost: lost}
 	for _, p := range assigned {
@@ -270,6 +273,56 @@ func (m *Member) change(gen Generation, assigned []int32, lost bool) {
 	}
 	if len(ch.Added) > 0 || len(ch.Revoked) > 0 || lost {
 		m.cfg.OnChange(ch)
+	}
+}
+
+// setGen records the member's generation, waking the commits that wait
+// for a new one. Called with mu held.
+func (m *Member) setGen(gen Generation) {
+	if gen != m.gen {
+		m.gen = gen
+		close(m.newGen)
+		m.newGen = make(chan struct{})
+	}
+}
+
+// Commit commits offs of the member's topic as the member, fenced by its
+// generation. A commit refused because the group is between generations
+// (REBALANCE_IN_PROGRESS; ILLEGAL_GENERATION or KIP-848's
+// STALE_MEMBER_EPOCH while the member is being given a newer one) is sent
+// again as the member's next generation once it has one, if it still owns
+// every partition of offs: as a Java application commits again after its
+// next poll, and KIP-848's consumer retries a stale epoch. It waits for
+// that at most the RebalanceTimeout. Any other refusal, a partition no
+// longer owned, the member's end or ctx's return the error.
+func (m *Member) Commit(ctx context.Context, offs []CommittedOffset) error {
+	wait := time.NewTimer(m.cfg.RebalanceTimeout)
+	defer wait.Stop()
+	for {
+		m.mu.Lock()
+		gen, newGen := m.gen, m.newGen
+		m.mu.Unlock()
+		err := m.c.CommitOffsets(ctx, m.cfg.Group, m.cfg.Topic, offs, gen)
+		var ke *Error
+		if !errors.As(err, &ke) || ke.Code != wire.ErrRebalanceInProgress && ke.Code != wire.ErrIllegalGeneration && ke.Code != wire.ErrStaleMemberEpoch {
+			return err
+		}
+		select {
+		case <-newGen:
+		case <-wait.C:
+			return err
+		case <-m.done:
+			return err
+		case <-ctx.Done():
+			return err
+		}
+		for _, o := range offs {
+			if !m.Owns(o.Partition) {
+				return err
+			}
+		}
+		m.c.cfg.Logger.Debug("kafkawire: commit sent again as the member's new generation", "group", m.cfg.Group,
+			"member", gen.MemberID, "generation", gen.ID, "err", err)
 	}
 }
 

@@ -518,3 +518,63 @@ func TestClassicBadAssignor(t *testing.T) {
 		t.Fatalf("Err = %v, want the unknown assignor named", err)
 	}
 }
+
+// TestMemberCommitNextGeneration: Member.Commit sends a commit refused
+// with ILLEGAL_GENERATION again as the member's next generation (here the
+// coordinator refuses the first commit, and a franz-go member of another
+// topic joining the group makes a new generation in which ours keeps its
+// partition); a refusal while no new generation comes is returned once the
+// RebalanceTimeout has passed.
+func TestMemberCommitNextGeneration(t *testing.T) {
+	k := kafkatest.Fake(t, 1)
+	topic := k.Topic(t, "commit-next", 1)
+	other := k.Topic(t, "commit-other", 1)
+	group := "commit-next"
+	o := newOwnership()
+	c := memberClient(t, k, nil)
+	cfg := classicConfig(group, topic, o.onChange("m"))
+	cfg.RebalanceTimeout = 3 * time.Second
+	m := joinMember(t, c, cfg)
+	o.await(t, "m owning its partition", spread(1, map[string]int{"m": 1}))
+	first := m.Generation()
+
+	var refuse atomic.Int32 // commits still to refuse; -1: all
+	refuse.Store(1)
+	refused := make(chan struct{}, 8)
+	k.Fake.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.Fake.KeepControl()
+		if n := refuse.Load(); n == 0 {
+			return nil, nil, false
+		} else if n > 0 {
+			refuse.Add(-1)
+		}
+		refused <- struct{}{}
+		return refuseCommit(req, kerr.IllegalGeneration.Code), nil, true
+	})
+	offs := []CommittedOffset{{Partition: 0, Offset: 3, LeaderEpoch: -1}}
+	done := make(chan error, 1)
+	go func() { done <- m.Commit(testCtx(t), offs) }()
+	<-refused
+	kgoMember(t, k, newOwnership(), "kgo", group, other)
+	if err := <-done; err != nil {
+		t.Fatalf("commit across the new generation: %v", err)
+	}
+	if gen := m.Generation(); gen.ID <= first.ID {
+		t.Fatalf("committed as generation %d, the first was %d", gen.ID, first.ID)
+	}
+	got, err := c.CommittedOffsets(testCtx(t), group, topic, []int32{0})
+	if err != nil || len(got) != 1 || got[0].Offset != 3 {
+		t.Fatalf("committed %v, %v; want offset 3", got, err)
+	}
+
+	refuse.Store(-1)
+	start := time.Now()
+	err = m.Commit(testCtx(t), offs)
+	var ke *Error
+	if !errors.As(err, &ke) || ke.Code != wire.ErrIllegalGeneration {
+		t.Fatalf("a commit refused with no new generation coming: %v", err)
+	}
+	if waited := time.Since(start); waited < cfg.RebalanceTimeout {
+		t.Fatalf("returned after %s, before the RebalanceTimeout %s", waited, cfg.RebalanceTimeout)
+	}
+}

@@ -78,7 +78,7 @@ func (m *Member) runConsumer() error {
 		gen := Generation{MemberID: memberID, InstanceID: cfg.InstanceID, ID: epoch}
 		if resp.Assignment == nil {
 			m.mu.Lock()
-			m.gen = gen
+			m.setGen(gen)
 			m.mu.Unlock()
 		} else {
 			var parts []int32

@@ -92,18 +92,20 @@ func (st *connState) committed(seq int64, m *pubsub.CmdKafkaCommitted) {
 // runCommit answers a CmdKafkaCommit: KafkaCommitResp once the coordinator
 // stored every offset, or an ErrorResp naming the first partition it
 // refused. With sub (a group subscription), the commit is its member's,
-// fenced by the member's current generation; without, it is made without
-// membership.
+// fenced by the member's generation (kafkawire.Member.Commit: sent again
+// as its next one if the group was between two); without, it is made
+// without membership.
 func (s *Server) runCommit(st *connState, client kafkaClient, seq, start int64, m *pubsub.CmdKafkaCommit, sub *subscription) {
 	offs := make([]kafkawire.CommittedOffset, len(m.GetOffsets()))
 	for i, o := range m.GetOffsets() {
 		offs[i] = kafkawire.CommittedOffset{Partition: o.GetPartition(), Offset: o.GetOffset(), LeaderEpoch: -1, Metadata: o.GetMetadata()}
 	}
-	var gen kafkawire.Generation
+	var err error
 	if sub != nil {
-		gen = sub.group.member.Generation()
+		err = sub.group.member.Commit(s.baseCtx, offs)
+	} else {
+		err = client.CommitOffsets(s.baseCtx, m.GetGroup(), m.GetTopic(), offs, kafkawire.Generation{})
 	}
-	err := client.CommitOffsets(s.baseCtx, m.GetGroup(), m.GetTopic(), offs, gen)
 	j := newJob(st)
 	j.cmd, j.start = CmdCommit, start
 	if err != nil {
