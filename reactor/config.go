@@ -73,6 +73,13 @@ type Config struct {
 	// protocol where the cluster has enabled it (Kafka 4.0 and later), the
 	// classic one elsewhere.
 	GroupProtocol kafkawire.GroupProtocol
+	// GroupSessionTimeout is how long a classic group's coordinator keeps
+	// a member of this node that stopped heartbeating (the node died or
+	// lost the cluster) before it gives its partitions to others, default
+	// 45s as the Java client's session.timeout.ms; the broker refuses values
+	// outside its group.min/max.session.timeout.ms. In KIP-848's protocol
+	// the broker's group.consumer.session.timeout.ms decides.
+	GroupSessionTimeout time.Duration
 	// Logger receives the server's log lines, default slog.Default(). The
 	// lines logged on the event loops reach it through a bounded queue and
 	// a goroutine of the server's own, so a Logger that blocks never stalls
@@ -118,6 +125,7 @@ func DefaultConfig() Config {
 		TailCache:                 64 << 20,
 		SubscriptionRefresh:       10 * time.Second,
 		MaxGroupMembers:           8,
+		GroupSessionTimeout:       kafkawire.DefaultSessionTimeout,
 	}
 }
 
@@ -161,6 +169,7 @@ func (cfg Config) Validate() error {
 	}{
 		{"SlowTimeout", cfg.SlowTimeout}, {"IdleTimeout", cfg.IdleTimeout}, {"HandshakeTimeout", cfg.HandshakeTimeout},
 		{"MaxFetchWait", cfg.MaxFetchWait}, {"SubscriptionRefresh", cfg.SubscriptionRefresh},
+		{"GroupSessionTimeout", cfg.GroupSessionTimeout},
 	} {
 		if v.v < 0 {
 			return fmt.Errorf("%w: %s is negative (%s)", ErrConfig, v.name, v.v)
@@ -210,6 +219,7 @@ func (cfg Config) withDefaults() Config {
 	}
 	setD(&cfg.SubscriptionRefresh, d.SubscriptionRefresh)
 	set(&cfg.MaxGroupMembers, d.MaxGroupMembers)
+	setD(&cfg.GroupSessionTimeout, d.GroupSessionTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -265,3 +265,43 @@ func TestGroupRefused(t *testing.T) {
 		t.Fatalf("denied group: end %v, assignments %v", denied.end, denied.assigns)
 	}
 }
+
+// TestGroupLag: GroupLags sums, by group and topic, the owned partitions'
+// high watermarks less the next offsets pushed: the messages a member that
+// stopped reading was not pushed (it is paused for a full connection), and
+// 0 once it read everything.
+func TestGroupLag(t *testing.T) {
+	// 6 MiB: more than the stalled client's socket and the server's hold
+	// (see TestSubscribeStalled).
+	const n, size = 3000, 2 << 10
+	k := kafkatest.Fake(t, 1)
+	topic := k.Topic(t, "group-lag", 1)
+	s := startServer(t, Config{MaxOutbound: 256 << 10, SlowTimeout: 5 * time.Minute}, kafkaRoute("/kafka", k))
+	c := dialStalled(t, s, "/kafka")
+	st := c.subscribe(1, &pubsub.CmdKafkaSubscribe{Topic: topic, Group: "lag", Start: &pubsub.CmdKafkaSubscribe_Offset{Offset: -2}})
+	st.owned, st.records = map[int32]bool{}, false
+	c.pump("the assignment", func() bool { return len(st.owned) == 1 })
+	lag := func() (GroupLag, bool) {
+		l := s.GroupLags()
+		if len(l) != 1 {
+			return GroupLag{}, false
+		}
+		return l[0], true
+	}
+	waitFor(t, "no lag before the messages", func() bool { l, ok := lag(); return ok && l.Lag == 0 })
+	for i := 0; i < n; i += 500 {
+		recs := make([]*kgo.Record, 500)
+		for j := range recs {
+			recs[j] = &kgo.Record{Topic: topic, Value: make([]byte, size)}
+		}
+		k.Produce(t, nil, recs...)
+	}
+	waitFor(t, "the lag of the member that does not read", func() bool { l, ok := lag(); return ok && l.Lag > 0 })
+	if l, _ := lag(); l.Group != "lag" || l.Topic != topic || l.Members != 1 || l.Lag > n {
+		t.Fatalf("lag %+v", l)
+	}
+	c.pump("every message", func() bool { return st.next[0] >= n })
+	waitFor(t, "no lag once it read everything", func() bool { l, ok := lag(); return ok && l.Lag == 0 })
+	c.request(unsubscribeReq(2, 1))
+	waitFor(t, "no group", func() bool { return len(s.GroupLags()) == 0 })
+}

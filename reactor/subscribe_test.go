@@ -517,25 +517,14 @@ func TestSubscribeFanOut(t *testing.T) {
 // partition receive everything meanwhile, and once it reads again it
 // goes on from its own offset: nothing lost, nothing repeated.
 func TestSubscribeStalled(t *testing.T) {
-	// 6 MiB: more than the stalled client's socket (128 KiB: a receive
-	// buffer much smaller than two loopback segments of 64 KiB stalls TCP
-	// itself) and the server's (up to 4 MiB) hold.
+	// 6 MiB: more than the stalled client's socket (see dialStalled) and
+	// the server's (up to 4 MiB) hold.
 	const others, n, size = 50, 3000, 2 << 10
 	k := kafkatest.Fake(t, 1, kfake.SeedTopics(1, "stall"))
 	rec := newSubRecorder()
 	// SlowTimeout: the stalled client is not closed while the others read.
 	s := startServer(t, Config{Observer: rec, MaxOutbound: 256 << 10, SlowTimeout: 5 * time.Minute}, kafkaRoute("/kafka", k))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	small, err := wsclient.Dial(ctx, "ws://"+s.Addr()+"/kafka", wsclient.Options{WrapConn: func(c net.Conn) net.Conn {
-		_ = c.(*net.TCPConn).SetReadBuffer(128 << 10)
-		return c
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { small.Close() })
-	stalled := &subConn{wsClient: &wsClient{t: t, Conn: small}, streams: map[int64]*stream{}}
+	stalled := dialStalled(t, s, "/kafka")
 	slow := stalled.subscribe(1, &pubsub.CmdKafkaSubscribe{Topic: "stall"})
 	slow.records = false
 	cs := make([]*subConn, others)
@@ -568,6 +557,25 @@ func TestSubscribeStalled(t *testing.T) {
 		}
 	}
 	waitFor(t, "no subscriber lagging", func() bool { return rec.get(func(r *subRecorder) int { return r.lagging }) == 0 })
+}
+
+// dialStalled opens a subscription connection to uri with a small socket
+// receive buffer (128 KiB: one much smaller than two loopback segments of
+// 64 KiB stalls TCP itself), so that a client that stops reading makes
+// the server hold its pushes soon.
+func dialStalled(t *testing.T, s *Server, uri string) *subConn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	small, err := wsclient.Dial(ctx, "ws://"+s.Addr()+uri, wsclient.Options{WrapConn: func(c net.Conn) net.Conn {
+		_ = c.(*net.TCPConn).SetReadBuffer(128 << 10)
+		return c
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { small.Close() })
+	return &subConn{wsClient: &wsClient{t: t, Conn: small}, streams: map[int64]*stream{}}
 }
 
 func streamsOf(cs []*subConn) []*stream {

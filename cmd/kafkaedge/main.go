@@ -107,7 +107,7 @@ func newFlagSet(s *config.Settings, c *cmdline) *flag.FlagSet {
 	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log `format`: text or json")
 	fs.DurationVar(&s.DrainTimeout, "drain-timeout", s.DrainTimeout, "on SIGINT/SIGTERM, how long to answer requests in flight and close connections (1001) before exiting")
 	fs.StringVar(&s.MetricsListen, "metrics-listen", s.MetricsListen, "`address` serving /metrics (Prometheus), /healthz and /readyz; empty disables them")
-	fs.BoolVar(&s.MetricsTopicLabels, "metrics-topic-labels", s.MetricsTopicLabels, "add a topic label to kafkaedge_delivered_messages_total (unbounded: one series per topic clients ask for)")
+	fs.BoolVar(&s.MetricsTopicLabels, "metrics-topic-labels", s.MetricsTopicLabels, "add a topic label to kafkaedge_delivered_messages_total, and group and topic labels to kafkaedge_group_lag_messages (unbounded: one series per topic or group clients ask for)")
 
 	fs.IntVar(&s.Loops, "loops", s.Loops, "event loops (0 = one per CPU)")
 	fs.IntVar(&s.MaxConns, "max-conns", s.MaxConns, "maximum WebSocket connections")
@@ -128,6 +128,7 @@ func newFlagSet(s *config.Settings, c *cmdline) *flag.FlagSet {
 	fs.IntVar(&s.TailCache, "tail-cache", s.TailCache, "node-wide `bytes` of the tail cache: the last messages of the partitions subscriptions read, on top of -memory-budget")
 	fs.DurationVar(&s.SubscriptionRefresh, "subscription-refresh", s.SubscriptionRefresh, "how often the topics of subscriptions are looked up (new partitions, deleted topics)")
 	fs.IntVar(&s.MaxGroupMembers, "max-group-members", s.MaxGroupMembers, "most group subscriptions (consumer group members) per connection")
+	fs.DurationVar(&s.GroupSessionTimeout, "group-session-timeout", s.GroupSessionTimeout, "classic protocol: how long a group's coordinator keeps a member of this node that stopped heartbeating (KIP-848: the broker's group.consumer.session.timeout.ms)")
 	fs.StringVar(&s.GroupProtocol, "group-protocol", s.GroupProtocol, "how group subscriptions join their groups: auto (KIP-848's consumer protocol where the cluster enabled it, else classic), classic or consumer")
 
 	fs.IntVar(&s.BrokerConns, "broker-conns", s.BrokerConns, "TCP connections per Kafka broker")

@@ -54,9 +54,6 @@ var nodeBin string
 
 func TestMain(m *testing.M) {
 	code := func() int {
-		if kafkatest.SkipReason() != "" {
-			return m.Run() // the test skips with the reason
-		}
 		dir, err := os.MkdirTemp("", "kafkaedge-chaos-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

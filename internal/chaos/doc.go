@@ -25,5 +25,13 @@
 // that is not the controller, then every leadership moved to one broker
 // that is hung, on each verified Kafka version, bounded by -timeout 12m).
 // docs/architecture.md ("Chaos suite") has the figures and a known
-// failure. The package holds only tests.
+// failure.
+//
+// TestGroupFleet (groups_test.go, issue 13) is the consumer groups'
+// end-to-end test: two node processes whose WebSocket group subscriptions
+// share one group with a franz-go and a kcat member, through clean
+// closes, TCP resets, a reconnect, a node killed and a member fenced, on
+// kfake, Kafka 3.9 (classic protocol) and Kafka 4.x (KIP-848).
+//
+// The package holds only tests.
 package chaos

@@ -42,6 +42,7 @@ type node struct {
 	listen  string // WebSocket listener
 	metrics string // /metrics, /healthz, /readyz
 	done    chan struct{}
+	killed  bool // by kill: its exit is not checked
 }
 
 // startedLine is the start-up log line with the bound addresses.
@@ -67,7 +68,7 @@ func startNode(t *testing.T, bin string, args ...string) *node {
 		close(n.done)
 	}()
 	t.Cleanup(func() {
-		if code := n.stop(); code != 0 {
+		if code := n.stop(); code != 0 && !n.killed {
 			t.Errorf("kafkaedge exited %d after SIGTERM; the end of its log:\n%s", code, n.tail(40))
 		}
 		if strings.Contains(n.stderr.String(), "DATA RACE") {
@@ -117,6 +118,13 @@ func (n *node) stop() int {
 		<-n.done
 		return -1
 	}
+}
+
+// kill kills the node with SIGKILL and waits until it is gone.
+func (n *node) kill() {
+	n.killed = true
+	_ = n.cmd.Process.Kill()
+	<-n.done
 }
 
 // tail is the last lines of the node's log.

@@ -78,6 +78,7 @@ type Settings struct {
 	SubscriptionRefresh       time.Duration `yaml:"subscription-refresh"`
 	MaxGroupMembers           int           `yaml:"max-group-members"`
 	GroupProtocol             string        `yaml:"group-protocol"`
+	GroupSessionTimeout       time.Duration `yaml:"group-session-timeout"`
 
 	// kafkawire.Config
 	BrokerConns            int           `yaml:"broker-conns"`
@@ -130,6 +131,7 @@ func Default() Settings {
 		SubscriptionRefresh:       r.SubscriptionRefresh,
 		MaxGroupMembers:           r.MaxGroupMembers,
 		GroupProtocol:             r.GroupProtocol.String(),
+		GroupSessionTimeout:       r.GroupSessionTimeout,
 
 		BrokerConns:            k.ConnsPerBroker,
 		DialTimeout:            k.DialTimeout,
@@ -354,6 +356,7 @@ func (s *Settings) fields() []field {
 		{flag: "tail-cache", value: s.TailCache, config: "TailCache"},
 		{flag: "subscription-refresh", value: s.SubscriptionRefresh, config: "SubscriptionRefresh"},
 		{flag: "max-group-members", value: s.MaxGroupMembers, config: "MaxGroupMembers"},
+		{flag: "group-session-timeout", value: s.GroupSessionTimeout, config: "GroupSessionTimeout"},
 		{flag: "broker-conns", value: s.BrokerConns, config: "ConnsPerBroker"},
 		{flag: "dial-timeout", value: s.DialTimeout, config: "DialTimeout"},
 		{flag: "request-timeout", value: s.RequestTimeout, config: "RequestTimeout"},
@@ -430,6 +433,7 @@ func (s *Settings) Reactor(log *slog.Logger, obs reactor.Observer) reactor.Confi
 		SubscriptionRefresh:       s.SubscriptionRefresh,
 		MaxGroupMembers:           s.MaxGroupMembers,
 		GroupProtocol:             groupProtocol,
+		GroupSessionTimeout:       s.GroupSessionTimeout,
 
 		Logger:   log,
 		Observer: obs,

@@ -210,8 +210,41 @@ func (m *Metrics) RegisterServer(srv *reactor.Server, lg Logs, version string) {
 		f.counterFunc("log_dropped_total", "Log lines dropped because the log writer fell behind.", func() float64 { return float64(lg.Dropped()) })
 		f.counterFunc("log_suppressed_total", "Warning and error log lines suppressed by the rate limit.", func() float64 { return float64(lg.Suppressed()) })
 	}
+	lag := groupLag{srv: srv, labels: m.topicLabels}
+	if lag.labels {
+		lag.desc = prometheus.NewDesc(metricsNamespace+"_group_lag_messages", "Messages the group subscriptions of this node are behind their partitions' high watermarks, by group and topic (-metrics-topic-labels).", []string{"group", "topic"}, nil)
+	} else {
+		lag.desc = prometheus.NewDesc(metricsNamespace+"_group_lag_messages", "Messages the group subscriptions of this node are behind their partitions' high watermarks, summed over groups (by group and topic with -metrics-topic-labels).", nil, nil)
+	}
+	m.reg.MustRegister(lag)
 	build := f.gaugeVec("build_info", "Always 1; the version label is the kafkaedge version.", "version", "goversion")
 	build.WithLabelValues(version, runtime.Version()).Set(1)
+}
+
+// groupLag is kafkaedge_group_lag_messages, read from the server at
+// scrape time: one series per group and topic with labels (their names are
+// the clients': unbounded), else the node's total.
+type groupLag struct {
+	srv    *reactor.Server
+	desc   *prometheus.Desc
+	labels bool
+}
+
+func (g groupLag) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g groupLag) Collect(ch chan<- prometheus.Metric) {
+	lags := g.srv.GroupLags()
+	if !g.labels {
+		var sum int64
+		for _, l := range lags {
+			sum += l.Lag
+		}
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(sum))
+		return
+	}
+	for _, l := range lags {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(l.Lag), l.Group, l.Topic)
+	}
 }
 
 // route returns the children of a route label value, creating them once.
