@@ -263,10 +263,16 @@ func (k *Kafka) WaitLeaders(t testing.TB, topic string, partitions int32) {
 func (k *Kafka) WaitBrokers(t testing.TB, topic string, ok func(*kmsg.MetadataResponseTopic) bool, down ...int32) {
 	t.Helper()
 	cl := k.Client(t)
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
+	// A request of its own for every call: kgo sets a request's version
+	// as it sends it, and a call whose context ended may still be sending
+	// its request while the next one starts.
+	newReq := func() *kmsg.MetadataRequest {
+		req := kmsg.NewPtrMetadataRequest()
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
 	check := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -275,7 +281,7 @@ func (k *Kafka) WaitBrokers(t testing.TB, topic string, ok func(*kmsg.MetadataRe
 		var all *kmsg.MetadataResponse
 		var err error
 		for _, seed := range cl.SeedBrokers() {
-			if all, err = req.RequestWith(ctx, seed); err == nil {
+			if all, err = newReq().RequestWith(ctx, seed); err == nil {
 				break
 			}
 		}
@@ -286,7 +292,7 @@ func (k *Kafka) WaitBrokers(t testing.TB, topic string, ok func(*kmsg.MetadataRe
 			if slices.Contains(down, b.NodeID) {
 				continue
 			}
-			resp, err := req.RequestWith(ctx, cl.Broker(int(b.NodeID)))
+			resp, err := newReq().RequestWith(ctx, cl.Broker(int(b.NodeID)))
 			if err != nil {
 				return fmt.Errorf("broker %d: %w", b.NodeID, err)
 			}
