@@ -10,14 +10,18 @@ import (
 
 // Layout of a magic 2 record batch header.
 const (
-	crcAt           = 17 // crc uint32, over everything from attributes to the end
-	attributesAt    = 21 // int16
-	lastDeltaAt     = 23 // lastOffsetDelta int32
-	baseTimeAt      = 27 // baseTimestamp int64
-	maxTimeAt       = 35 // maxTimestamp int64
-	producerIDAt    = 43 // int64; producer epoch int16 and base sequence int32 follow
-	countAt         = 57 // record count int32
-	batchHeaderSize = 61
+	crcAt        = 17 // crc uint32, over everything from attributes to the end
+	attributesAt = 21 // int16
+	lastDeltaAt  = 23 // lastOffsetDelta int32
+	baseTimeAt   = 27 // baseTimestamp int64
+	maxTimeAt    = 35 // maxTimestamp int64
+	producerIDAt = 43 // int64; producer epoch int16 and base sequence int32 follow
+	countAt      = 57 // record count int32
+
+	// BatchHeaderSize is the size of a magic 2 record batch before its
+	// records, from the base offset to the record count: the batch of one
+	// record r is BatchHeaderSize + RecordSize(r) bytes uncompressed.
+	BatchHeaderSize = 61
 )
 
 // Batch attribute bits.
@@ -52,13 +56,13 @@ func (st *state) appendBatch(dst []Record, b []byte) ([]Record, error) {
 	producerID := int64(binary.BigEndian.Uint64(b[producerIDAt:]))
 	count := int64(int32(binary.BigEndian.Uint32(b[countAt:])))
 	codec := int(attrs & attrCodecMask)
-	raw := b[batchHeaderSize:]
+	raw := b[BatchHeaderSize:]
 
 	if attrs&attrControl != 0 {
 		// Control batches are never returned; an abort marker ends the
 		// producer's aborted transaction for read_committed.
 		if attrs&attrTransactional != 0 && st.aborts.aborts(producerID, base) {
-			if codec != codecNone {
+			if codec != CodecNone {
 				var err error
 				if raw, err = st.decompress(codec, raw); err != nil {
 					return dst, err
@@ -82,7 +86,7 @@ func (st *state) appendBatch(dst []Record, b []byte) ([]Record, error) {
 	if count == 0 && len(raw) == 0 {
 		return dst, nil // emptied by compaction (KAFKA-5443): only the header is kept
 	}
-	if codec != codecNone {
+	if codec != CodecNone {
 		var err error
 		if raw, err = st.decompress(codec, raw); err != nil {
 			return dst, err

@@ -23,13 +23,13 @@ import (
 // zstd decoders: a fixed value per Decoder, so their pools stay few.
 func decompress(codec int, src []byte, window, limit int) ([]byte, error) {
 	switch codec {
-	case codecGzip:
+	case CodecGzip:
 		return gunzip(src, limit)
-	case codecSnappy:
+	case CodecSnappy:
 		return unsnappy(src, limit)
-	case codecLz4:
+	case CodecLz4:
 		return unlz4(src, limit)
-	case codecZstd:
+	case CodecZstd:
 		return unzstd(src, window, limit)
 	default:
 		return nil, fmt.Errorf("%w %d", ErrUnsupportedCodec, codec)

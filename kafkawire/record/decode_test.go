@@ -59,7 +59,7 @@ func TestEmptyBatch(t *testing.T) {
 	// Compaction may leave a batch with no records; a compressed-looking
 	// one has nothing to decompress.
 	var src []byte
-	for _, codec := range []int16{codecNone, codecZstd} {
+	for _, codec := range []int16{CodecNone, CodecZstd} {
 		src = append(src, encodeBatch(t, batchSpec{base: 0, lastOffsetDelta: 4, attrs: codec, count: 0})...)
 	}
 	src = append(src, encodeBatch(t, batchSpec{base: 5, records: testRecords(5, 2, 4)})...)
@@ -106,14 +106,14 @@ func TestReadCommitted(t *testing.T) {
 		add(encodeBatch(t, batchSpec{base: base, codec: codec, attrs: attrTransactional, producerID: pid, records: recs}))
 		return recs
 	}
-	txn(0, 7, 2, codecZstd)
-	c1 := txn(2, 8, 1, codecNone)
+	txn(0, 7, 2, CodecZstd)
+	c1 := txn(2, 8, 1, CodecNone)
 	add(controlBatch(t, 3, 7, false)) // abort 7's first
 	add(controlBatch(t, 4, 8, true))
-	c2 := txn(5, 7, 2, codecGzip)
+	c2 := txn(5, 7, 2, CodecGzip)
 	add(controlBatch(t, 7, 7, true))
-	txn(8, 8, 1, codecNone)
-	txn(9, 7, 1, codecLz4)
+	txn(8, 8, 1, CodecNone)
+	txn(9, 7, 1, CodecLz4)
 	add(controlBatch(t, 10, 8, false))
 	add(controlBatch(t, 11, 7, false))
 	plain := testRecords(12, 2, 8)
@@ -163,7 +163,7 @@ func TestLegacy(t *testing.T) {
 				}
 				src := legacyMessage(magic, 20, 0, ts(0), nil, []byte("plain"))
 				src = append(src, legacyMessage(magic, 21, 0, ts(1), []byte{}, nil)...)
-				if c.codec != codecNone {
+				if c.codec != CodecNone {
 					// A wrapper for offsets 22..26, with a compaction gap at 25.
 					var inner []byte
 					for i, off := range []int64{22, 23, 24, 26} {
@@ -201,34 +201,34 @@ func TestLegacy(t *testing.T) {
 func TestLegacyWrapperQuirks(t *testing.T) {
 	inner := legacyMessage(1, 0, 0, 5, nil, []byte("a"))
 	inner = append(inner, legacyMessage(1, 1, 0, 6, nil, []byte("b"))...)
-	value := compressFor(t, codecGzip, inner)
+	value := compressFor(t, CodecGzip, inner)
 	var d Decoder
 
 	// Wrapper offset 0 (old librdkafka): inner offsets used as they are.
-	got, err := d.Append(nil, legacyMessage(1, 0, codecGzip, 6, nil, value), 0, nil)
+	got, err := d.Append(nil, legacyMessage(1, 0, CodecGzip, 6, nil, value), 0, nil)
 	if err != nil || len(got) != 2 || got[0].Offset != 0 || got[1].Offset != 1 {
 		t.Fatalf("wrapper offset 0: %+v %v", got, err)
 	}
 	// LogAppendTime wrapper: its timestamp for every inner message.
-	got, err = d.Append(nil, legacyMessage(1, 11, codecGzip|legacyLogAppendTime, 99, nil, value), 0, nil)
+	got, err = d.Append(nil, legacyMessage(1, 11, CodecGzip|legacyLogAppendTime, 99, nil, value), 0, nil)
 	if err != nil || len(got) != 2 || got[0].Offset != 10 || got[0].Timestamp != 99 || got[1].Timestamp != 99 {
 		t.Fatalf("log append time: %+v %v", got, err)
 	}
 
 	cases := map[string][]byte{
-		"nested compression": legacyMessage(1, 20, codecGzip, 0, nil, compressFor(t, codecGzip,
-			legacyMessage(1, 0, codecGzip, 0, nil, value))),
-		"no inner messages":     legacyMessage(1, 20, codecGzip, 0, nil, compressFor(t, codecGzip, nil)),
-		"null wrapper value":    legacyMessage(1, 20, codecGzip, 0, nil, nil),
-		"truncated inner":       legacyMessage(1, 20, codecGzip, 0, nil, compressFor(t, codecGzip, inner[:len(inner)-1])),
-		"garbage inner":         legacyMessage(1, 20, codecGzip, 0, nil, compressFor(t, codecGzip, bytes.Repeat([]byte{0xff}, 40))),
-		"not gzip":              legacyMessage(1, 20, codecGzip, 0, nil, []byte("definitely not gzip")),
-		"inner crc":             legacyMessage(1, 20, codecGzip, 0, nil, compressFor(t, codecGzip, flip(inner, 20))),
+		"nested compression": legacyMessage(1, 20, CodecGzip, 0, nil, compressFor(t, CodecGzip,
+			legacyMessage(1, 0, CodecGzip, 0, nil, value))),
+		"no inner messages":     legacyMessage(1, 20, CodecGzip, 0, nil, compressFor(t, CodecGzip, nil)),
+		"null wrapper value":    legacyMessage(1, 20, CodecGzip, 0, nil, nil),
+		"truncated inner":       legacyMessage(1, 20, CodecGzip, 0, nil, compressFor(t, CodecGzip, inner[:len(inner)-1])),
+		"garbage inner":         legacyMessage(1, 20, CodecGzip, 0, nil, compressFor(t, CodecGzip, bytes.Repeat([]byte{0xff}, 40))),
+		"not gzip":              legacyMessage(1, 20, CodecGzip, 0, nil, []byte("definitely not gzip")),
+		"inner crc":             legacyMessage(1, 20, CodecGzip, 0, nil, compressFor(t, CodecGzip, flip(inner, 20))),
 		"bytes after the value": fixLegacy(append(legacyMessage(1, 20, 0, 0, nil, nil), 0)),
 		"key longer than size":  fixLegacy(binary.BigEndian.AppendUint32(legacyMessage(0, 20, 0, 0, nil, nil)[:18], 100)),
 	}
 	// Relative inner offsets 0 and 30 cannot end at wrapper offset 20.
-	cases["wrapper below inner"] = legacyMessage(1, 20, codecGzip, 0, nil, compressFor(t, codecGzip,
+	cases["wrapper below inner"] = legacyMessage(1, 20, CodecGzip, 0, nil, compressFor(t, CodecGzip,
 		append(legacyMessage(1, 0, 0, 0, nil, nil), legacyMessage(1, 30, 0, 0, nil, nil)...)))
 	for name, src := range cases {
 		if _, err := d.Append(nil, src, 0, nil); !errors.Is(err, ErrCorrupt) {
@@ -284,11 +284,11 @@ func TestCorrupt(t *testing.T) {
 		"batch length below header": fixShort(good),
 		"unknown magic":             setByte(good, magicAt, 3),
 		"negative length":           setLen(good, -5),
-		"gzip garbage":              encodeBatch(t, batchSpec{codec: codecNone, attrs: codecGzip, rawRecords: []byte("garbage"), count: 1}),
-		"zstd garbage":              encodeBatch(t, batchSpec{codec: codecNone, attrs: codecZstd, rawRecords: []byte("garbage garbage"), count: 1}),
-		"lz4 garbage":               encodeBatch(t, batchSpec{codec: codecNone, attrs: codecLz4, rawRecords: []byte("garbage garbage"), count: 1}),
-		"snappy garbage":            encodeBatch(t, batchSpec{codec: codecNone, attrs: codecSnappy, rawRecords: []byte{0xff, 0xff, 0xff}, count: 1}),
-		"xerial block lies": encodeBatch(t, batchSpec{codec: codecNone, attrs: codecSnappy,
+		"gzip garbage":              encodeBatch(t, batchSpec{codec: CodecNone, attrs: CodecGzip, rawRecords: []byte("garbage"), count: 1}),
+		"zstd garbage":              encodeBatch(t, batchSpec{codec: CodecNone, attrs: CodecZstd, rawRecords: []byte("garbage garbage"), count: 1}),
+		"lz4 garbage":               encodeBatch(t, batchSpec{codec: CodecNone, attrs: CodecLz4, rawRecords: []byte("garbage garbage"), count: 1}),
+		"snappy garbage":            encodeBatch(t, batchSpec{codec: CodecNone, attrs: CodecSnappy, rawRecords: []byte{0xff, 0xff, 0xff}, count: 1}),
+		"xerial block lies": encodeBatch(t, batchSpec{codec: CodecNone, attrs: CodecSnappy,
 			rawRecords: append(append(bytes.Clone(xerialMagic), 0, 0, 0, 1, 0, 0, 0, 1), 0, 0, 1, 0, 1), count: 1}),
 	}
 	for name, src := range cases {
@@ -301,7 +301,7 @@ func TestCorrupt(t *testing.T) {
 			t.Errorf("%s: %d records before the error, want %d", name, len(got), len(recs))
 		}
 	}
-	bad := encodeBatch(t, batchSpec{codec: codecNone, attrs: 5, rawRecords: one, count: 1})
+	bad := encodeBatch(t, batchSpec{codec: CodecNone, attrs: 5, rawRecords: one, count: 1})
 	if _, err := d.Append(nil, bad, 0, nil); !errors.Is(err, ErrUnsupportedCodec) {
 		t.Errorf("codec 5: %v, want ErrUnsupportedCodec", err)
 	}
@@ -343,7 +343,7 @@ func TestTruncated(t *testing.T) {
 	}
 	add(legacyMessage(0, off, 0, 0, []byte("k"), []byte("v")), 1)
 	add(legacyMessage(1, off+1, 0, 9, nil, []byte("v")), 1)
-	add(legacyMessage(1, off+3, codecSnappy, 9, nil, compressFor(t, codecSnappy,
+	add(legacyMessage(1, off+3, CodecSnappy, 9, nil, compressFor(t, CodecSnappy,
 		append(legacyMessage(1, 0, 0, 9, nil, []byte("a")), legacyMessage(1, 1, 0, 9, nil, []byte("b"))...))), 2)
 
 	var d Decoder
@@ -384,7 +384,7 @@ func allocated(f func()) uint64 {
 
 func TestDecompressionBomb(t *testing.T) {
 	// 200 MiB of zeros against the default 64 MiB cap.
-	for _, codec := range []int{codecGzip, codecZstd} {
+	for _, codec := range []int{CodecGzip, CodecZstd} {
 		bomb := encodeBatch(t, batchSpec{rawRecords: zerosBomb(t, codec, 200<<20), attrs: int16(codec), count: 1})
 		var err error
 		n := allocated(func() { _, err = new(Decoder).Append(nil, bomb, 0, nil) })
@@ -440,7 +440,7 @@ func TestTinyRecordsBomb(t *testing.T) {
 		raw = appendRecordV2(raw, int32(i), 0, nil, nil, nil)
 	}
 	d := Decoder{MaxBatchBytes: 1 << 20}
-	src := encodeBatch(t, batchSpec{rawRecords: compressFor(t, codecZstd, raw), attrs: codecZstd, count: 50_000})
+	src := encodeBatch(t, batchSpec{rawRecords: compressFor(t, CodecZstd, raw), attrs: CodecZstd, count: 50_000})
 	if _, err := d.Append(nil, src, 0, nil); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("v2: %v, want ErrTooLarge", err)
 	}
@@ -448,7 +448,7 @@ func TestTinyRecordsBomb(t *testing.T) {
 	for i := range 20_000 {
 		inner = append(inner, legacyMessage(1, int64(i), 0, 0, nil, nil)...)
 	}
-	if _, err := d.Append(nil, legacyMessage(1, 19_999, codecGzip, 0, nil, compressFor(t, codecGzip, inner)), 0, nil); !errors.Is(err, ErrTooLarge) {
+	if _, err := d.Append(nil, legacyMessage(1, 19_999, CodecGzip, 0, nil, compressFor(t, CodecGzip, inner)), 0, nil); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("legacy: %v, want ErrTooLarge", err)
 	}
 	// The default cap takes them.
@@ -472,7 +472,7 @@ func TestZstdFrames(t *testing.T) {
 	w.Write(raw[100:])
 	w.Close()
 	half := len(raw) / 2
-	twoFrames := append(compressFor(t, codecZstd, raw[:half]), compressFor(t, codecZstd, raw[half:])...)
+	twoFrames := append(compressFor(t, CodecZstd, raw[:half]), compressFor(t, CodecZstd, raw[half:])...)
 	var gz bytes.Buffer // two gzip members
 	for _, part := range [][]byte{raw[:half], raw[half:]} {
 		zw := gzip.NewWriter(&gz)
@@ -480,9 +480,9 @@ func TestZstdFrames(t *testing.T) {
 		zw.Close()
 	}
 	for name, z := range map[string][]byte{"stream": buf.Bytes(), "two frames": twoFrames, "gzip members": gz.Bytes()} {
-		codec := int16(codecZstd)
+		codec := int16(CodecZstd)
 		if name == "gzip members" {
-			codec = codecGzip
+			codec = CodecGzip
 		}
 		got, err := new(Decoder).Append(nil, encodeBatch(t, batchSpec{rawRecords: z, attrs: codec, count: int32(len(recs))}), 0, nil)
 		if err != nil {
@@ -490,7 +490,7 @@ func TestZstdFrames(t *testing.T) {
 		}
 		equalRecords(t, got, recs)
 	}
-	if _, sized, ok := zstdFrameBound(compressFor(t, codecZstd, raw)); !sized || !ok {
+	if _, sized, ok := zstdFrameBound(compressFor(t, CodecZstd, raw)); !sized || !ok {
 		t.Fatal("a frame with its size misjudged")
 	}
 	if bound, sized, ok := zstdFrameBound(buf.Bytes()); sized || !ok || bound < len(raw) {
@@ -535,7 +535,7 @@ func TestConcurrentUse(t *testing.T) {
 func TestStopAfterBytes(t *testing.T) {
 	var src []byte
 	for b := range 5 {
-		src = append(src, encodeBatch(t, batchSpec{base: int64(b * 10), codec: codecLz4, records: testRecords(int64(b*10), 10, 100)})...)
+		src = append(src, encodeBatch(t, batchSpec{base: int64(b * 10), codec: CodecLz4, records: testRecords(int64(b*10), 10, 100)})...)
 	}
 	all, err := new(Decoder).Append(nil, src, 0, nil)
 	if err != nil || len(all) != 50 {

@@ -27,8 +27,8 @@ var testCodecs = []struct {
 	name  string
 	codec int
 }{
-	{"none", codecNone}, {"gzip", codecGzip}, {"snappy", codecSnappy},
-	{"xerial", codecXerial}, {"lz4", codecLz4}, {"zstd", codecZstd},
+	{"none", CodecNone}, {"gzip", CodecGzip}, {"snappy", CodecSnappy},
+	{"xerial", codecXerial}, {"lz4", CodecLz4}, {"zstd", CodecZstd},
 }
 
 // compressFor compresses data with codec (codecXerial for xerial snappy).
@@ -36,15 +36,15 @@ func compressFor(t testing.TB, codec int, data []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	switch codec {
-	case codecNone:
+	case CodecNone:
 		return data
-	case codecGzip:
+	case CodecGzip:
 		w, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 		w.Write(data)
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-	case codecSnappy:
+	case CodecSnappy:
 		return snappy.Encode(nil, data)
 	case codecXerial:
 		buf.Write(xerialMagic)
@@ -56,13 +56,13 @@ func compressFor(t testing.TB, codec int, data []byte) []byte {
 			buf.Write(block)
 			data = data[n:]
 		}
-	case codecLz4:
+	case CodecLz4:
 		w := lz4.NewWriter(&buf)
 		w.Write(data)
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-	case codecZstd:
+	case CodecZstd:
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 		if err != nil {
 			t.Fatal(err)

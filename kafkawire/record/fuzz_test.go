@@ -72,7 +72,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	for _, c := range testCodecs {
 		seeds["v2-"+c.name] = encodeBatch(t, batchSpec{base: 0, codec: c.codec, records: testRecords(0, 4, 12)})
 		inner := append(legacyMessage(1, 0, 0, 7, []byte("k"), []byte("a")), legacyMessage(1, 1, 0, 8, nil, []byte("b"))...)
-		if c.codec != codecNone {
+		if c.codec != CodecNone {
 			seeds["v1-"+c.name] = legacyMessage(1, 1, int8(c.codec&attrCodecMask), 8, nil, compressFor(t, c.codec, inner))
 			seeds["v0-"+c.name] = legacyMessage(0, 1, int8(c.codec&attrCodecMask), 0, nil, compressFor(t, c.codec,
 				append(legacyMessage(0, 0, 0, 0, nil, []byte("a")), legacyMessage(0, 1, 0, 0, []byte{}, nil)...)))

@@ -52,33 +52,39 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// fetchRaw fetches partition 0 of topic from offset with a kmsg
-// FetchRequest and returns the raw Records bytes and, for read_committed
-// (isolation 1), the aborted transactions.
-func fetchRaw(t *testing.T, cl *kgo.Client, topic string, offset int64, isolation int8) ([]byte, []AbortedTransaction) {
+// leaderOf returns the leader of partition 0 of topic and the topic's ID.
+func leaderOf(t *testing.T, cl *kgo.Client, topic string) (*kgo.Broker, [16]byte) {
 	t.Helper()
-	ctx := testContext(t)
 	meta := kmsg.NewPtrMetadataRequest()
 	mt := kmsg.NewMetadataRequestTopic()
 	mt.Topic = kmsg.StringPtr(topic)
 	meta.Topics = append(meta.Topics, mt)
-	mresp, err := meta.RequestWith(ctx, cl)
-	if err != nil || len(mresp.Topics) != 1 || mresp.Topics[0].ErrorCode != 0 {
+	mresp, err := meta.RequestWith(testContext(t), cl)
+	if err != nil || len(mresp.Topics) != 1 || mresp.Topics[0].ErrorCode != 0 || len(mresp.Topics[0].Partitions) == 0 {
 		t.Fatalf("metadata %s: %v %+v", topic, err, mresp)
 	}
+	return cl.Broker(int(mresp.Topics[0].Partitions[0].Leader)), mresp.Topics[0].TopicID
+}
+
+// fetchRaw fetches partition 0 of topic from offset with a kmsg
+// FetchRequest to its leader and returns the raw Records bytes and, for
+// read_committed (isolation 1), the aborted transactions.
+func fetchRaw(t *testing.T, cl *kgo.Client, topic string, offset int64, isolation int8) ([]byte, []AbortedTransaction) {
+	t.Helper()
+	leader, topicID := leaderOf(t, cl, topic)
 	req := kmsg.NewPtrFetchRequest()
 	req.MaxBytes = 64 << 20
 	req.IsolationLevel = isolation
 	req.SessionEpoch = -1
 	rt := kmsg.NewFetchRequestTopic()
 	rt.Topic = topic
-	rt.TopicID = mresp.Topics[0].TopicID
+	rt.TopicID = topicID
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.FetchOffset = offset
 	rp.PartitionMaxBytes = 64 << 20
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := req.RequestWith(testContext(t), leader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +108,7 @@ func fetchRaw(t *testing.T, cl *kgo.Client, topic string, offset int64, isolatio
 // batchCodecs returns the codec of every batch in src.
 func batchCodecs(src []byte) []int {
 	var codecs []int
-	for len(src) >= batchHeaderSize {
+	for len(src) >= BatchHeaderSize {
 		codecs = append(codecs, int(binary.BigEndian.Uint16(src[attributesAt:])&attrCodecMask))
 		src = src[lengthEnd+int(binary.BigEndian.Uint32(src[8:])):]
 	}
@@ -142,11 +148,11 @@ func TestKgoProduced(t *testing.T) {
 		codec int
 		kgo   kgo.CompressionCodec
 	}{
-		{"none", codecNone, kgo.NoCompression()},
-		{"gzip", codecGzip, kgo.GzipCompression()},
-		{"snappy", codecSnappy, kgo.SnappyCompression()},
-		{"lz4", codecLz4, kgo.Lz4Compression()},
-		{"zstd", codecZstd, kgo.ZstdCompression()},
+		{"none", CodecNone, kgo.NoCompression()},
+		{"gzip", CodecGzip, kgo.GzipCompression()},
+		{"snappy", CodecSnappy, kgo.SnappyCompression()},
+		{"lz4", CodecLz4, kgo.Lz4Compression()},
+		{"zstd", CodecZstd, kgo.ZstdCompression()},
 	}
 	var topics []string
 	for _, c := range codecs {
@@ -295,7 +301,7 @@ func TestKcatProduced(t *testing.T) {
 	if err != nil {
 		t.Skip("kcat not installed: apt-get install kcat")
 	}
-	codecs := map[string]int{"none": codecNone, "gzip": codecGzip, "snappy": codecSnappy, "lz4": codecLz4, "zstd": codecZstd}
+	codecs := map[string]int{"none": CodecNone, "gzip": CodecGzip, "snappy": CodecSnappy, "lz4": CodecLz4, "zstd": CodecZstd}
 	var topics []string
 	for name := range codecs {
 		topics = append(topics, "kcat-"+name)

@@ -73,7 +73,7 @@ func (st *state) appendLegacy(dst []Record, b []byte) ([]Record, error) {
 		return dst, err
 	}
 	codec := int(m.attrs & attrCodecMask)
-	if codec == codecNone {
+	if codec == CodecNone {
 		if m.offset >= st.from {
 			dst = append(dst, Record{Offset: m.offset, Timestamp: m.timestamp, Key: m.key, Value: m.value})
 		}
@@ -108,7 +108,7 @@ func (st *state) appendLegacy(dst []Record, b []byte) ([]Record, error) {
 		if len(dst)-start >= st.room()/recordSize {
 			return dst[:start], fmt.Errorf("%w: inner messages take more than %d bytes", ErrTooLarge, st.room())
 		}
-		if im.attrs&attrCodecMask != codecNone {
+		if im.attrs&attrCodecMask != CodecNone {
 			return dst[:start], corrupt("compressed message nested in a compressed message")
 		}
 		ts := im.timestamp

@@ -1,9 +1,10 @@
-// Package record decodes the Records bytes of a Kafka fetch response: record
-// batches (magic 2) and legacy message sets (magic 0 and 1), compressed with
-// gzip, snappy, lz4 or zstd.
-// It checks CRCs, trims to the requested offset, skips control batches, drops
-// aborted transactions for read_committed, and bounds every allocation by the
-// bytes it was given or by Decoder.MaxBatchBytes.
+// Package record decodes the Records bytes of a Kafka fetch response (record
+// batches of magic 2 and legacy message sets of magic 0 and 1, compressed
+// with gzip, snappy, lz4 or zstd) and builds the magic 2 record batches of a
+// Produce request (Builder).
+// Decoding checks CRCs, trims to the requested offset, skips control
+// batches, drops aborted transactions for read_committed, and bounds every
+// allocation by the bytes it was given or by Decoder.MaxBatchBytes.
 package record
 
 import (
@@ -27,7 +28,8 @@ var (
 	// MaxBatchBytes (see Decoder.MaxBatchBytes for what else it caps).
 	ErrTooLarge = errors.New("decompressed batch too large")
 	// ErrUnsupportedCodec reports a compression codec this package does not
-	// know (attribute values 5 to 7).
+	// know: attribute values 5 to 7 in a batch, or a codec number or name
+	// given to Builder.AppendTo or ParseCodec.
 	ErrUnsupportedCodec = errors.New("unsupported compression codec")
 )
 
@@ -85,30 +87,44 @@ type Observer interface {
 
 // CodecName returns the name of a compression codec number (the low three
 // bits of a batch's attributes): "none", "gzip", "snappy", "lz4", "zstd", or
-// "unknown".
+// "unknown". ParseCodec is its inverse.
 func CodecName(codec int) string {
 	switch codec {
-	case codecNone:
+	case CodecNone:
 		return "none"
-	case codecGzip:
+	case CodecGzip:
 		return "gzip"
-	case codecSnappy:
+	case CodecSnappy:
 		return "snappy"
-	case codecLz4:
+	case CodecLz4:
 		return "lz4"
-	case codecZstd:
+	case CodecZstd:
 		return "zstd"
 	}
 	return "unknown"
 }
 
-// Codec numbers of the attributes' low three bits.
+// ParseCodec returns the codec number of a name CodecName returns ("none",
+// "gzip", "snappy", "lz4" or "zstd"), for a flag or a route that chooses the
+// compression of produced batches. Another name fails with
+// ErrUnsupportedCodec.
+func ParseCodec(name string) (int, error) {
+	for codec := CodecNone; codec <= CodecZstd; codec++ {
+		if CodecName(codec) == name {
+			return codec, nil
+		}
+	}
+	return 0, fmt.Errorf("%w %q (none, gzip, snappy, lz4 or zstd)", ErrUnsupportedCodec, name)
+}
+
+// Compression codecs: the numbers of a batch's attributes' low three bits,
+// as Builder.AppendTo takes them.
 const (
-	codecNone   = 0
-	codecGzip   = 1
-	codecSnappy = 2
-	codecLz4    = 3
-	codecZstd   = 4
+	CodecNone   = 0
+	CodecGzip   = 1
+	CodecSnappy = 2
+	CodecLz4    = 3
+	CodecZstd   = 4
 )
 
 // Offsets inside the common prefix of a batch or legacy message.
@@ -121,7 +137,7 @@ const (
 const (
 	minV0Size = 4 + 1 + 1 + 4 + 4 // crc, magic, attributes, key, value
 	minV1Size = minV0Size + 8     // + timestamp
-	minV2Size = batchHeaderSize - lengthEnd
+	minV2Size = BatchHeaderSize - lengthEnd
 )
 
 // Append decodes src (magic 0, 1 and 2; gzip, snappy raw+xerial, lz4 frame,

@@ -37,7 +37,7 @@ func TestZstdSingleFrameBomb(t *testing.T) {
 		if bound, sized, ok := zstdFrameBound(z); !ok || sized != declare || bound != 200<<20 {
 			t.Fatalf("hand-built frame misjudged: bound %d, sized %v, ok %v", bound, sized, ok)
 		}
-		src := encodeBatch(t, batchSpec{rawRecords: z, attrs: codecZstd, count: 1})
+		src := encodeBatch(t, batchSpec{rawRecords: z, attrs: CodecZstd, count: 1})
 		var err error
 		n := allocated(func() { _, err = new(Decoder).Append(nil, src, 0, nil) })
 		if !errors.Is(err, ErrTooLarge) {
@@ -66,7 +66,7 @@ func TestTotalBudget(t *testing.T) {
 	for i := range 3 * totalBatches {
 		r := rec[0]
 		r.Offset = int64(i)
-		src = append(src, encodeBatch(t, batchSpec{base: int64(i), codec: codecZstd, records: []Record{r}})...)
+		src = append(src, encodeBatch(t, batchSpec{base: int64(i), codec: CodecZstd, records: []Record{r}})...)
 	}
 	d := &Decoder{MaxBatchBytes: limit}
 	got, err := d.Append(nil, src, 0, nil)
@@ -77,7 +77,7 @@ func TestTotalBudget(t *testing.T) {
 		t.Fatalf("decoded %d batches before the budget ran out, want about %d", len(got), totalBatches)
 	}
 	// The same batches one call each decode: the budget is per call.
-	if _, err := d.Append(nil, encodeBatch(t, batchSpec{codec: codecZstd, records: rec}), 0, nil); err != nil {
+	if _, err := d.Append(nil, encodeBatch(t, batchSpec{codec: CodecZstd, records: rec}), 0, nil); err != nil {
 		t.Fatalf("single near-cap batch: %v", err)
 	}
 }
