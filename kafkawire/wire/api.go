@@ -4,6 +4,7 @@ import "fmt"
 
 // API keys of the requests kafkaedge sends.
 const (
+	KeyProduce                int16 = 0
 	KeyFetch                  int16 = 1
 	KeyListOffsets            int16 = 2
 	KeyMetadata               int16 = 3
@@ -16,6 +17,7 @@ const (
 	KeySyncGroup              int16 = 14
 	KeySaslHandshake          int16 = 17
 	KeyApiVersions            int16 = 18
+	KeyInitProducerID         int16 = 22
 	KeySaslAuthenticate       int16 = 36
 	KeyConsumerGroupHeartbeat int16 = 68
 )
@@ -27,7 +29,9 @@ type VersionRange struct{ Min, Max int16 }
 // decode. The group APIs start at the lowest version Kafka 4.0 still accepts
 // (KIP-896 removed OffsetCommit v0-v1, OffsetFetch v0, FindCoordinator v0
 // and JoinGroup v0-v1). OffsetCommit and OffsetFetch stop at v9: v10 names
-// topics by ID instead of by name.
+// topics by ID instead of by name. Produce starts at v3, the first
+// version with record batches and the lowest Kafka 4.0 accepts (it still
+// lists v0-v2 in ApiVersions, KAFKA-18659, but rejects them).
 var Implemented = map[int16]VersionRange{
 	KeyApiVersions:            {0, 3},
 	KeyMetadata:               {1, 12},
@@ -43,6 +47,8 @@ var Implemented = map[int16]VersionRange{
 	KeyLeaveGroup:             {0, 5},
 	KeySyncGroup:              {0, 5},
 	KeyConsumerGroupHeartbeat: {0, 1},
+	KeyProduce:                {3, 13},
+	KeyInitProducerID:         {0, 5},
 }
 
 // Negotiate picks the highest version in both our range for key and the
@@ -86,6 +92,10 @@ func IsFlexible(key, version int16) bool {
 		return version >= 4
 	case KeyConsumerGroupHeartbeat:
 		return true
+	case KeyProduce:
+		return version >= 9
+	case KeyInitProducerID:
+		return version >= 2
 	}
 	return false
 }

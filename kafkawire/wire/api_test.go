@@ -25,7 +25,11 @@ func TestNegotiate(t *testing.T) {
 		{KeySaslHandshake, VersionRange{0, 1}, 1, true},
 		{KeySaslHandshake, VersionRange{0, 0}, 0, false},
 		{KeyListOffsets, VersionRange{2, 10}, 9, true},
-		{0 /* Produce */, VersionRange{0, 11}, 0, false},
+		{KeyProduce, VersionRange{0, 11}, 11, true}, // Kafka 3.9
+		{KeyProduce, VersionRange{0, 13}, 13, true}, // Kafka 4.x, which lists v0-v2 but rejects them
+		{KeyProduce, VersionRange{0, 2}, 0, false},  // no record batches
+		{KeyInitProducerID, VersionRange{0, 6}, 5, true},
+		{4 /* LeaderAndIsr, broker to broker */, VersionRange{0, 7}, 0, false},
 	}
 	for _, c := range cases {
 		got, ok := Negotiate(c.key, c.broker)

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -31,6 +32,31 @@ func BenchmarkFetchResponseDecode(b *testing.B) {
 				if err := r.Decode(body, v); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkProduceRequestEncode encodes a Produce request of 10 partitions
+// of 1 KiB batches, into nil (one allocation: AppendTo grows dst once and
+// copies each batch into it) and into a reused buffer (none).
+func BenchmarkProduceRequestEncode(b *testing.B) {
+	r := sampleProduceRequest(10, 1<<10)
+	for _, v := range []int16{8, 11, 13} {
+		size := r.EncodedLen(v)
+		b.Run(fmt.Sprintf("v%d/new", v), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				_ = r.AppendTo(nil, v)
+			}
+		})
+		b.Run(fmt.Sprintf("v%d/reused", v), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			buf := make([]byte, 0, size)
+			for b.Loop() {
+				buf = r.AppendTo(buf[:0], v)
 			}
 		})
 	}

@@ -374,6 +374,8 @@ func TestDecodeRejectsBadInput(t *testing.T) {
 		{"heartbeat", &HeartbeatResponse{}, KeyHeartbeat, func(v int16) []byte { return encodeKmsg(sampleHeartbeat(), v) }},
 		{"leave group", &LeaveGroupResponse{}, KeyLeaveGroup, func(v int16) []byte { return encodeKmsg(sampleLeaveGroup(), v) }},
 		{"consumer group heartbeat", &ConsumerGroupHeartbeatResponse{}, KeyConsumerGroupHeartbeat, func(v int16) []byte { return encodeKmsg(sampleConsumerGroupHeartbeat(false), v) }},
+		{"produce", &ProduceResponse{}, KeyProduce, func(v int16) []byte { return encodeKmsg(sampleProduce(), v) }},
+		{"init producer id", &InitProducerIDResponse{}, KeyInitProducerID, func(v int16) []byte { return encodeKmsg(sampleInitProducerID(), v) }},
 	}
 	for _, c := range cases {
 		vr := Implemented[c.key]
@@ -508,7 +510,17 @@ func TestMinimalElements(t *testing.T) {
 	joinMembers, leaveMembers := kmsg.NewPtrJoinGroupResponse(), kmsg.NewPtrLeaveGroupResponse()
 	cghTopics := kmsg.NewPtrConsumerGroupHeartbeatResponse()
 	cghTopics.Assignment = new(kmsg.ConsumerGroupHeartbeatResponseAssignment)
+	// Produce: the partitions' record errors come before their tags, the
+	// node endpoints last.
+	produceTopics, produceParts, produceErrors, produceNodes := kmsg.NewPtrProduceResponse(), kmsg.NewPtrProduceResponse(), kmsg.NewPtrProduceResponse(), kmsg.NewPtrProduceResponse()
+	produceParts.Topics = append(produceParts.Topics, kmsg.NewProduceResponseTopic())
+	produceErrors.Topics = append(produceErrors.Topics, kmsg.NewProduceResponseTopic())
+	produceErrors.Topics[0].Partitions = append(produceErrors.Topics[0].Partitions, kmsg.NewProduceResponseTopicPartition())
 	for i := 0; i < n; i++ {
+		produceTopics.Topics = append(produceTopics.Topics, kmsg.NewProduceResponseTopic())
+		produceParts.Topics[0].Partitions = append(produceParts.Topics[0].Partitions, kmsg.NewProduceResponseTopicPartition())
+		produceErrors.Topics[0].Partitions[0].ErrorRecords = append(produceErrors.Topics[0].Partitions[0].ErrorRecords, kmsg.NewProduceResponseTopicPartitionErrorRecord())
+		produceNodes.Brokers = append(produceNodes.Brokers, kmsg.NewProduceResponseBroker())
 		ocTopics.Topics = append(ocTopics.Topics, kmsg.NewOffsetCommitResponseTopic())
 		ocParts.Topics[0].Partitions = append(ocParts.Topics[0].Partitions, kmsg.NewOffsetCommitResponseTopicPartition())
 		ofTopics.Topics = append(ofTopics.Topics, kmsg.NewOffsetFetchResponseTopic())
@@ -554,6 +566,10 @@ func TestMinimalElements(t *testing.T) {
 		tc{"join group members", KeyJoinGroup, joinMembers, &JoinGroupResponse{}},
 		tc{"leave group members", KeyLeaveGroup, leaveMembers, &LeaveGroupResponse{}},
 		tc{"consumer group heartbeat assignment", KeyConsumerGroupHeartbeat, cghTopics, &ConsumerGroupHeartbeatResponse{}},
+		tc{"produce topics", KeyProduce, produceTopics, &ProduceResponse{}},
+		tc{"produce partitions", KeyProduce, produceParts, &ProduceResponse{}},
+		tc{"produce record errors", KeyProduce, produceErrors, &ProduceResponse{}},
+		tc{"produce node endpoints", KeyProduce, produceNodes, &ProduceResponse{}},
 	)
 	for _, c := range cases {
 		for _, v := range versions(c.key) {

@@ -57,6 +57,26 @@ const (
 	ErrStaleMemberEpoch            int16 = 113
 )
 
+// Kafka error codes of the producer APIs (Produce, InitProducerId) beyond
+// those above, which they share (ErrCorruptMessage, ErrMessageTooLarge,
+// ErrRequestTimedOut, ErrNotLeaderOrFollower, ErrTopicAuthorizationFailed,
+// ErrClusterAuthorizationFailed, ErrKafkaStorageError, ...).
+const (
+	ErrRecordListTooLarge           int16 = 18
+	ErrNotEnoughReplicas            int16 = 19
+	ErrNotEnoughReplicasAfterAppend int16 = 20
+	ErrInvalidRequiredAcks          int16 = 21
+	ErrInvalidTimestamp             int16 = 32
+	ErrOutOfOrderSequenceNumber     int16 = 45
+	ErrDuplicateSequenceNumber      int16 = 46
+	ErrInvalidProducerEpoch         int16 = 47
+	ErrUnknownProducerID            int16 = 59
+	ErrInvalidRecord                int16 = 87
+	ErrThrottlingQuotaExceeded      int16 = 89
+	ErrProducerFenced               int16 = 90
+	ErrTransactionAbortable         int16 = 120
+)
+
 // ErrorName returns the name of a Kafka error code as the protocol guide
 // lists it, e.g. "OFFSET_OUT_OF_RANGE" for 1 and "NONE" for 0. An unknown
 // code yields "UNKNOWN_ERROR_CODE_<code>".

@@ -67,3 +67,25 @@ func ExampleErrorName() {
 	// UNKNOWN_TOPIC_OR_PARTITION
 	// UNKNOWN_ERROR_CODE_4000
 }
+
+// A Produce request carries record batches as they are; with acks 0 the
+// broker sends no response, so nothing may wait for one.
+func ExampleProduceRequest_ExpectsResponse() {
+	batch := []byte("one encoded record batch") // what a record batch encoder made
+	req := &wire.ProduceRequest{Acks: wire.AcksAll, TimeoutMillis: 30000, Topics: []wire.ProduceTopic{
+		{Name: "orders", Partitions: []wire.ProducePartition{{Partition: 0, Records: batch}}},
+	}}
+	version, _ := wire.Negotiate(req.Key(), wire.VersionRange{Min: 0, Max: 11}) // Kafka 3.9
+
+	msg := []byte{0, 0, 0, 0}
+	msg = wire.AppendRequestHeader(msg, req.Key(), version, 1, "kafkaedge")
+	msg = req.AppendTo(msg, version) // one allocation, one copy of the batch
+	binary.BigEndian.PutUint32(msg, uint32(len(msg)-4))
+	fmt.Printf("Produce v%d, %d bytes, response expected: %v\n", version, len(msg), req.ExpectsResponse())
+
+	req.Acks = wire.AcksNone
+	fmt.Println("with acks 0, response expected:", req.ExpectsResponse())
+	// Output:
+	// Produce v11, 72 bytes, response expected: true
+	// with acks 0, response expected: false
+}

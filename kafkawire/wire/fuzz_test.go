@@ -200,6 +200,18 @@ func FuzzConsumerGroupHeartbeatResponse(f *testing.F) {
 	})
 }
 
+func FuzzProduceResponse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, version int16) {
+		fuzzResponse(t, "produce response", KeyProduce, data, version, kmsg.NewPtrProduceResponse(), produceFromKmsg, nil)
+	})
+}
+
+func FuzzInitProducerIDResponse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, version int16) {
+		fuzzResponse(t, "init producer id response", KeyInitProducerID, data, version, kmsg.NewPtrInitProducerIDResponse(), initProducerIDFromKmsg, nil)
+	})
+}
+
 // FuzzConsumerProtocol decodes data as a ConsumerSubscription and as a
 // ConsumerAssignment: whatever decodes must read as kmsg reads it, and
 // re-encode to what decodes the same again.
@@ -270,6 +282,8 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	add("FuzzGroupResponses", "leave", KeyLeaveGroup, func(v int16) []byte { return encodeKmsg(sampleLeaveGroup(), v) })
 	add("FuzzConsumerGroupHeartbeatResponse", "kmsg", KeyConsumerGroupHeartbeat, func(v int16) []byte { return encodeKmsg(sampleConsumerGroupHeartbeat(false), v) })
 	add("FuzzConsumerGroupHeartbeatResponse", "null", KeyConsumerGroupHeartbeat, func(v int16) []byte { return encodeKmsg(sampleConsumerGroupHeartbeat(true), v) })
+	add("FuzzProduceResponse", "kmsg", KeyProduce, func(v int16) []byte { return encodeKmsg(sampleProduce(), v) })
+	add("FuzzInitProducerIDResponse", "kmsg", KeyInitProducerID, func(v int16) []byte { return encodeKmsg(sampleInitProducerID(), v) })
 	// FuzzConsumerProtocol takes only bytes, the version is their first field
 	// (key -1: no int16 argument).
 	for v := int16(0); v <= ConsumerProtocolMaxVersion; v++ {
