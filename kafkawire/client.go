@@ -56,6 +56,10 @@ type Client struct {
 	metaCur  *metaFlight
 	metaNext *metaFlight
 	rr       atomic.Uint32
+
+	prodOnce sync.Once
+	prod     *producer // see Client.Produce
+	codec    int       // Config.ProduceCodec
 }
 
 // New validates cfg (Config.Validate) and returns a Client. It dials
@@ -89,6 +93,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Observer != nil {
 		c.dec.Observer = cfg.Observer
 	}
+	c.codec, _ = record.ParseCodec(cfg.ProduceCodec) // checked
 	c.meta.Store(&snapshot{brokers: map[int32]string{}, topics: map[string]*topicMeta{}})
 	c.bg.Add(1)
 	go c.refreshLoop()

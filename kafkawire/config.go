@@ -63,6 +63,12 @@ type Config struct {
 	IsolationLevel         int8          // 0 read_uncommitted (default), 1 read_committed
 	MaxBatchBytes          int           // decompressed cap per batch, 1 byte to 1 GiB, default record.DefaultMaxBatchBytes (64 MiB)
 
+	// Produce (see Client.Produce).
+	ProduceLinger      time.Duration // how long a partition's open batch waits for more records, 0..1s, default 5ms
+	ProduceBatchBytes  int           // a record batch's cap before compression, 1 KiB..16 MiB, default record.DefaultMaxMessageBytes (the broker's default max.message.bytes)
+	ProduceCodec       string        // none, gzip, snappy, lz4 or zstd, default lz4
+	DisableIdempotence bool          // AcksAll batches without a producer ID and sequences
+
 	Logger *slog.Logger // default slog.Default()
 
 	// Observer, when not nil, receives the Client's events for metrics
@@ -109,6 +115,9 @@ func DefaultConfig() Config {
 		FetchPartitionMaxBytes: 10 << 20, // as APISIX asks
 		IsolationLevel:         0,
 		MaxBatchBytes:          record.DefaultMaxBatchBytes,
+		ProduceLinger:          5 * time.Millisecond,
+		ProduceBatchBytes:      record.DefaultMaxMessageBytes,
+		ProduceCodec:           "lz4",
 	}
 }
 
@@ -150,6 +159,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatchBytes == 0 {
 		c.MaxBatchBytes = d.MaxBatchBytes
+	}
+	if c.ProduceLinger == 0 {
+		c.ProduceLinger = d.ProduceLinger
+	}
+	if c.ProduceBatchBytes == 0 {
+		c.ProduceBatchBytes = d.ProduceBatchBytes
+	}
+	if c.ProduceCodec == "" {
+		c.ProduceCodec = d.ProduceCodec
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -226,6 +244,13 @@ func (c Config) check() (*tls.Config, error) {
 		return bad("FetchMinBytes %d is negative", c.FetchMinBytes)
 	case c.IsolationLevel != 0 && c.IsolationLevel != 1:
 		return bad("IsolationLevel %d: want 0 (read_uncommitted) or 1 (read_committed)", c.IsolationLevel)
+	case c.ProduceLinger < 0 || c.ProduceLinger > time.Second:
+		return bad("ProduceLinger %s out of range 0..1s", c.ProduceLinger)
+	case c.ProduceBatchBytes < 1<<10 || c.ProduceBatchBytes > 16<<20:
+		return bad("ProduceBatchBytes %d out of range %d..%d", c.ProduceBatchBytes, 1<<10, 16<<20)
+	}
+	if _, err := record.ParseCodec(c.ProduceCodec); err != nil || c.ProduceCodec == "unknown" {
+		return bad("ProduceCodec %q: want none, gzip, snappy, lz4 or zstd", c.ProduceCodec)
 	}
 	if s := c.SASL; s != nil {
 		switch s.Mechanism {
@@ -313,5 +338,6 @@ func (c Config) Key() string {
 	fmt.Fprintf(&sb, ";conns=%d;dial=%s;req=%s;meta=%s;wait=%s;min=%d;max=%d;pmax=%d;iso=%d;batch=%d",
 		c.ConnsPerBroker, c.DialTimeout, c.RequestTimeout, c.MetadataRefresh, c.FetchMaxWait,
 		c.FetchMinBytes, c.FetchMaxBytes, c.FetchPartitionMaxBytes, c.IsolationLevel, c.MaxBatchBytes)
+	fmt.Fprintf(&sb, ";linger=%s;pbatch=%d;codec=%s;noidem=%t", c.ProduceLinger, c.ProduceBatchBytes, c.ProduceCodec, c.DisableIdempotence)
 	return sb.String()
 }

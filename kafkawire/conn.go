@@ -56,6 +56,10 @@ func apiName(key int16) string {
 		return "ApiVersions"
 	case wire.KeySaslAuthenticate:
 		return "SaslAuthenticate"
+	case wire.KeyProduce:
+		return "Produce"
+	case wire.KeyInitProducerID:
+		return "InitProducerId"
 	case wire.KeyOffsetCommit:
 		return "OffsetCommit"
 	case wire.KeyOffsetFetch:
@@ -285,17 +289,48 @@ func (c *conn) do(ctx context.Context, req request, resp response) (int16, error
 // doAt sends req at version and decodes the answer into resp. On success it
 // returns the response buffer, which resp may alias; the caller releases it.
 func (c *conn) doAt(ctx context.Context, req request, version int16, resp response) (*respBuf, error) {
-	key := req.Key()
-	// The report spans the round trip, so that Close waits for it.
-	var start time.Time // zero: not reported
+	return c.finish(ctx, c.send(ctx, req, version), resp)
+}
+
+// sent is a request written by send, whose answer finish reads.
+type sent struct {
+	written
+	start    time.Time // zero: not reported
+	reported bool      // the report of the round trip is open
+}
+
+// send writes req at version (see write: requests go out in the order of
+// the send calls) and opens the Observer's report of its round trip, which
+// finish closes.
+func (c *conn) send(ctx context.Context, req request, version int16) sent {
+	var s sent
 	if c.use.enter() {
-		start = time.Now()
+		s.start, s.reported = time.Now(), true
+	}
+	s.written = c.write(ctx, req, version)
+	return s
+}
+
+// finish waits for the answer of a request sent by send and decodes it
+// into resp (nothing for a request without an answer). On success it
+// returns the response buffer (nil without an answer), which resp may
+// alias; the caller releases it.
+func (c *conn) finish(ctx context.Context, s sent, resp response) (*respBuf, error) {
+	if s.reported {
 		defer c.use.exit()
 	}
-	res := c.roundTrip(ctx, req, version)
+	key, version := s.key, s.version
+	res := callResult{err: s.err}
+	if s.err == nil {
+		res = c.await(ctx, s.written)
+	}
 	if res.err != nil {
-		c.observe(key, resp, res.err, start)
+		c.observe(key, resp, res.err, s.start)
 		return nil, res.err
+	}
+	if s.cl == nil {
+		c.observe(key, nil, nil, s.start)
+		return nil, nil
 	}
 	body, err := wire.ResponseBody(res.raw, key, version)
 	if err == nil {
@@ -307,10 +342,10 @@ func (c *conn) doAt(ctx context.Context, req request, version int16, resp respon
 		// A well-framed response we cannot decode means the broker speaks
 		// something else than we think: do not trust the connection.
 		c.fail(ce)
-		c.observe(key, resp, ce, start)
+		c.observe(key, resp, ce, s.start)
 		return nil, ce
 	}
-	c.observe(key, resp, nil, start)
+	c.observe(key, resp, nil, s.start)
 	return res.buf, nil
 }
 
@@ -322,27 +357,51 @@ func (c *conn) observe(key int16, resp response, err error, start time.Time) {
 	}
 }
 
-// roundTrip writes one request frame and waits for its response frame.
-func (c *conn) roundTrip(ctx context.Context, req request, version int16) callResult {
-	key := req.Key()
-	cl := &call{ch: make(chan callResult, 1)}
+// written is a request frame handed to the connection: the call that
+// receives its response (nil for a request without one).
+type written struct {
+	cl           *call
+	corr         int32
+	sentAt       time.Time
+	framesBefore uint64
+	key, version int16
+	err          error
+}
 
+// oneWay is a request the broker does not answer (Produce with acks 0).
+type oneWay interface{ ExpectsResponse() bool }
+
+// write writes one request frame, registering the call that waits for its
+// response first. Frames go out in the order of the write calls, so a
+// caller that must keep its requests in order writes them one after the
+// other and awaits the responses later.
+func (c *conn) write(ctx context.Context, req request, version int16) written {
+	key := req.Key()
+	w := written{key: key, version: version}
 	if ctx.Err() != nil {
-		return callResult{err: ctxError(ctx, fmt.Sprintf("%s v%d to broker %s", apiName(key), version, c.addr))}
+		w.err = ctxError(ctx, fmt.Sprintf("%s v%d to broker %s", apiName(key), version, c.addr))
+		return w
+	}
+	answered := true
+	if ow, ok := req.(oneWay); ok {
+		answered = ow.ExpectsResponse()
 	}
 	c.mu.Lock()
 	if c.err != nil {
-		err := c.err
+		w.err = c.err
 		c.mu.Unlock()
-		return callResult{err: err}
+		return w
 	}
 	c.corr++
-	corr := c.corr
-	c.pending[corr] = cl
+	w.corr = c.corr
+	if answered {
+		w.cl = &call{ch: make(chan callResult, 1)}
+		c.pending[w.corr] = w.cl
+	}
 	c.mu.Unlock()
 
 	frame := make([]byte, 4, 256)
-	frame = wire.AppendRequestHeader(frame, key, version, corr, c.clientID)
+	frame = wire.AppendRequestHeader(frame, key, version, w.corr, c.clientID)
 	frame = req.AppendTo(frame, version)
 	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
 
@@ -354,45 +413,58 @@ func (c *conn) roundTrip(ctx context.Context, req request, version int16) callRe
 	}
 	n, werr := c.nc.Write(frame)
 	c.wmu.Unlock()
-	sentAt, framesBefore := time.Now(), c.frames.Load()
+	w.sentAt, w.framesBefore = time.Now(), c.frames.Load()
 	if werr != nil {
 		var ne net.Error
 		if _, isTLS := c.nc.(*tls.Conn); !isTLS && n == 0 && errors.As(werr, &ne) && ne.Timeout() {
 			// Nothing went out: the stream is intact, only this call ends.
 			// (A TLS connection is unusable after any write timeout.)
 			c.mu.Lock()
-			delete(c.pending, corr)
+			delete(c.pending, w.corr)
 			c.mu.Unlock()
-			return callResult{err: fmt.Errorf("%w: writing %s v%d to broker %s (%w)", ErrTimeout, apiName(key), version, c.addr, werr)}
+			w.err = fmt.Errorf("%w: writing %s v%d to broker %s (%w)", ErrTimeout, apiName(key), version, c.addr, werr)
+			return w
 		}
 		// A partly written frame leaves the stream unusable.
-		c.fail(&connError{addr: c.addr, err: fmt.Errorf("write %s: %w", apiName(key), werr)})
+		ce := &connError{addr: c.addr, err: fmt.Errorf("write %s: %w", apiName(key), werr)}
+		c.fail(ce)
+		if w.cl == nil {
+			w.err = ce
+		}
 	}
+	return w
+}
 
+// await waits for the response of a written request (a request without
+// one is done once written).
+func (c *conn) await(ctx context.Context, w written) callResult {
+	if w.cl == nil {
+		return callResult{}
+	}
 	select {
-	case res := <-cl.ch:
+	case res := <-w.cl.ch:
 		return res
 	case <-ctx.Done():
 	}
 	c.mu.Lock()
-	if _, ok := c.pending[corr]; ok {
-		cl.abandoned = true
+	if _, ok := c.pending[w.corr]; ok {
+		w.cl.abandoned = true
 		c.abandoned++
 		wedged := c.abandoned > maxAbandoned
 		c.mu.Unlock()
-		silent := c.silentAfter > 0 && c.frames.Load() == framesBefore && time.Since(sentAt) >= c.silentAfter
+		silent := c.silentAfter > 0 && c.frames.Load() == w.framesBefore && time.Since(w.sentAt) >= c.silentAfter
 		switch {
 		case wedged:
 			c.fail(&connError{addr: c.addr, err: fmt.Errorf("%d requests unanswered", maxAbandoned)})
 		case silent:
-			c.fail(&connError{addr: c.addr, err: fmt.Errorf("%w: no response from the broker for %s", ErrTimeout, time.Since(sentAt).Round(time.Millisecond))})
+			c.fail(&connError{addr: c.addr, err: fmt.Errorf("%w: no response from the broker for %s", ErrTimeout, time.Since(w.sentAt).Round(time.Millisecond))})
 		}
-		return callResult{err: ctxError(ctx, fmt.Sprintf("%s v%d to broker %s", apiName(key), version, c.addr))}
+		return callResult{err: ctxError(ctx, fmt.Sprintf("%s v%d to broker %s", apiName(w.key), w.version, c.addr))}
 	}
 	c.mu.Unlock()
 	// The response (or the connection's failure) arrived as the deadline
 	// passed; it is ours to consume.
-	return <-cl.ch
+	return <-w.cl.ch
 }
 
 // readLoop reads response frames until the connection fails.

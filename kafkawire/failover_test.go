@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
+	"github.com/kafkaedge/kafkaedge/kafkawire/record"
 )
 
 // failoverProps make the controller fence a killed broker, and elect other
@@ -40,6 +41,7 @@ func TestFailover(t *testing.T) {
 			t.Run("reassign", func(t *testing.T) { testReassign(t, k) })
 			t.Run("kill", func(t *testing.T) { testKillMidStream(t, k) })
 			t.Run("stop", func(t *testing.T) { testStopLeader(t, k) })
+			t.Run("produce", func(t *testing.T) { testProduceFailover(t, k) })
 		})
 	}
 }
@@ -435,4 +437,121 @@ func testKillMidStream(t *testing.T, k *kafkatest.Kafka) {
 		t.Error("no call failed: the kill did not hit the stream")
 	}
 	t.Logf("%d records, %d produced; failures by reason: %v", len(records), end, reasons)
+}
+
+// testProduceFailover: 20 callers produce one record per call, one call
+// after the other, to the 2 partitions of a replicated topic while the
+// leader of partition 0 is moved and the leader of partition 1 is killed
+// (SIGKILL) and restarted. The idempotent producer sends failed batches
+// again with their sequence numbers: every record acknowledged is in the
+// topic exactly once, no record twice (acknowledged or not), and each
+// caller's records in the order produced.
+func testProduceFailover(t *testing.T, k *kafkatest.Kafka) {
+	tp := k.ReplicatedTopic(t, "produce-failover", 2)
+	c := newClient(t, Config{Brokers: k.Brokers, RequestTimeout: 20 * time.Second, MetadataRefresh: time.Second})
+	const callers = 20
+	type ack struct {
+		caller, seq int
+		p           Produced
+	}
+	var (
+		mu    sync.Mutex
+		acked []ack
+		fails int
+		total atomic.Int64
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for caller := range callers {
+		wg.Go(func() {
+			for seq := 0; ; seq++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				out := produceWait(t, c, tp, int32(caller%2), AcksAll, []record.Record{{Value: fmt.Appendf(nil, "%d/%d", caller, seq)}})
+				mu.Lock()
+				if out[0].Err != nil {
+					fails++
+				} else {
+					acked = append(acked, ack{caller, seq, out[0]})
+				}
+				mu.Unlock()
+				total.Add(1)
+			}
+		})
+	}
+	defer func() { // on failure too
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	}()
+	waitN := func(what string, n int64) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for total.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d calls answered, want %d", what, total.Load(), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitN("the start", 200)
+	l0 := leaderOf(t, k, tp, 0)
+	moveLeader(t, k, tp, 0, l0%3+1)
+	t.Logf("moved the leader of %s/0 from %d to %d at %d calls", tp, l0, l0%3+1, total.Load())
+	waitN("after the move", total.Load()+200)
+	l1 := leaderOf(t, k, tp, 1)
+	if err := k.Real.Kill(l1); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed %d, the leader of %s/1, at %d calls", l1, tp, total.Load())
+	waitN("after the kill", total.Load()+200)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := k.Real.Restart(ctx, l1); err != nil {
+		t.Fatal(err)
+	}
+	waitN("after the restart", total.Load()+200)
+	close(stop)
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d records acknowledged, %d failed", len(acked), fails)
+	var want int
+	for p := range int32(2) {
+		hw, err := c.ListOffset(testCtx(t), tp, p, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want += int(hw)
+	}
+	got := readAll(t, k, tp, want)
+	seen := map[string]int64{}
+	at := map[int32]map[int64]string{}
+	for p, rs := range got {
+		at[p] = map[int64]string{}
+		for _, r := range rs {
+			if o, dup := seen[string(r.Value)]; dup {
+				t.Fatalf("record %s written twice: at %d and %d of partition %d", r.Value, o, r.Offset, p)
+			}
+			seen[string(r.Value)] = r.Offset
+			at[p][r.Offset] = string(r.Value)
+		}
+	}
+	last := map[int]int64{}
+	for _, a := range acked {
+		if v := at[a.p.Partition][a.p.Offset]; v != fmt.Sprintf("%d/%d", a.caller, a.seq) {
+			t.Fatalf("caller %d record %d acknowledged at %d/%d, which holds %q", a.caller, a.seq, a.p.Partition, a.p.Offset, v)
+		}
+		if o, ok := last[a.caller]; ok && a.p.Offset <= o {
+			t.Fatalf("caller %d: record %d at offset %d, after one at %d", a.caller, a.seq, a.p.Offset, o)
+		}
+		last[a.caller] = a.p.Offset
+	}
 }

@@ -211,6 +211,16 @@ func responseCode(resp response) int16 {
 				return c.ErrorCode
 			}
 		}
+	case *wire.ProduceResponse:
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					return p.ErrorCode
+				}
+			}
+		}
+	case *wire.InitProducerIDResponse:
+		return r.ErrorCode
 	case *wire.OffsetCommitResponse:
 		for _, t := range r.Topics {
 			for _, p := range t.Partitions {

@@ -29,12 +29,18 @@ const (
 	// laneFetch carries the fetches the broker may hold for FetchMaxWait:
 	// one-shot fetches with FetchMinBytes > 0, and every fetch of a Stream.
 	laneFetch
+	// laneProduce carries Produce requests, on one connection per broker,
+	// so that a partition's batches reach its leader in the order sent.
+	laneProduce
 )
 
 // String names the lane in logs.
 func (l lane) String() string {
-	if l == laneFetch {
+	switch l {
+	case laneFetch:
 		return "fetch"
+	case laneProduce:
+		return "produce"
 	}
 	return "control"
 }
@@ -72,7 +78,11 @@ type poolSlot struct {
 }
 
 func newBrokerPool(cl *Client, k poolKey, use *brokerUse) *brokerPool {
-	return &brokerPool{cl: cl, addr: k.addr, lane: k.lane, use: use, slots: make([]poolSlot, cl.cfg.ConnsPerBroker)}
+	n := cl.cfg.ConnsPerBroker
+	if k.lane == laneProduce {
+		n = 1
+	}
+	return &brokerPool{cl: cl, addr: k.addr, lane: k.lane, use: use, slots: make([]poolSlot, n)}
 }
 
 // get returns a live connection, dialing one if none is and waiting for
