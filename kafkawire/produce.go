@@ -496,6 +496,7 @@ func (s *brokerSender) send(work map[prodKey]leaderInfo) {
 		}
 	}
 	byAcks := map[Acks][]sentBatch{}
+	again := map[prodKey]leaderInfo{} // partitions with more to send in the next request
 	p.mu.Lock()
 	now := time.Now()
 	for k, li := range work {
@@ -507,7 +508,9 @@ func (s *brokerSender) send(work map[prodKey]leaderInfo) {
 		if q.retrying {
 			limit = 1
 		}
-		for len(q.ready) > 0 && len(q.inflight) < limit {
+		// One batch of a partition per request, as Kafka wants it: the
+		// others go in the requests that follow, in order.
+		for sent := false; !sent && len(q.ready) > 0 && len(q.inflight) < limit; {
 			b := q.ready[0]
 			q.ready = q.ready[1:]
 			if !now.Before(b.deadline) {
@@ -530,9 +533,22 @@ func (s *brokerSender) send(work map[prodKey]leaderInfo) {
 			b.attempts++
 			q.inflight = append(q.inflight, b)
 			byAcks[k.acks] = append(byAcks[k.acks], sentBatch{key: k, li: li, b: b})
+			sent = true
+		}
+		if len(q.ready) > 0 && len(q.inflight) < limit {
+			again[k] = li
 		}
 	}
 	p.mu.Unlock()
+	if len(again) > 0 {
+		s.mu.Lock()
+		for k, li := range again {
+			if _, ok := s.pending[k]; !ok {
+				s.pending[k] = li
+			}
+		}
+		s.mu.Unlock()
+	}
 	for acks, batches := range byAcks {
 		req := &wire.ProduceRequest{Acks: int16(acks), TimeoutMillis: int32(p.c.cfg.RequestTimeout / time.Millisecond)}
 		topicAt := map[string]int{}

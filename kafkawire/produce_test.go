@@ -7,10 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 	"github.com/kafkaedge/kafkaedge/kafkawire/record"
@@ -63,8 +65,23 @@ func TestProduce(t *testing.T) {
 	kafkatest.Each(t, func(t *testing.T, k *kafkatest.Kafka) {
 		topic := k.Topic(t, "produce", 4)
 		var produces func() int64
+		var twice atomic.Int64 // requests that carry a partition twice
 		if k.Fake != nil {
-			n := countRequests(k.Fake, wire.KeyProduce)
+			var n atomic.Int64
+			k.Fake.ControlKey(wire.KeyProduce, func(req kmsg.Request) (kmsg.Response, error, bool) {
+				k.Fake.KeepControl()
+				n.Add(1)
+				for _, rt := range req.(*kmsg.ProduceRequest).Topics {
+					seen := map[int32]bool{}
+					for _, rp := range rt.Partitions {
+						if seen[rp.Partition] {
+							twice.Add(1)
+						}
+						seen[rp.Partition] = true
+					}
+				}
+				return nil, nil, false
+			})
 			produces = n.Load
 		}
 		c := newClient(t, Config{Brokers: k.Brokers, ProduceLinger: 20 * time.Millisecond})
@@ -130,6 +147,9 @@ func TestProduce(t *testing.T) {
 				t.Fatalf("caller %d: record %d at offset %d, after one at %d", s.caller, s.seq, s.p.Offset, o)
 			}
 			last[s.caller] = s.p.Offset
+		}
+		if n := twice.Load(); n > 0 {
+			t.Fatalf("%d Produce requests carried a partition twice", n)
 		}
 		if produces != nil {
 			if n := produces(); n > callers*calls/4 {

@@ -88,6 +88,12 @@ func (f *fakeKafka) NewStream(func(*kafkawire.FetchResult)) *kafkawire.Stream {
 	panic("fakeKafka: no subscriptions")
 }
 
+// Produce is not served: the tests of produce run on kfake and on real
+// Kafka.
+func (f *fakeKafka) Produce(context.Context, string, int32, kafkawire.Acks, []record.Record, func([]kafkawire.Produced)) {
+	panic("fakeKafka: no produce")
+}
+
 // fakeClusters stands in for the kafkawire.ClientSet of a server: it makes
 // a fake client per acquire and counts the holds not released.
 type fakeClusters struct {

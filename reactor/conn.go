@@ -436,6 +436,8 @@ func (st *connState) onRequest(payload []byte) {
 		st.commit(seq, req.Ext.(*pubsub.CmdKafkaCommit))
 	case pubsub.FieldCmdKafkaCommitted:
 		st.committed(seq, req.Ext.(*pubsub.CmdKafkaCommitted))
+	case pubsub.FieldCmdKafkaProduce:
+		st.produce(seq, req.Ext.(*pubsub.CmdKafkaProduce))
 	default: // CmdEmpty
 		obs.Request(CmdUnknown, false, 0)
 		ls.out = appendErrorResp(ls.out, &ls.body, seq, 0, pubsub.MessageUnknownCommand)

@@ -29,6 +29,13 @@ func (st *connState) dispatchExt(r kafkaReq) bool {
 			return false
 		}
 	}
+	if p, ok := r.ext.(*pubsub.CmdKafkaProduce); ok {
+		// Its records are held until they are written.
+		mem = produceBytes(p)
+		if !st.takeMem(mem, r.start) {
+			return false
+		}
+	}
 	if !st.acquireSlots(r.start) {
 		s.giveMem(st.route.cl, mem)
 		return false
@@ -54,6 +61,8 @@ func (st *connState) dispatchExt(r kafkaReq) bool {
 			s.runCommit(st, rt.client, r.seq, r.start, m, r.sub)
 		case *pubsub.CmdKafkaCommitted:
 			s.runCommitted(st, rt.client, r.seq, r.start, m)
+		case *pubsub.CmdKafkaProduce:
+			s.runProduce(st, rt, r.seq, r.start, m, mem)
 		}
 	}()
 	return true

@@ -121,6 +121,7 @@ const (
 	CmdUnsubscribe                // CmdKafkaUnsubscribe
 	CmdCommit                     // CmdKafkaCommit
 	CmdCommitted                  // CmdKafkaCommitted
+	CmdProduce                    // CmdKafkaProduce
 	CmdUnknown                    // CmdEmpty or a command this server does not know
 	CmdInvalid                    // a message that is not a PubSubReq
 	numCommands
@@ -150,6 +151,8 @@ func (c Command) String() string {
 		return "commit"
 	case CmdCommitted:
 		return "committed"
+	case CmdProduce:
+		return "produce"
 	case CmdUnknown:
 		return "unknown"
 	case CmdInvalid:

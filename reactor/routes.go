@@ -13,6 +13,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/kafkaedge/kafkaedge/kafkawire"
+	"github.com/kafkaedge/kafkaedge/kafkawire/record"
 )
 
 // routeChangeTimeout bounds how long a route change waits for the loops to
@@ -52,6 +53,9 @@ type kafkaClient interface {
 	JoinGroup(cfg kafkawire.MemberConfig) (*kafkawire.Member, error)
 	// NewStream starts a Stream of the cluster: the subscriptions' tails.
 	NewStream(deliver func(*kafkawire.FetchResult)) *kafkawire.Stream
+	// Produce writes records to topic (partition -1: by key) and calls
+	// done once with one outcome per record; it never blocks.
+	Produce(ctx context.Context, topic string, partition int32, acks kafkawire.Acks, recs []record.Record, done func([]kafkawire.Produced))
 }
 
 var _ kafkaClient = (*kafkawire.Client)(nil)

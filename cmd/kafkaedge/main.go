@@ -140,6 +140,9 @@ func newFlagSet(s *config.Settings, c *cmdline) *flag.FlagSet {
 	fs.IntVar(&s.FetchPartitionMaxBytes, "fetch-partition-max-bytes", s.FetchPartitionMaxBytes, "Fetch max `bytes` per partition")
 	fs.DurationVar(&s.MetadataRefresh, "metadata-refresh", s.MetadataRefresh, "Kafka metadata refresh interval")
 	fs.IntVar(&s.MaxBatchBytes, "max-batch-bytes", s.MaxBatchBytes, "maximum decompressed size of one record batch in `bytes`")
+	fs.DurationVar(&s.ProduceLinger, "produce-linger", s.ProduceLinger, "how long a partition's record batch waits for more records from the connections that produce")
+	fs.IntVar(&s.ProduceBatchBytes, "produce-batch-bytes", s.ProduceBatchBytes, "largest record batch produced, before compression, in `bytes` (a record that does not fit alone is refused)")
+	fs.StringVar(&s.ProduceCodec, "produce-codec", s.ProduceCodec, "compression of produced batches: none, gzip, snappy, lz4 or zstd")
 	fs.StringVar(&s.IsolationLevel, "isolation-level", s.IsolationLevel, "Kafka isolation `level` of fetches: read_uncommitted or read_committed")
 	return fs
 }

@@ -31,6 +31,8 @@ const (
 	FieldKafkaCommitResp protowire.Number = 44
 	// FieldKafkaCommittedResp is the PubSubResp field number of kafka_committed_resp.
 	FieldKafkaCommittedResp protowire.Number = 45
+	// FieldKafkaProduceResp is the PubSubResp field number of kafka_produce_resp.
+	FieldKafkaProduceResp protowire.Number = 46
 	// FieldKafkaFetchManyResp is the PubSubResp field number of kafka_fetch_many_resp.
 	FieldKafkaFetchManyResp protowire.Number = 47
 	// FieldKafkaMetadataResp is the PubSubResp field number of kafka_metadata_resp.

@@ -81,6 +81,15 @@ func CommitErrorMessage(group, topic string, partition int32, reason string) str
 		strconv.FormatInt(int64(partition), 10) + ", err: " + reason
 }
 
+// ProduceErrorMessage returns the message of the ErrorResp that answers a
+// cmd_kafka_produce that failed as a whole: "failed to produce message,
+// topic: <topic>, partition: <partition>, err: <reason>"; partition is -1
+// when the records were to be spread by key.
+func ProduceErrorMessage(topic string, partition int32, reason string) string {
+	return "failed to produce message, topic: " + topic + ", partition: " +
+		strconv.FormatInt(int64(partition), 10) + ", err: " + reason
+}
+
 // CommittedErrorMessage returns the message of the ErrorResp that answers
 // a failed cmd_kafka_committed: "failed to fetch committed offset, group:
 // <group>, topic: <topic>, err: <reason>".

@@ -90,6 +90,9 @@ type Settings struct {
 	FetchPartitionMaxBytes int           `yaml:"fetch-partition-max-bytes"`
 	MetadataRefresh        time.Duration `yaml:"metadata-refresh"`
 	MaxBatchBytes          int           `yaml:"max-batch-bytes"`
+	ProduceLinger          time.Duration `yaml:"produce-linger"`
+	ProduceBatchBytes      int           `yaml:"produce-batch-bytes"`
+	ProduceCodec           string        `yaml:"produce-codec"`
 	IsolationLevel         string        `yaml:"isolation-level"`
 
 	// Routes from the config file, each in the admin JSON shape.
@@ -142,6 +145,9 @@ func Default() Settings {
 		FetchPartitionMaxBytes: int(k.FetchPartitionMaxBytes),
 		MetadataRefresh:        k.MetadataRefresh,
 		MaxBatchBytes:          k.MaxBatchBytes,
+		ProduceLinger:          k.ProduceLinger,
+		ProduceBatchBytes:      k.ProduceBatchBytes,
+		ProduceCodec:           k.ProduceCodec,
 		IsolationLevel:         isolationLevels[k.IsolationLevel],
 	}
 }
@@ -366,6 +372,9 @@ func (s *Settings) fields() []field {
 		{flag: "fetch-partition-max-bytes", value: s.FetchPartitionMaxBytes, config: "FetchPartitionMaxBytes", int32: true},
 		{flag: "metadata-refresh", value: s.MetadataRefresh, config: "MetadataRefresh"},
 		{flag: "max-batch-bytes", value: s.MaxBatchBytes, config: "MaxBatchBytes"},
+		{flag: "produce-linger", value: s.ProduceLinger, config: "ProduceLinger"},
+		{flag: "produce-batch-bytes", value: s.ProduceBatchBytes, config: "ProduceBatchBytes"},
+		{flag: "produce-codec", value: s.ProduceCodec, config: "ProduceCodec"},
 	}
 }
 
@@ -402,6 +411,9 @@ func (s *Settings) Kafka(log *slog.Logger, obs kafkawire.Observer) kafkawire.Con
 		FetchPartitionMaxBytes: int32(s.FetchPartitionMaxBytes),
 		IsolationLevel:         iso,
 		MaxBatchBytes:          s.MaxBatchBytes,
+		ProduceLinger:          s.ProduceLinger,
+		ProduceBatchBytes:      s.ProduceBatchBytes,
+		ProduceCodec:           s.ProduceCodec,
 		Logger:                 log,
 		Observer:               obs,
 	}
