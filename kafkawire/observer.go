@@ -43,6 +43,13 @@ type Observer interface {
 	// used again later, after a new BrokerUsed.
 	BrokerUsed(broker string)
 	BrokerUnused(broker string)
+	// ProduceBatch reports one record batch of the producer that settled:
+	// its records and encoded bytes, how long its first record waited
+	// before the batch was first sent (linger and in-flight limit), how
+	// many times it was sent again, and the Kafka error name it failed with
+	// ("NONE" when written; "timeout", "network" or "closed" as for
+	// KafkaRequest).
+	ProduceBatch(records, bytes int, waited time.Duration, retries int, outcome string)
 }
 
 // brokerUse is a Client's use of one broker address, as its Observer sees
@@ -162,6 +169,8 @@ func requestOutcome(resp response, err error) string {
 	switch {
 	case err == nil:
 		return wire.ErrorName(responseCode(resp))
+	case codeOf(err) != 0:
+		return wire.ErrorName(codeOf(err))
 	case errors.Is(err, ErrClosed):
 		return OutcomeClosed
 	case errors.Is(err, ErrTimeout):

@@ -24,11 +24,12 @@ type recorder struct {
 	inUse     map[string]int // BrokerUsed less BrokerUnused, by address
 	unused    map[string]int // BrokerUnused, by address
 	outside   []string       // events naming an address not in use
+	batches   map[string]int // records of settled produce batches, by outcome
 }
 
 func newRecorder() *recorder {
 	return &recorder{requests: map[string]int{}, brokers: map[string]bool{}, conns: map[ConnEvent]int{}, codecs: map[string]int{},
-		inUse: map[string]int{}, unused: map[string]int{}}
+		inUse: map[string]int{}, unused: map[string]int{}, batches: map[string]int{}}
 }
 
 // named checks that an event names an address in use; r.mu is held.
@@ -74,6 +75,12 @@ func (r *recorder) MetadataRefresh(err error) {
 	if err == nil {
 		r.refreshOK++
 	}
+}
+
+func (r *recorder) ProduceBatch(records, bytes int, _ time.Duration, retries int, outcome string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batches[outcome] += records
 }
 
 func (r *recorder) Decompressed(codec string, in, out int, failed bool) {

@@ -167,6 +167,8 @@ type prodBatch struct {
 	b        record.Builder
 	spans    []prodSpan
 	deadline time.Time       // the earliest of its calls'
+	created  time.Time       // its first record's
+	sentAt   time.Time       // its first send
 	pid      record.Producer // its producer and first sequence, once encoded
 	bytes    []byte          // the encoded batch, once sealed
 	attempts int
@@ -230,7 +232,7 @@ func (p *producer) add(req *prodCall, partition, n int32, acks Acks, recs []reco
 		}
 		q := p.queue(prodKey{topicPartition{req.topic, part}, acks})
 		if q.open == nil {
-			q.open = &prodBatch{deadline: deadline}
+			q.open = &prodBatch{deadline: deadline, created: now}
 			q.open.b.MaxBytes = p.c.cfg.ProduceBatchBytes
 			q.lingerAt = now.Add(p.c.cfg.ProduceLinger)
 			p.arm(q)
@@ -380,6 +382,13 @@ func (p *producer) redispatch(k prodKey, after time.Time) {
 // settleBatch settles every record of b: written from base (-1: no offset)
 // or failed with err. Called with p.mu held.
 func (p *producer) settleBatch(b *prodBatch, base int64, err error) {
+	if obs := p.c.cfg.Observer; obs != nil {
+		waited := time.Duration(0)
+		if !b.sentAt.IsZero() {
+			waited = b.sentAt.Sub(b.created)
+		}
+		obs.ProduceBatch(b.b.Len(), len(b.bytes), waited, max(0, b.attempts-1), requestOutcome(nil, err))
+	}
 	off := base
 	for _, s := range b.spans {
 		var e error
@@ -529,6 +538,9 @@ func (s *brokerSender) send(work map[prodKey]leaderInfo) {
 					continue
 				}
 				b.bytes, b.pid = out, pid
+			}
+			if b.attempts == 0 {
+				b.sentAt = now
 			}
 			b.attempts++
 			q.inflight = append(q.inflight, b)

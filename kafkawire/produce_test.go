@@ -84,7 +84,8 @@ func TestProduce(t *testing.T) {
 			})
 			produces = n.Load
 		}
-		c := newClient(t, Config{Brokers: k.Brokers, ProduceLinger: 20 * time.Millisecond})
+		obs := newRecorder()
+		c := newClient(t, Config{Brokers: k.Brokers, ProduceLinger: 20 * time.Millisecond, Observer: obs})
 		const callers, calls = 40, 25
 		type sent struct {
 			caller, seq int
@@ -147,6 +148,12 @@ func TestProduce(t *testing.T) {
 				t.Fatalf("caller %d: record %d at offset %d, after one at %d", s.caller, s.seq, s.p.Offset, o)
 			}
 			last[s.caller] = s.p.Offset
+		}
+		obs.mu.Lock()
+		written := obs.batches["NONE"]
+		obs.mu.Unlock()
+		if written != callers*calls*2 {
+			t.Fatalf("the Observer saw batches of %d records written, want %d", written, callers*calls*2)
 		}
 		if n := twice.Load(); n > 0 {
 			t.Fatalf("%d Produce requests carried a partition twice", n)

@@ -76,6 +76,12 @@ type Metrics struct {
 	brokers       map[string]int        // Clients using each broker address
 	metaRefresh   [2]prometheus.Counter // [ok]
 	decBatches    *prometheus.CounterVec
+
+	producedRecords *prometheus.CounterVec
+	producedBytes   prometheus.Counter
+	batchRecords    prometheus.Observer
+	batchWait       prometheus.Observer
+	produceRetries  prometheus.Counter
 	decIn         *prometheus.CounterVec
 	decOut        *prometheus.CounterVec
 	decErrors     *prometheus.CounterVec
@@ -160,6 +166,11 @@ func New(topicLabels bool) *Metrics {
 	meta := f.counterVec("kafka_metadata_refreshes_total", "Metadata refreshes (on demand and periodic) by result: ok or error.", "result")
 	m.metaRefresh[0] = meta.WithLabelValues("error")
 	m.metaRefresh[1] = meta.WithLabelValues("ok")
+	m.producedRecords = f.counterVec("kafka_produced_records_total", "Records of produced batches that settled, by outcome: NONE (written), the Kafka error name, timeout, network or closed.", "outcome")
+	m.producedBytes = f.counter("kafka_produced_bytes_total", "Bytes of the record batches written (compressed, as sent).")
+	m.batchRecords = f.histogramVec("kafka_produce_batch_records", "Records per produced batch (all connections' records of one partition).", []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000}).WithLabelValues()
+	m.batchWait = f.histogramVec("kafka_produce_batch_wait_seconds", "From a batch's first record to its first send (linger, and the 5 batches in flight per partition).", latencyBuckets).WithLabelValues()
+	m.produceRetries = f.counter("kafka_produce_retries_total", "Produced batches sent again after a retriable failure.")
 	m.decBatches = f.counterVec("kafka_decompressed_batches_total", "Compressed record batches decompressed, by codec.", "codec")
 	m.decIn = f.counterVec("kafka_decompressed_in_bytes_total", "Compressed bytes decompressed, by codec.", "codec")
 	m.decOut = f.counterVec("kafka_decompressed_out_bytes_total", "Bytes produced by decompression, by codec.", "codec")
@@ -492,6 +503,17 @@ func (m *Metrics) MetadataRefresh(err error) {
 		return
 	}
 	m.metaRefresh[1].Inc()
+}
+
+// ProduceBatch implements kafkawire.Observer.
+func (m *Metrics) ProduceBatch(records, bytes int, waited time.Duration, retries int, outcome string) {
+	m.producedRecords.WithLabelValues(outcome).Add(float64(records))
+	if outcome == "NONE" {
+		m.producedBytes.Add(float64(bytes))
+	}
+	m.batchRecords.Observe(float64(records))
+	m.batchWait.Observe(waited.Seconds())
+	m.produceRetries.Add(float64(retries))
 }
 
 // Decompressed implements kafkawire.Observer.

@@ -226,3 +226,42 @@ func gaugeValue(t *testing.T, m *Metrics, name, label, value string) float64 {
 	t.Fatalf("no series %s{%s=%q}", name, label, value)
 	return 0
 }
+
+// TestProduceBatch: the producer's batches count their records by
+// outcome, the bytes written, retries, and fill the two histograms.
+func TestProduceBatch(t *testing.T) {
+	m := New(false)
+	m.ProduceBatch(10, 500, 3*time.Millisecond, 1, "NONE")
+	m.ProduceBatch(2, 90, time.Millisecond, 0, "NOT_ENOUGH_REPLICAS")
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, metric := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range metric.GetLabel() {
+				key += "{" + l.GetValue() + "}"
+			}
+			switch {
+			case metric.GetCounter() != nil:
+				got[key] = metric.GetCounter().GetValue()
+			case metric.GetHistogram() != nil:
+				got[key] = float64(metric.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	for key, want := range map[string]float64{
+		"kafkaedge_kafka_produced_records_total{NONE}":                10,
+		"kafkaedge_kafka_produced_records_total{NOT_ENOUGH_REPLICAS}": 2,
+		"kafkaedge_kafka_produced_bytes_total":                        500,
+		"kafkaedge_kafka_produce_retries_total":                       1,
+		"kafkaedge_kafka_produce_batch_records":                       2,
+		"kafkaedge_kafka_produce_batch_wait_seconds":                  2,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v", key, got[key], want)
+		}
+	}
+}
