@@ -204,7 +204,7 @@ const (
 	// BackpressureClusterSlotWait: a request waits for a slot of its
 	// route's cluster (MaxInflightCluster).
 	BackpressureClusterSlotWait
-	// BackpressureMemoryWait: a fetch waits for the node's memory budget
+	// BackpressureMemoryWait: a fetch or a produce waits for the node's memory budget
 	// (MemoryBudget).
 	BackpressureMemoryWait
 	// BackpressureMemoryClosed: a client that held memory without

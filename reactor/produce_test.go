@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 	"github.com/kafkaedge/kafkaedge/kafkawire"
@@ -185,5 +186,48 @@ func testKafkaProduceClients(t *testing.T, k *kafkatest.Kafka) {
 	}
 	if read != n {
 		t.Fatalf("read %d records of %d", read, n)
+	}
+}
+
+// TestKafkaProduceMemory: requests whose records do not fit in the node's
+// memory budget wait (the connections are not read meanwhile) while the
+// broker holds the first batch, and go on once it is written: every
+// request is answered, every record is in Kafka.
+func TestKafkaProduceMemory(t *testing.T) {
+	k := kafkatest.Fake(t, 1)
+	topic := k.Topic(t, "edge-produce-memory", 1)
+	rec := newRecorder()
+	s := startServer(t, Config{Observer: rec, MemoryBudget: minMemoryBudget}, kafkaRoute("/kafka", k))
+	warm := dialWS(t, s, "/kafka") // the topic's metadata, before the broker is held
+	if r := warm.roundTrip(produceReq(1, &pubsub.CmdKafkaProduce{Topic: topic, Records: []*pubsub.KafkaRecord{{Value: []byte("warm")}}})); r.GetKafkaProduceResp() == nil {
+		t.Fatalf("first produce: %v", r)
+	}
+	release := make(chan struct{})
+	k.Fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		<-release // once: the first Produce waits for the test
+		return nil, nil, false
+	})
+	const clients = 8
+	value := make([]byte, 300<<10) // 8 x 300 KiB: more than the 1 MiB budget
+	cs := make([]*wsClient, clients)
+	for i := range cs {
+		cs[i] = dialWS(t, s, "/kafka")
+		cs[i].send(produceReq(1, &pubsub.CmdKafkaProduce{Topic: topic, Records: []*pubsub.KafkaRecord{{Key: []byte{byte(i)}, Value: value}}}))
+	}
+	waitFor(t, "a produce waiting for memory", func() bool {
+		return rec.count(func(r *recorder) int { return r.pressure[BackpressureMemoryWait] }) > 0
+	})
+	close(release)
+	for i, c := range cs {
+		if r := c.recv(); len(r.GetKafkaProduceResp().GetResults()) != 1 || r.GetKafkaProduceResp().GetResults()[0].GetError() != "" {
+			t.Fatalf("client %d: %v", i, r)
+		}
+	}
+	hw, err := k.Admin(t).ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := hw.Lookup(topic, 0); o.Offset != clients+1 {
+		t.Fatalf("end offset %d, want %d", o.Offset, clients+1)
 	}
 }
