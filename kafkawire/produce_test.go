@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -168,9 +169,11 @@ func TestProduce(t *testing.T) {
 }
 
 // TestProduceCodecs: records produced with every codec, with null and
-// empty keys and values, read back by franz-go value by value.
-func TestProduceCodecs(t *testing.T) {
-	k := kafkatest.Fake(t, 1)
+// empty keys and values, read back by franz-go and by kcat (librdkafka)
+// value by value.
+func TestProduceCodecs(t *testing.T) { kafkatest.Each(t, testProduceCodecs) }
+
+func testProduceCodecs(t *testing.T, k *kafkatest.Kafka) {
 	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
 		t.Run(codec, func(t *testing.T) {
 			topic := k.Topic(t, "codec-"+codec, 1)
@@ -200,6 +203,31 @@ func TestProduceCodecs(t *testing.T) {
 				if string(r.Value) != string(w.Value) || (r.Value == nil) != (w.Value == nil) ||
 					string(r.Key) != string(w.Key) || (r.Key == nil) != (w.Key == nil) {
 					t.Fatalf("record %d: key %q value %q, want %q %q", i, r.Key, r.Value, w.Key, w.Value)
+				}
+			}
+			// librdkafka reads them too: key and value lengths (-1 for
+			// null) and the value, record by record.
+			if _, err := exec.LookPath("kcat"); err != nil {
+				t.Skip("kcat not on PATH")
+			}
+			kc, err := exec.Command("kcat", "-C", "-b", k.Brokers[0], "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q",
+				"-f", "%K %S %s\n").CombinedOutput()
+			if err != nil {
+				t.Fatalf("kcat: %v\n%s", err, kc)
+			}
+			lines := strings.Split(strings.TrimSuffix(string(kc), "\n"), "\n")
+			if len(lines) != len(recs) {
+				t.Fatalf("kcat read %d records, want %d:\n%s", len(lines), len(recs), kc)
+			}
+			size := func(b []byte) int {
+				if b == nil {
+					return -1
+				}
+				return len(b)
+			}
+			for i, w := range recs {
+				if want := fmt.Sprintf("%d %d %s", size(w.Key), size(w.Value), w.Value); lines[i] != want {
+					t.Fatalf("kcat record %d: %q, want %q", i, lines[i], want)
 				}
 			}
 		})
