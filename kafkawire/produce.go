@@ -389,6 +389,11 @@ func (p *producer) settleBatch(b *prodBatch, base int64, err error) {
 		}
 		obs.ProduceBatch(b.b.Len(), len(b.bytes), waited, max(0, b.attempts-1), requestOutcome(nil, err))
 	}
+	if err != nil && b.bytes != nil && b.pid.ID >= 0 && b.pid == p.current(b.pid.Sequence) {
+		// Its sequence numbers are given up: the partition's next batches
+		// would be refused as out of order.
+		p.resetProducer(b, err)
+	}
 	off := base
 	for _, s := range b.spans {
 		var e error
@@ -525,6 +530,12 @@ func (s *brokerSender) send(work map[prodKey]leaderInfo) {
 			if !now.Before(b.deadline) {
 				p.settleBatch(b, -1, fmt.Errorf("%w: not written within the produce's deadline", ErrTimeout))
 				continue
+			}
+			if b.bytes == nil && k.acks == AcksAll && !p.c.cfg.DisableIdempotence && p.pid.ID < 0 {
+				// The ID was given up since producerID: ask again first.
+				q.ready = append([]*prodBatch{b}, q.ready...)
+				again[k] = li
+				break
 			}
 			if b.bytes == nil {
 				pid := record.NoProducer
@@ -690,7 +701,7 @@ func (p *producer) requeue(k prodKey, b *prodBatch, err error) {
 	retry := retriableProduce(err)
 	if b != nil {
 		p.removeInflight(k, b)
-		if retry && time.Now().Before(b.deadline) {
+		if retry && time.Now().Before(b.deadline) && (b.pid.ID < 0 || b.pid.ID == p.pid.ID && b.pid.Epoch == p.pid.Epoch) {
 			q.retrying = true
 			q.ready = append(q.ready, b)
 			// Encoded batches first, by sequence, then the others in order.
@@ -765,6 +776,42 @@ func retryPause(err error) time.Duration {
 		return 50 * time.Millisecond
 	}
 	return 20 * time.Millisecond
+}
+
+// current returns the producer identity with sequence seq: what a batch
+// numbered under the producer's current ID carries. Called with p.mu held.
+func (p *producer) current(seq int32) record.Producer {
+	return record.Producer{ID: p.pid.ID, Epoch: p.pid.Epoch, Sequence: seq}
+}
+
+// resetProducer drops the producer ID after batch b, numbered under it,
+// was given up with err: a gap in a partition's sequence numbers that no
+// later batch can fill. The next idempotent batch asks for a new ID, under
+// which every partition numbers from 0 again. The batches sent under the
+// old one and not yet acknowledged fail rather than go again (written or
+// not, a new sequence could write them twice); those never sent are
+// numbered under the new ID. Called with p.mu held.
+func (p *producer) resetProducer(b *prodBatch, err error) {
+	p.c.cfg.Logger.Warn("kafkawire: producer ID given up after a batch failed; asking for a new one",
+		"producer_id", p.pid.ID, "epoch", p.pid.Epoch, "records", b.b.Len(), "err", err)
+	p.pid = record.NoProducer
+	for _, q := range p.queues {
+		q.nextSeq = 0
+		keep := q.ready[:0]
+		var failed []*prodBatch
+		for _, r := range q.ready {
+			if r != b && r.bytes != nil && r.pid.ID >= 0 {
+				failed = append(failed, r)
+				continue
+			}
+			keep = append(keep, r)
+		}
+		clear(q.ready[len(keep):])
+		q.ready = keep
+		for _, r := range failed {
+			p.settleBatch(r, -1, fmt.Errorf("its producer ID was given up after another batch failed: %w", err))
+		}
+	}
 }
 
 // producerID makes sure the producer has an ID, asking cn's broker with

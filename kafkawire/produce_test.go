@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -285,4 +286,49 @@ func TestProduceRefused(t *testing.T) {
 		t.Fatalf("a produce to brokers that are down failed after %s (request timeout 2s)", waited)
 	}
 	t.Logf("brokers down: %v", out[0].Err)
+}
+
+// TestProduceNewProducerID: an idempotent batch that fails for good
+// leaves a gap in its partition's sequence numbers; the producer gives
+// its ID up and asks for a new one, so that the next records are written
+// (not refused as out of order).
+func TestProduceNewProducerID(t *testing.T) {
+	k := kafkatest.Fake(t, 1)
+	topic := k.Topic(t, "produce-new-id", 1)
+	inits := countRequests(k.Fake, wire.KeyInitProducerID)
+	c := newClient(t, Config{Brokers: k.Brokers})
+	if out := produceWait(t, c, topic, 0, AcksAll, []record.Record{{Value: []byte("a")}}); out[0].Err != nil {
+		t.Fatal(out[0].Err)
+	}
+	k.Fake.ControlKey(wire.KeyProduce, func(req kmsg.Request) (kmsg.Response, error, bool) {
+		pr := req.(*kmsg.ProduceRequest)
+		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range pr.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.InvalidRecord.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true // once
+	})
+	var ke *Error
+	if out := produceWait(t, c, topic, 0, AcksAll, []record.Record{{Value: []byte("b")}}); !errors.As(out[0].Err, &ke) || ke.Code != wire.ErrInvalidRecord {
+		t.Fatalf("a batch refused for good: %v", out[0].Err)
+	}
+	for _, v := range []string{"c", "d"} {
+		if out := produceWait(t, c, topic, 0, AcksAll, []record.Record{{Value: []byte(v)}}); out[0].Err != nil {
+			t.Fatalf("record %s after the refused batch: %v", v, out[0].Err)
+		}
+	}
+	if n := inits.Load(); n != 2 {
+		t.Fatalf("%d InitProducerId requests, want 2 (one after the refused batch)", n)
+	}
+	got := readAll(t, k, topic, 3)[0]
+	if string(got[0].Value) != "a" || string(got[1].Value) != "c" || string(got[2].Value) != "d" {
+		t.Fatalf("the partition holds %q %q %q", got[0].Value, got[1].Value, got[2].Value)
+	}
 }
