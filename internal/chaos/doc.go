@@ -31,7 +31,8 @@
 // end-to-end test: two node processes whose WebSocket group subscriptions
 // share one group with a franz-go and a kcat member, through clean
 // closes, TCP resets, a reconnect, a node killed and a member fenced, on
-// kfake, Kafka 3.9 (classic protocol) and Kafka 4.x (KIP-848).
+// kfake (classic protocol) and Kafka 4.x (KIP-848), and in the long suite
+// Kafka 3.9 (classic) too.
 //
 // The package holds only tests.
 package chaos
