@@ -21,7 +21,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
-	"github.com/kafkaedge/kafkaedge/internal/kraft"
 	"github.com/kafkaedge/kafkaedge/internal/syncbuf"
 	"github.com/kafkaedge/kafkaedge/internal/wsclient"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
@@ -69,9 +68,9 @@ func TestGroupFleet(t *testing.T) {
 	// classic one runs on kfake here, and on Kafka 3.9 in kafkawire's and
 	// the reactor's group tests); the long one (make chaos): every
 	// verified version.
-	versions := []string{kraft.Latest}
-	if long() {
-		versions = kafkatest.Versions()
+	versions := kafkatest.Versions()
+	if !long() && len(versions) > 1 {
+		versions = versions[:1]
 	}
 	for _, v := range versions {
 		t.Run("kafka-"+v, func(t *testing.T) {
