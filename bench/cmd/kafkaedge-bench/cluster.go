@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,18 @@ var benchJVM = []string{"-Xms1g", "-Xmx1g", "-XX:+UseG1GC", "-XX:MaxGCPauseMilli
 // default network and I/O thread counts (kraft's test clusters use 2 and 2).
 var realProps = []string{"num.network.threads=3", "num.io.threads=8"}
 
+// brokerProps returns the broker settings of -kafka real: realProps, and
+// -group-heartbeat's if it is set (the minimum too, 5s by default, which
+// Kafka holds the interval to).
+func (cfg config) brokerProps() []string {
+	props := slices.Clone(realProps)
+	if ms := cfg.groupHeartbeat.Milliseconds(); ms > 0 {
+		props = append(props, fmt.Sprintf("group.consumer.heartbeat.interval.ms=%d", ms),
+			fmt.Sprintf("group.consumer.min.heartbeat.interval.ms=%d", ms))
+	}
+	return props
+}
+
 // newCluster starts kfake with three brokers, or a real cluster of three
 // brokers (cfg.kafka "real"), or connects to cfg.brokers; logf reports
 // progress.
@@ -70,7 +83,7 @@ func newCluster(ctx context.Context, cfg config, logf func(string, ...any)) (c *
 		logf("starting Apache Kafka %s: 3 brokers (KRaft, combined broker+controller) on loopback; JVM %s",
 			cfg.kafkaVersion, strings.Join(jvm, " "))
 		start := time.Now()
-		rc, err := kraft.Start(ctx, kraft.Options{Version: cfg.kafkaVersion, Brokers: 3, JVM: jvm, JMX: true, Props: realProps})
+		rc, err := kraft.Start(ctx, kraft.Options{Version: cfg.kafkaVersion, Brokers: 3, JVM: jvm, JMX: true, Props: cfg.brokerProps()})
 		if err != nil {
 			return nil, fmt.Errorf("start Kafka %s: %w", cfg.kafkaVersion, err)
 		}
@@ -109,7 +122,11 @@ func newCluster(ctx context.Context, cfg config, logf func(string, ...any)) (c *
 			}
 		}
 	default:
-		fake, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.ClusterID("kafkaedge-bench"))
+		opts := []kfake.Opt{kfake.NumBrokers(3), kfake.ClusterID("kafkaedge-bench")}
+		if ms := cfg.groupHeartbeat.Milliseconds(); ms > 0 {
+			opts = append(opts, kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": strconv.FormatInt(ms, 10)}))
+		}
+		fake, err := kfake.NewCluster(opts...)
 		if err != nil {
 			return nil, fmt.Errorf("start kfake: %w", err)
 		}
@@ -249,6 +266,76 @@ func (c *cluster) brokerCPU() (time.Duration, bool) {
 		sum += s.CPU
 	}
 	return sum, true
+}
+
+// groupInfo is how the cluster runs consumer groups.
+type groupInfo struct {
+	// kip848: KIP-848's consumer protocol is on (the ConsumerGroupHeartbeat
+	// API and the feature group.version >= 1, what kafkaedge's members
+	// check before they use it); else the classic one.
+	kip848 bool
+	// heartbeat is the brokers' group.consumer.heartbeat.interval.ms, the
+	// interval of KIP-848 members; 0 if it could not be read.
+	heartbeat time.Duration
+}
+
+// classicHeartbeat is the heartbeat interval of classic group members,
+// chosen by the client: kafkaedge's (kafkawire.DefaultHeartbeatInterval)
+// and kgo's default alike. The suite does not import kafkawire: it
+// measures the node as a process.
+const classicHeartbeat = 3 * time.Second
+
+// interval returns the heartbeat interval of the members: the brokers'
+// under KIP-848 (5s, Kafka's default, if unknown), classicHeartbeat under
+// the classic protocol.
+func (gi groupInfo) interval() time.Duration {
+	switch {
+	case !gi.kip848:
+		return classicHeartbeat
+	case gi.heartbeat > 0:
+		return gi.heartbeat
+	}
+	return 5 * time.Second
+}
+
+// groupInfo reads how the cluster runs consumer groups: the features a
+// broker advertises, and the heartbeat interval in its configuration.
+func (c *cluster) groupInfo(ctx context.Context) (groupInfo, error) {
+	var gi groupInfo
+	av, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, c.admin)
+	if err != nil {
+		return gi, fmt.Errorf("api versions: %w", err)
+	}
+	api := slices.ContainsFunc(av.ApiKeys, func(k kmsg.ApiVersionsResponseApiKey) bool { return k.ApiKey == int16(kmsg.ConsumerGroupHeartbeat) })
+	feature := slices.ContainsFunc(av.FinalizedFeatures, func(f kmsg.ApiVersionsResponseFinalizedFeature) bool {
+		return f.Name == "group.version" && f.MaxVersionLevel >= 1
+	})
+	gi.kip848 = api && feature
+	meta, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, c.admin)
+	if err != nil || len(meta.Brokers) == 0 {
+		return gi, nil // the interval stays unknown
+	}
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	r := kmsg.NewDescribeConfigsRequestResource()
+	r.ResourceType = kmsg.ConfigResourceTypeBroker
+	r.ResourceName = strconv.Itoa(int(meta.Brokers[0].NodeID))
+	r.ConfigNames = []string{"group.consumer.heartbeat.interval.ms"}
+	req.Resources = append(req.Resources, r)
+	resp, err := req.RequestWith(ctx, c.admin)
+	if err != nil {
+		return gi, nil
+	}
+	for _, res := range resp.Resources {
+		for _, cv := range res.Configs {
+			if cv.Value == nil {
+				continue
+			}
+			if ms, err := strconv.Atoi(*cv.Value); err == nil && ms > 0 {
+				gi.heartbeat = time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+	return gi, nil
 }
 
 // createTopic creates topic with n partitions (replication factor

@@ -11,9 +11,11 @@
 // seeds the cluster per scenario, and execs bin/kafkaedge and the
 // conventional server as separate processes so that their CPU time and
 // memory are read apart from /proc. The scenarios are fetch (per codec),
-// fanout, listoffset, fixed-rate, idle and slow-readers, and for
-// kafkaedge's push subscriptions subscribe-fanout, subscribe-idle and
-// subscribe-catchup (subscribe.go); see docs/benchmarks.md. It prints a table and writes results.json,
+// fanout, listoffset, fixed-rate, idle and slow-readers, for kafkaedge's
+// push subscriptions subscribe-fanout, subscribe-idle and
+// subscribe-catchup (subscribe.go), and for its consumer group members
+// groups (groups.go; not run unless named: it takes minutes); see
+// docs/benchmarks.md. It prints a table and writes results.json,
 // results.svg and results.md into -out.
 //
 // With -soak DURATION it runs the soak instead (soak.go, make soak):
@@ -21,10 +23,11 @@
 // and open files sampled, soak.json and soak.svg written into -out, and a
 // non-zero exit unless they stayed flat and every request was answered.
 //
-//	go run ./bench/cmd/kafkaedge-bench                      # everything on kfake, ~4 minutes
-//	go run ./bench/cmd/kafkaedge-bench -kafka real          # everything on Apache Kafka 4.4.0, ~4.5 minutes
+//	go run ./bench/cmd/kafkaedge-bench                      # every scenario but groups on kfake, ~4 minutes
+//	go run ./bench/cmd/kafkaedge-bench -kafka real          # the same on Apache Kafka 4.4.0, ~4.5 minutes
 //	go run ./bench/cmd/kafkaedge-bench -scenarios fixed-rate -systems kafkaedge,conventional
 //	go run ./bench/cmd/kafkaedge-bench -scenarios fetch -codec lz4 -duration 10s
+//	go run ./bench/cmd/kafkaedge-bench -scenarios groups                     # consumer group members on two nodes
 //	go run ./bench/cmd/kafkaedge-bench -brokers kafka1:9092 -jmx kafka1:9999  # an external Kafka
 //	go run ./bench/cmd/kafkaedge-bench -soak 10m                             # the soak (make soak)
 package main
@@ -58,9 +61,14 @@ const (
 
 var allSystems = []string{sysKafkaedge, sysConventional, sysCeiling}
 
-// allScenarios in the order they run.
-var allScenarios = []string{"fetch", "fanout", "listoffset", "fixed-rate", "idle", "slow-readers",
-	scSubFanout, scSubIdle, scSubCatchup}
+// allScenarios in the order they run. -scenarios defaults to
+// defaultScenarios: all but groups, whose figures wait on the brokers'
+// group heartbeats (minutes at their default interval).
+var (
+	allScenarios = []string{"fetch", "fanout", "listoffset", "fixed-rate", "idle", "slow-readers",
+		scSubFanout, scSubIdle, scSubCatchup, scGroups}
+	defaultScenarios = slices.DeleteFunc(slices.Clone(allScenarios), func(s string) bool { return s == scGroups })
+)
 
 // fixedCommands are the requests the fixed-rate scenario can send.
 var fixedCommands = []string{"listoffset", "fetch"}
@@ -110,9 +118,17 @@ type config struct {
 	subIdlePerConn  int // subscribe-idle: subscriptions per connection
 	catchupClients  int // subscribe-catchup: subscribers, and polling clients
 	catchupRecords  int // subscribe-catchup: records per partition of its topic
-	topicPrefix     string
-	kafkaedgeFlags  []string // extra flags for every kafkaedge process
-	soak            soakConfig
+	groupMembers    int // groups: members of its group, half on each kafkaedge node
+	groupPartitions int // groups: partitions of its topic
+	groupLeaves     int // groups: members that leave (each replaced), one at a time
+	groupRate       int // groups: records per second produced over its partitions
+	groupIdle       int // groups/idle: members that only heartbeat
+	// groupHeartbeat is the brokers' group.consumer.heartbeat.interval.ms
+	// (KIP-848 groups) that -kafka sets; 0 leaves their default (5s).
+	groupHeartbeat time.Duration
+	topicPrefix    string
+	kafkaedgeFlags []string // extra flags for every kafkaedge process
+	soak           soakConfig
 }
 
 func main() {
@@ -165,7 +181,7 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "measured time of each scenario and system")
 	fs.IntVar(&c.valueSize, "value-size", 256, "record value size in `bytes`")
 	codec := fs.String("codec", "none,lz4,zstd", "batch compression of the fetch scenario, comma-separated: none, gzip, snappy, lz4, zstd")
-	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios to run, comma-separated")
+	scen := fs.String("scenarios", strings.Join(defaultScenarios, ","), "scenarios to run, comma-separated (also: "+scGroups+")")
 	sys := fs.String("systems", strings.Join(allSystems, ","), "systems to compare, comma-separated")
 	fs.StringVar(&c.out, "out", "bench/results", "`directory` for results.json, results.svg and results.md")
 	fs.StringVar(&c.kafkaedgeBin, "kafkaedge-bin", "bin/kafkaedge", "kafkaedge binary (make build)")
@@ -191,6 +207,12 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs.IntVar(&c.subIdlePerConn, "subscribe-idle-per-conn", 10, "subscribe-idle: subscriptions per connection (kafkaedge's -max-subscriptions is raised above 64)")
 	fs.IntVar(&c.catchupClients, "catchup-clients", 20, "subscribe-catchup: subscribers reading its topic from the beginning, and as many polling clients")
 	fs.IntVar(&c.catchupRecords, "catchup-records", 100_000, "subscribe-catchup: records per partition of its 4-partition topic")
+	fs.IntVar(&c.groupMembers, "groups-members", 100, "groups: members of its consumer group (kafkaedge: one group subscription per connection, half on each of two nodes)")
+	fs.IntVar(&c.groupPartitions, "groups-partitions", 100, "groups: partitions of its topic")
+	fs.IntVar(&c.groupLeaves, "groups-leaves", 20, "groups: members that leave, one at a time, each replaced once its partitions are pushed by others")
+	fs.IntVar(&c.groupRate, "groups-rate", 1000, "groups: records per second produced over its partitions, in turn")
+	fs.IntVar(&c.groupIdle, "groups-idle", 1000, "groups: members that only heartbeat (100 per group, one per connection, half on each node), for the nodes' CPU")
+	fs.DurationVar(&c.groupHeartbeat, "group-heartbeat", 0, "the brokers' KIP-848 group heartbeat interval (group.consumer.heartbeat.interval.ms; -kafka real also sets group.consumer.min.heartbeat.interval.ms to it); 0: their default, 5s")
 	keFlags := fs.String("kafkaedge-flags", "", "extra space-separated `flags` for kafkaedge, e.g. \"-loops 1\" (default: its defaults)")
 	fs.StringVar(&c.topicPrefix, "topic-prefix", "", "prefix of the topics the suite creates (default kafkaedge-bench-<time>-)")
 	c.soak.flags(fs)
@@ -216,6 +238,10 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 		return c, errors.New("-broker-warmup must be 0..5m")
 	case c.replication == 0 || c.replication < -1 || c.replication > 32767:
 		return c, errors.New("-replication must be -1 (broker default) or 1..32767")
+	case c.groupHeartbeat != 0 && (c.groupHeartbeat < 100*time.Millisecond || c.groupHeartbeat > time.Minute || c.groupHeartbeat%time.Millisecond != 0):
+		return c, errors.New("-group-heartbeat must be 0 (the brokers' default) or whole milliseconds in 100ms..1m")
+	case c.groupHeartbeat != 0 && len(c.brokers) > 0:
+		return c, errors.New("-group-heartbeat configures the brokers -kafka starts: not with -brokers")
 	}
 	c.kafkaedgeFlags = strings.Fields(*keFlags)
 	c.codecs = list(*codec)
@@ -275,6 +301,10 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 		return c, errors.New("-subscribe-idle must be 1..1000000, -subscribe-idle-per-conn 1..1000")
 	case c.catchupRecords < 1 || c.catchupRecords > 10_000_000:
 		return c, errors.New("-catchup-records must be 1..10000000")
+	case c.groupMembers < 2 || c.groupMembers > 10_000 || c.groupPartitions < 1 || c.groupPartitions > 10_000:
+		return c, errors.New("-groups-members must be 2..10000, -groups-partitions 1..10000")
+	case c.groupLeaves < 1 || c.groupLeaves > 1000 || c.groupRate < 1 || c.groupRate > 1_000_000 || c.groupIdle < 1 || c.groupIdle > 100_000:
+		return c, errors.New("-groups-leaves must be 1..1000, -groups-rate 1..1000000, -groups-idle 1..100000")
 	}
 	if err := c.soak.check(); err != nil {
 		return c, err

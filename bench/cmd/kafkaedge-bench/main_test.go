@@ -42,7 +42,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("defaults: %v", err)
 	}
 	if c.clients != 4 || c.duration != 5*time.Second || c.valueSize != 256 ||
-		strings.Join(c.codecs, ",") != "none,lz4,zstd" || len(c.scenarios) != len(allScenarios) ||
+		strings.Join(c.codecs, ",") != "none,lz4,zstd" || len(c.scenarios) != len(defaultScenarios) ||
 		len(c.systems) != 3 || len(c.brokers) != 0 || c.out != "bench/results" ||
 		strings.Join(c.fixedCommands, ",") != "listoffset,fetch" || !slices.Equal(c.fixedRates, []int{500, 2000}) ||
 		!slices.Equal(c.fixedClients, []int{2, 5, 20}) || c.fixedDuration != 3*time.Second || c.fixedRounds != 3 ||
@@ -258,6 +258,18 @@ func TestRunSmall(t *testing.T) {
 // test without the go tool).
 func buildConventional(t *testing.T, dir string) string {
 	return buildCmd(t, dir, "conventional", "github.com/kafkaedge/kafkaedge/bench/cmd/conventional")
+}
+
+// buildKafkaedge skips the test with -short; else it builds kafkaedge into
+// a temporary directory and returns the binary and a results directory
+// beside it.
+func buildKafkaedge(t *testing.T) (bin, out string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs kafkaedge")
+	}
+	dir := t.TempDir()
+	return buildCmd(t, dir, "kafkaedge", "github.com/kafkaedge/kafkaedge/cmd/kafkaedge"), filepath.Join(dir, "results")
 }
 
 // buildCmd builds the command pkg into dir/name (skipping the test without

@@ -59,6 +59,8 @@ func (b *bench) report(args []string) *report {
 		"subscribe_clients": b.cfg.subClients, "subscribe_rate": b.cfg.subRate, "subscribe_batch": b.cfg.subBatch,
 		"subscribe_idle": b.cfg.subIdle, "subscribe_idle_per_conn": b.cfg.subIdlePerConn,
 		"catchup_clients": b.cfg.catchupClients, "catchup_records": b.cfg.catchupRecords,
+		"groups_members": b.cfg.groupMembers, "groups_partitions": b.cfg.groupPartitions, "groups_leaves": b.cfg.groupLeaves,
+		"groups_rate": b.cfg.groupRate, "groups_idle": b.cfg.groupIdle, "group_heartbeat_ms": b.cfg.groupHeartbeat.Milliseconds(),
 	}
 	switch {
 	case b.cl.real != nil:
@@ -69,7 +71,7 @@ func (b *bench) report(args []string) *report {
 			jvm = benchJVM
 		}
 		cfg["kafka_jvm"] = strings.Join(jvm, " ")
-		cfg["kafka_props"] = realProps
+		cfg["kafka_props"] = b.cfg.brokerProps()
 	case b.cl.fake != nil:
 		cfg["kafka"] = kafkaKfake
 	default:
@@ -441,6 +443,12 @@ func panelsFor(scenario string) []panel {
 			{scenario, "msgs/s", false, msgs},
 			{scenario, "server CPU-s per GB", true, func(r *Result) float64 { return r.CPUSecPerGB }},
 		}
+	case scenario == scGroups:
+		return []panel{
+			{scGroups, "leave to first push p99 ms", true, func(r *Result) float64 { return r.P99Ms }},
+			{scGroupsCommit, "commits/s", false, func(r *Result) float64 { return r.ReqPerSec }},
+			{scGroupsIdle, "CPU-s/s per 1,000 idle members", true, extraOf("cpu_s_per_s_per_1000_members")},
+		}
 	}
 	return nil
 }
@@ -453,7 +461,9 @@ type column struct {
 
 // columnsOf returns the bars of a scenario's panels: its result on each of
 // the three systems, or for a subscription scenario, its subscribers and
-// the polling clients of the same run side by side.
+// the polling clients of the same run side by side, or for a result of
+// groups, kafkaedge and the ceiling (the conventional server has no
+// groups).
 func columnsOf(scenario string) []column {
 	switch scenario {
 	case scSubFanout:
@@ -464,6 +474,10 @@ func columnsOf(scenario string) []column {
 	case scSubCatchup:
 		return []column{{scSubCatchup, sysKafkaedge, "subs"}, {scSubCatchupPoll, sysKafkaedge, "poll"},
 			{scSubCatchupPoll, sysConventional, "poll"}}
+	case scGroups, scGroupsCommit:
+		return []column{{scenario, sysKafkaedge, "2 nodes"}, {scenario, sysCeiling, "kgo"}}
+	case scGroupsIdle:
+		return []column{{scenario, sysKafkaedge, "2 nodes"}}
 	}
 	cols := make([]column, len(allSystems))
 	for i, sys := range allSystems {

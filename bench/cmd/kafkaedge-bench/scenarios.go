@@ -73,6 +73,8 @@ type target struct {
 // meter measures the server process and the brokers over a window.
 type meter struct {
 	srv        *server
+	peers      []*server    // more processes of the system (groups: its second node), counted with srv
+	p0         []procSample // the peers at begin
 	cl         *cluster
 	skipCounts bool // do not read the brokers' counts (too slow to read for this window)
 	t0         time.Time
@@ -100,6 +102,10 @@ func (m *meter) begin() {
 	if m.srv != nil {
 		m.s0 = m.srv.sample()
 	}
+	m.p0 = m.p0[:0]
+	for _, p := range m.peers {
+		m.p0 = append(m.p0, p.sample())
+	}
 	m.self0, _ = readProc(os.Getpid())
 	m.b0, m.bOK = m.cl.brokerCPU()
 	m.t0 = time.Now()
@@ -124,6 +130,17 @@ func (m *meter) stop() {
 		if m.end.valid && m.s0.valid {
 			m.cpu = m.end.CPU - m.s0.CPU
 		}
+	}
+	// The peers' CPU adds to the server's, their RSS and peak to its.
+	for i, p := range m.peers {
+		e := p.sample()
+		if !e.valid || !m.p0[i].valid || !m.end.valid {
+			m.end.valid = false
+			continue
+		}
+		m.cpu += e.CPU - m.p0[i].CPU
+		m.end.RSS += e.RSS
+		m.end.HWM += e.HWM
 	}
 	m.counts = noCounts
 	if m.c0.fetches >= 0 {
@@ -249,6 +266,8 @@ func (b *bench) scenario(ctx context.Context, name string) error {
 		return b.subscribeIdle(ctx)
 	case scSubCatchup:
 		return b.subscribeCatchup(ctx)
+	case scGroups:
+		return b.groups(ctx)
 	default:
 		return fmt.Errorf("unknown scenario %q", name)
 	}
@@ -324,11 +343,7 @@ func (b *bench) runOne(ctx context.Context, scenario, sys string, clients int, w
 		m.begin()
 	}
 	m.stop()
-	if err != nil {
-		res.Error = err.Error()
-	} else if l.firstErr != nil && l.errs.Load() > 0 {
-		res.Error = fmt.Sprintf("%d errors, first: %v", l.errs.Load(), l.firstErr)
-	}
+	res.Error = resultError(err, l)
 	if t.srv != nil {
 		if err := t.srv.alive(); err != nil && res.Error == "" {
 			res.Error = err.Error()
@@ -337,6 +352,18 @@ func (b *bench) runOne(ctx context.Context, scenario, sys string, clients int, w
 	fill(res, l, m)
 	res.Extra = extra
 	return res
+}
+
+// resultError is a run's error for its Result: err, else the count and
+// the first of the load's failures, else "".
+func resultError(err error, l *load) string {
+	switch {
+	case err != nil:
+		return err.Error()
+	case l.firstErr != nil && l.errs.Load() > 0:
+		return fmt.Sprintf("%d errors, first: %v", l.errs.Load(), l.firstErr)
+	}
+	return ""
 }
 
 // startTarget starts the system's server (none for the ceiling) and warms
@@ -821,12 +848,7 @@ func (b *bench) fixedRate(ctx context.Context, topic string, end int64) {
 						continue
 					}
 					ru := runs[slices.IndexFunc(runs, func(ru *run) bool { return ru.t.system == sys })]
-					res := &Result{Scenario: name, System: sys, Clients: n}
-					if ru.err != nil {
-						res.Error = ru.err.Error()
-					} else if ru.l.firstErr != nil && ru.l.errs.Load() > 0 {
-						res.Error = fmt.Sprintf("%d errors, first: %v", ru.l.errs.Load(), ru.l.firstErr)
-					}
+					res := &Result{Scenario: name, System: sys, Clients: n, Error: resultError(ru.err, ru.l)}
 					fill(res, ru.l, &ru.m)
 					b.add(res)
 				}

@@ -544,11 +544,7 @@ func (sm *sampler) read(t float64, s *soakRun) (soakSample, error) {
 	if sm.gc != nil {
 		x.GCs, x.LiveMiB = sm.gc.last()
 	}
-	if f := strings.Fields(loadAvg()); len(f) > 0 {
-		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
-			x.Load1 = v
-		}
-	}
+	x.Load1 = load1()
 	var errs []error
 	pid := sm.srv.cmd.Process.Pid
 	if p, err := readProc(pid); err == nil {
@@ -658,6 +654,16 @@ func loadAvg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// load1 returns the machine's 1-minute load average, -1 if unknown.
+func load1() float64 {
+	if f := strings.Fields(loadAvg()); len(f) > 0 {
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			return v
+		}
+	}
+	return -1
 }
 
 // runSoak is -soak: kafkaedge (the binary) on the cluster, cfg.soak.conns

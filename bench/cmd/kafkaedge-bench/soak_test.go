@@ -284,12 +284,7 @@ func TestRenderSoakSVG(t *testing.T) {
 // TestRunSoakSmall runs a tiny soak end to end: kafkaedge built here, 50
 // connections living 0.2-1s for 3s on kfake.
 func TestRunSoakSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs kafkaedge")
-	}
-	dir := t.TempDir()
-	bin := buildCmd(t, dir, "kafkaedge", "github.com/kafkaedge/kafkaedge/cmd/kafkaedge")
-	out := filepath.Join(dir, "results")
+	bin, out := buildKafkaedge(t)
 	var stdout bytes.Buffer
 	// RSS moves a lot in the first seconds: the tolerance is lifted, the
 	// path is under test, not its flatness.

@@ -55,9 +55,10 @@ const subDrain = 10 * time.Second
 const pollPause = 20 * time.Millisecond
 
 // family returns the scenario a result belongs to: subscribe-fanout for
-// subscribe-fanout/poll. Other results are their own.
+// subscribe-fanout/poll, groups for groups/commit. Other results are their
+// own.
 func family(scenario string) string {
-	if strings.HasPrefix(scenario, "subscribe-") {
+	if strings.HasPrefix(scenario, "subscribe-") || strings.HasPrefix(scenario, scGroups+"/") {
 		name, _, _ := strings.Cut(scenario, "/")
 		return name
 	}
@@ -563,8 +564,7 @@ func subscribe(c *wsclient.Conn, rec *recorder, reqs ...*pubsub.PubSubReq) ([]in
 // unsubscribe ends subscription sub of c, whose answer must be a
 // KafkaSubscriptionEndResp under the unsubscribe's sequence.
 func unsubscribe(c *wsclient.Conn, sub int64) error {
-	req := c.Number(&pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaUnsubscribe{
-		CmdKafkaUnsubscribe: &pubsub.CmdKafkaUnsubscribe{Subscription: sub}}})
+	req := c.Number(unsubscribeReq(sub))
 	if err := c.Send(req); err != nil {
 		return err
 	}
@@ -582,6 +582,12 @@ func unsubscribe(c *wsclient.Conn, sub int64) error {
 		return fmt.Errorf("unsubscribe %d: %w", sub, f.err())
 	}
 	return nil
+}
+
+// unsubscribeReq builds a CmdKafkaUnsubscribe of subscription sub.
+func unsubscribeReq(sub int64) *pubsub.PubSubReq {
+	return &pubsub.PubSubReq{Req: &pubsub.PubSubReq_CmdKafkaUnsubscribe{
+		CmdKafkaUnsubscribe: &pubsub.CmdKafkaUnsubscribe{Subscription: sub}}}
 }
 
 // reader is one client of the subscription scenarios: it checks that, per
@@ -1059,9 +1065,9 @@ func (p *stampProducer) run(ctx context.Context, until time.Time, rate, batch in
 // close closes the producer's client.
 func (p *stampProducer) close() { p.cl.Close() }
 
-// lowerForFiles lowers the client counts of the subscription scenarios to
-// what the open-file limit nofile allows (a connection is a descriptor in
-// this process), saying so on w.
+// lowerForFiles lowers the client counts of the subscription and group
+// scenarios to what the open-file limit nofile allows (a connection is a
+// descriptor in this process), saying so on w.
 func lowerForFiles(cfg *config, nofile uint64, w io.Writer) {
 	limit := max(int(nofile)-512, 1)
 	if slices.Contains(cfg.scenarios, scSubFanout) && cfg.subClients > limit {
@@ -1073,5 +1079,11 @@ func lowerForFiles(cfg *config, nofile uint64, w io.Writer) {
 		fmt.Fprintf(w, "kafkaedge-bench: open-file limit %d: subscribe-idle will hold %d subscriptions on %d connections instead of %d\n",
 			nofile, limit*cfg.subIdlePerConn, limit, cfg.subIdle)
 		cfg.subIdle = limit * cfg.subIdlePerConn
+	}
+	if slices.Contains(cfg.scenarios, scGroups) && cfg.groupMembers+cfg.groupIdle > limit {
+		idle := max(limit-cfg.groupMembers, 1)
+		fmt.Fprintf(w, "kafkaedge-bench: open-file limit %d: groups will have %d idle members instead of %d\n",
+			nofile, idle, cfg.groupIdle)
+		cfg.groupIdle = idle
 	}
 }
