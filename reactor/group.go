@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"sync"
@@ -124,16 +125,16 @@ func (s *Server) onAssign(sub *subscription, ch kafkawire.Change) {
 
 	// Where the added partitions start: the committed offset, else the
 	// subscription's start.
-	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.MaxFetchWait)
-	defer cancel()
 	var added []position
 	if len(ch.Added) > 0 {
-		offs, err := sub.client.CommittedOffsets(ctx, g.name, sub.topic, ch.Added)
+		offs, err := s.committedOffsets(sub, ch.Added)
 		if err != nil {
 			code, reason := s.kafkaFailure(callKey{topic: sub.topic, partition: -1}, err)
 			sub.end(code, pubsub.CommittedErrorMessage(g.name, sub.topic, reason))
 			return
 		}
+		ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.MaxFetchWait)
+		defer cancel()
 		for _, o := range offs {
 			from, set := g.start.GetOffsets()[o.Partition]
 			if o.Offset >= 0 {
@@ -182,6 +183,29 @@ func (s *Server) onAssign(sub *subscription, ch kafkawire.Change) {
 		t.mu.Lock()
 		t.advance(ps.sp)
 		t.mu.Unlock()
+	}
+}
+
+// committedAttempts is how many times a group subscription asks for the
+// committed offsets of its new partitions, each within MaxFetchWait,
+// while the cluster times out or cannot be reached.
+const committedAttempts = 3
+
+// committedOffsets returns the group's committed offsets of partitions,
+// asking again (up to committedAttempts) when the call timed out or no
+// broker could be reached: a loaded coordinator should not end the
+// subscription.
+func (s *Server) committedOffsets(sub *subscription, partitions []int32) ([]kafkawire.CommittedOffset, error) {
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.MaxFetchWait)
+		offs, err := sub.client.CommittedOffsets(ctx, sub.group.name, sub.topic, partitions)
+		cancel()
+		if err == nil || attempt == committedAttempts || !sub.live() || s.baseCtx.Err() != nil ||
+			!errors.Is(err, kafkawire.ErrTimeout) && !errors.Is(err, kafkawire.ErrBrokerUnreachable) {
+			return offs, err
+		}
+		s.log.Warn("group subscription: reading committed offsets failed, asking again", "group", sub.group.name,
+			"topic", sub.topic, "attempt", attempt, "err", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -304,4 +305,29 @@ func TestGroupLag(t *testing.T) {
 	waitFor(t, "no lag once it read everything", func() bool { l, ok := lag(); return ok && l.Lag == 0 })
 	c.request(unsubscribeReq(2, 1))
 	waitFor(t, "no group", func() bool { return len(s.GroupLags()) == 0 })
+}
+
+// TestGroupCommittedSlow: a group subscription whose first read of the
+// committed offsets of its new partitions times out asks again, and its
+// partitions start (the subscription does not end).
+func TestGroupCommittedSlow(t *testing.T) {
+	k := kafkatest.Fake(t, 1)
+	topic := k.Topic(t, "group-committed-slow", 1)
+	produceTo(t, k, topic, 0, 0, 3)
+	var slowed atomic.Bool
+	k.Fake.ControlKey(int16(kmsg.OffsetFetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		k.Fake.KeepControl()
+		if !slowed.Swap(true) {
+			time.Sleep(1500 * time.Millisecond) // past the subscription's MaxFetchWait once
+		}
+		return nil, nil, false
+	})
+	s := startServer(t, Config{MaxFetchWait: time.Second}, kafkaRoute("/kafka", k))
+	c := dialSubs(t, s, "/kafka")
+	st := c.subscribe(1, &pubsub.CmdKafkaSubscribe{Topic: topic, Group: "slow", Start: &pubsub.CmdKafkaSubscribe_Offset{Offset: -2}})
+	st.owned = map[int32]bool{}
+	c.pump("the records after a slow committed-offsets read", func() bool { return st.reached(all(1, 3)) })
+	if st.end != nil || !slowed.Load() {
+		t.Fatalf("end %v, slowed %v", st.end, slowed.Load())
+	}
 }
