@@ -172,13 +172,15 @@ func (c *Client) forgetCoordinator(group string, co coordinator) {
 	g.mu.Unlock()
 }
 
-// groupCall runs once with a connection to group's coordinator until it
+// groupCall runs once with a connection of lane l to group's coordinator
+// (laneOffsets for OffsetCommit and OffsetFetch, laneControl for the
+// membership's requests, which the coordinator answers at once) until it
 // succeeds, fails for good or ctx ends. A coordinator that moved or is
 // not ready (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE) is looked up
 // again, paced, as is one still loading the group's offsets
 // (COORDINATOR_LOAD_IN_PROGRESS); a broken connection to it once. A lookup
 // that no broker answered is not repeated: every broker was asked.
-func (c *Client) groupCall(ctx context.Context, group string, once func(cn *conn) error) error {
+func (c *Client) groupCall(ctx context.Context, group string, l lane, once func(cn *conn) error) error {
 	retried := false
 	for waits := 0; ; waits++ {
 		co, err := c.coordinator(ctx, group)
@@ -188,7 +190,7 @@ func (c *Client) groupCall(ctx context.Context, group string, once func(cn *conn
 			}
 			continue
 		}
-		cn, err := c.pool(co.addr, laneControl).get(ctx)
+		cn, err := c.pool(co.addr, l).get(ctx)
 		if err == nil {
 			err = once(cn)
 		}
@@ -234,7 +236,7 @@ func (c *Client) CommitOffsets(ctx context.Context, group, topic string, offs []
 		req.Topics[0].Partitions[i] = wire.OffsetCommitPartition{Partition: o.Partition, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata}
 	}
 	failed := int32(-1) // the partition of the failure
-	err := c.groupCall(ctx, group, func(cn *conn) error {
+	err := c.groupCall(ctx, group, laneOffsets, func(cn *conn) error {
 		failed = -1
 		var resp wire.OffsetCommitResponse
 		if _, err := cn.do(ctx, req, &resp); err != nil {
@@ -289,7 +291,7 @@ func (c *Client) CommittedOffsets(ctx context.Context, group, topic string, part
 		Topics: []wire.OffsetFetchTopic{{Name: topic, Partitions: partitions}}}}}
 	out := make([]CommittedOffset, len(partitions))
 	failed := int32(-1)
-	err := c.groupCall(ctx, group, func(cn *conn) error {
+	err := c.groupCall(ctx, group, laneOffsets, func(cn *conn) error {
 		failed = -1
 		var resp wire.OffsetFetchResponse
 		if _, err := cn.do(ctx, req, &resp); err != nil {

@@ -239,7 +239,7 @@ func (m *Member) run() {
 // API with the feature off), the classic one otherwise.
 func (m *Member) choose() (GroupProtocol, error) {
 	var p GroupProtocol
-	err := m.c.groupCall(m.ctx, m.cfg.Group, func(cn *conn) error {
+	err := m.c.groupCall(m.ctx, m.cfg.Group, laneControl, func(cn *conn) error {
 		p = GroupProtocolClassic
 		if _, err := cn.version(wire.KeyConsumerGroupHeartbeat, -1); err == nil && cn.feature("group.version") >= 1 {
 			p = GroupProtocolConsumer

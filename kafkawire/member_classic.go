@@ -551,7 +551,7 @@ func (s *classic) heartbeat() error {
 	ctx, cancel := context.WithTimeout(m.ctx, min(m.c.cfg.RequestTimeout, m.cfg.SessionTimeout))
 	defer cancel()
 	req := &wire.HeartbeatRequest{GroupID: m.cfg.Group, GenerationID: s.generation, MemberID: s.memberID, GroupInstanceID: m.cfg.InstanceID}
-	return m.c.groupCall(ctx, m.cfg.Group, func(cn *conn) error {
+	return m.c.groupCall(ctx, m.cfg.Group, laneControl, func(cn *conn) error {
 		var resp wire.HeartbeatResponse
 		if _, err := cn.do(ctx, req, &resp); err != nil {
 			return err
@@ -621,7 +621,7 @@ func (s *classic) leave() {
 	ctx, cancel := context.WithTimeout(m.c.ctx, m.c.cfg.RequestTimeout)
 	defer cancel()
 	req := &wire.LeaveGroupRequest{GroupID: m.cfg.Group, Members: []wire.LeaveGroupMember{{MemberID: s.memberID, Reason: leaveReason}}}
-	err := m.c.groupCall(ctx, m.cfg.Group, func(cn *conn) error {
+	err := m.c.groupCall(ctx, m.cfg.Group, laneControl, func(cn *conn) error {
 		var resp wire.LeaveGroupResponse
 		if _, err := cn.do(ctx, req, &resp); err != nil {
 			return err

@@ -120,7 +120,7 @@ func (m *Member) heartbeat(ctx context.Context, req *wire.ConsumerGroupHeartbeat
 	)
 	ctx, cancel := m.c.opContext(ctx)
 	defer cancel()
-	err := m.c.groupCall(ctx, req.GroupID, func(cn *conn) error {
+	err := m.c.groupCall(ctx, req.GroupID, laneControl, func(cn *conn) error {
 		var err error
 		if v, err = cn.version(wire.KeyConsumerGroupHeartbeat, -1); err != nil {
 			return err

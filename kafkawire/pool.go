@@ -32,7 +32,17 @@ const (
 	// laneProduce carries Produce requests, on one connection per broker,
 	// so that a partition's batches reach its leader in the order sent.
 	laneProduce
+	// laneOffsets carries OffsetCommit and OffsetFetch to groups'
+	// coordinators, on offsetConns connections per broker: the coordinator
+	// holds a commit until __consumer_offsets has it on its in-sync
+	// replicas and answers a connection's requests one at a time, so the
+	// commits of many members need more than two connections, and the
+	// heartbeats (on laneControl) must not wait behind them.
+	laneOffsets
 )
+
+// offsetConns is the size of a laneOffsets pool: at least ConnsPerBroker.
+const offsetConns = 8
 
 // String names the lane in logs.
 func (l lane) String() string {
@@ -41,6 +51,8 @@ func (l lane) String() string {
 		return "fetch"
 	case laneProduce:
 		return "produce"
+	case laneOffsets:
+		return "offsets"
 	}
 	return "control"
 }
@@ -79,8 +91,11 @@ type poolSlot struct {
 
 func newBrokerPool(cl *Client, k poolKey, use *brokerUse) *brokerPool {
 	n := cl.cfg.ConnsPerBroker
-	if k.lane == laneProduce {
+	switch k.lane {
+	case laneProduce:
 		n = 1
+	case laneOffsets:
+		n = max(n, offsetConns)
 	}
 	return &brokerPool{cl: cl, addr: k.addr, lane: k.lane, use: use, slots: make([]poolSlot, n)}
 }
