@@ -31,8 +31,7 @@
 // end-to-end test: two node processes whose WebSocket group subscriptions
 // share one group with a franz-go and a kcat member, through clean
 // closes, TCP resets, a reconnect, a node killed and a member fenced, on
-// kfake (classic protocol) and Kafka 4.x (KIP-848), and in the long suite
-// Kafka 3.9 (classic) too.
+// kfake and Kafka 3.9 (classic protocol) and Kafka 4.x (KIP-848).
 //
 // The package holds only tests.
 package chaos

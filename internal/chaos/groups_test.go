@@ -52,10 +52,9 @@ var fleetBrokerConfig = map[string]string{
 
 // TestGroupFleet: every partition is owned by exactly one member at a
 // time, whatever joins or leaves, on kfake (the classic protocol: kfake
-// has no mixed groups), Kafka 4.x (KIP-848's consumer protocol for the
-// edge and franz-go, kcat a classic member of the same group) and, in the
-// long suite, Kafka 3.9 (classic). See runGroupFleet for the steps and
-// what is checked.
+// has no mixed groups), Kafka 3.9 (classic) and Kafka 4.x (KIP-848's
+// consumer protocol for the edge and franz-go, kcat a classic member of
+// the same group). See runGroupFleet for the steps and what is checked.
 func TestGroupFleet(t *testing.T) {
 	if kcat, _ := exec.LookPath("kcat"); kcat == "" {
 		t.Skip("kcat not on PATH (Debian package kcat)")
@@ -64,15 +63,7 @@ func TestGroupFleet(t *testing.T) {
 		k := kafkatest.Fake(t, 1, kfake.BrokerConfigs(fleetBrokerConfig))
 		runGroupFleet(t, k, "classic")
 	})
-	// The short suite (make test): the newest Kafka, KIP-848's protocol (the
-	// classic one runs on kfake here, and on Kafka 3.9 in kafkawire's and
-	// the reactor's group tests); the long one (make chaos): every
-	// verified version.
-	versions := kafkatest.Versions()
-	if !long() && len(versions) > 1 {
-		versions = versions[:1]
-	}
-	for _, v := range versions {
+	for _, v := range kafkatest.Versions() {
 		t.Run("kafka-"+v, func(t *testing.T) {
 			var props []string
 			for key, val := range fleetBrokerConfig {
