@@ -301,19 +301,7 @@ func TestProduceNewProducerID(t *testing.T) {
 		t.Fatal(out[0].Err)
 	}
 	k.Fake.ControlKey(wire.KeyProduce, func(req kmsg.Request) (kmsg.Response, error, bool) {
-		pr := req.(*kmsg.ProduceRequest)
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range pr.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, kerr.InvalidRecord.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true // once
+		return produceErrorResponse(req, kerr.InvalidRecord.Code), nil, true // once
 	})
 	var ke *Error
 	if out := produceWait(t, c, topic, 0, AcksAll, []record.Record{{Value: []byte("b")}}); !errors.As(out[0].Err, &ke) || ke.Code != wire.ErrInvalidRecord {
@@ -331,4 +319,22 @@ func TestProduceNewProducerID(t *testing.T) {
 	if string(got[0].Value) != "a" || string(got[1].Value) != "c" || string(got[2].Value) != "d" {
 		t.Fatalf("the partition holds %q %q %q", got[0].Value, got[1].Value, got[2].Value)
 	}
+}
+
+// produceErrorResponse answers a Produce request with code for every
+// partition.
+func produceErrorResponse(req kmsg.Request, code int16) kmsg.Response {
+	pr := req.(*kmsg.ProduceRequest)
+	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+	for _, t := range pr.Topics {
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		for _, p := range t.Partitions {
+			rp := kmsg.NewProduceResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
 }

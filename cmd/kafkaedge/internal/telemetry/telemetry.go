@@ -76,16 +76,16 @@ type Metrics struct {
 	brokers       map[string]int        // Clients using each broker address
 	metaRefresh   [2]prometheus.Counter // [ok]
 	decBatches    *prometheus.CounterVec
+	decIn         *prometheus.CounterVec
+	decOut        *prometheus.CounterVec
+	decErrors     *prometheus.CounterVec
+	codecs        [5]codecMetrics // gzip, snappy, lz4, zstd, other
 
 	producedRecords *prometheus.CounterVec
 	producedBytes   prometheus.Counter
 	batchRecords    prometheus.Observer
 	batchWait       prometheus.Observer
 	produceRetries  prometheus.Counter
-	decIn         *prometheus.CounterVec
-	decOut        *prometheus.CounterVec
-	decErrors     *prometheus.CounterVec
-	codecs        [5]codecMetrics // gzip, snappy, lz4, zstd, other
 
 	routeUp *prometheus.GaugeVec
 }
