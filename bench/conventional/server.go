@@ -1,7 +1,7 @@
 // Package conventional is the WebSocket-to-Kafka service a team would write
 // without kafkaedge: net/http with gorilla/websocket, one goroutine per
 // connection serving its requests in order, and franz-go's kgo for metadata,
-// leaders and record decoding.
+// leaders, record decoding and producing (one shared producer per route).
 //
 // It speaks the same protocol as kafkaedge (docs/protocol.md) and exists
 // only as the baseline of the benchmark suite; it is written plainly and
@@ -123,14 +123,20 @@ func New(cfg Config) (*Server, error) {
 			cancel()
 			return nil, fmt.Errorf("route %s: duplicate URI", r.URI)
 		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(r.Brokers...), kgo.ClientID("conventional"))
-		if err != nil {
-			s.closeBackends()
-			cancel()
-			return nil, fmt.Errorf("route %s: kafka client: %w", r.URI, err)
+		b := &backend{decomp: kgo.DefaultDecompressor(), timeout: cfg.RequestTimeout, meta: make(map[string]*topicMeta)}
+		s.routes[r.URI] = b
+		// The metadata client is also the acks-all producer.
+		for acks := range b.producers {
+			opts := append([]kgo.Opt{kgo.SeedBrokers(r.Brokers...), kgo.ClientID("conventional")}, producerOpts(pubsub.Acks(acks))...)
+			cl, err := kgo.NewClient(opts...)
+			if err != nil {
+				s.closeBackends()
+				cancel()
+				return nil, fmt.Errorf("route %s: kafka client: %w", r.URI, err)
+			}
+			b.producers[acks] = cl
 		}
-		s.routes[r.URI] = &backend{cl: cl, decomp: kgo.DefaultDecompressor(), timeout: cfg.RequestTimeout,
-			meta: make(map[string]*topicMeta)}
+		b.cl = b.producers[pubsub.Acks_ACKS_ALL]
 	}
 	return s, nil
 }
@@ -138,7 +144,11 @@ func New(cfg Config) (*Server, error) {
 // closeBackends closes every kgo client.
 func (s *Server) closeBackends() {
 	for _, b := range s.routes {
-		b.cl.Close()
+		for _, cl := range b.producers {
+			if cl != nil {
+				cl.Close()
+			}
+		}
 	}
 }
 
@@ -235,9 +245,10 @@ func errorResp(seq int64, code int32, msg string) *pubsub.PubSubResp {
 
 // backend is the Kafka side of one route.
 type backend struct {
-	cl      *kgo.Client
-	decomp  kgo.Decompressor
-	timeout time.Duration
+	cl        *kgo.Client                            // metadata, fetches, list offsets; producers[ACKS_ALL]
+	producers [pubsub.Acks_ACKS_NONE + 1]*kgo.Client // by acks, shared by every connection of the route
+	decomp    kgo.Decompressor
+	timeout   time.Duration
 
 	mu   sync.RWMutex
 	meta map[string]*topicMeta
@@ -280,6 +291,8 @@ func (b *backend) handle(ctx context.Context, req *pubsub.PubSubReq) *pubsub.Pub
 		}
 		return &pubsub.PubSubResp{Sequence: seq, Resp: &pubsub.PubSubResp_KafkaFetchResp{
 			KafkaFetchResp: &pubsub.KafkaFetchResp{Messages: ptrs}}}
+	case *pubsub.PubSubReq_CmdKafkaProduce:
+		return b.produceResp(ctx, seq, r.CmdKafkaProduce)
 	default:
 		return errorResp(seq, 0, "unknown command")
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kafkaedge/kafkaedge/internal/kafkatest"
 	"github.com/kafkaedge/kafkaedge/internal/wsclient"
+	"github.com/kafkaedge/kafkaedge/kafkawire"
 	"github.com/kafkaedge/kafkaedge/proto/pubsub"
 )
 
@@ -34,6 +35,10 @@ const (
 	Topic     = "checks"
 	TopicLZ4  = "checks-lz4"
 	TopicZstd = "checks-zstd"
+	// TopicProduce is an empty topic of ProducePartitions partitions
+	// that the Produce check writes to.
+	TopicProduce      = "checks-produce"
+	ProducePartitions = 4
 	// BatchLen is the number of records in the first batch.
 	BatchLen = 10
 )
@@ -43,8 +48,8 @@ var BaseTime = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC).UnixMilli()
 
 // Cluster is a cluster seeded with the check topics.
 type Cluster struct {
-	Brokers                    []string
-	Topic, TopicLZ4, TopicZstd string
+	Brokers                                  []string
+	Topic, TopicLZ4, TopicZstd, TopicProduce string
 }
 
 // NewCluster starts a 3-broker kfake cluster with the check topics seeded,
@@ -55,7 +60,8 @@ func NewCluster(t testing.TB) *Cluster { return Seed(t, kafkatest.Fake(t, 3)) }
 func Seed(t testing.TB, k *kafkatest.Kafka) *Cluster {
 	t.Helper()
 	c := &Cluster{Brokers: k.Brokers,
-		Topic: k.Topic(t, Topic, 1), TopicLZ4: k.Topic(t, TopicLZ4, 1), TopicZstd: k.Topic(t, TopicZstd, 1)}
+		Topic: k.Topic(t, Topic, 1), TopicLZ4: k.Topic(t, TopicLZ4, 1), TopicZstd: k.Topic(t, TopicZstd, 1),
+		TopicProduce: k.Topic(t, TopicProduce, ProducePartitions)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, tc := range []struct {
@@ -202,6 +208,59 @@ func Run(t *testing.T, c *Cluster, addr, uri string) {
 		// The connection keeps working after errors.
 		if _, err := conn.Ping([]byte("after")); err != nil {
 			t.Fatalf("ping after errors: %v", err)
+		}
+	})
+
+	t.Run("Produce", func(t *testing.T) {
+		conn := dial(t)
+		// Keyed records land where the Java client's partitioner puts
+		// them, a named partition is kept, and each reads back by fetch.
+		m := &pubsub.CmdKafkaProduce{Topic: c.TopicProduce}
+		for i := range 8 {
+			m.Records = append(m.Records, &pubsub.KafkaRecord{Key: fmt.Appendf(nil, "key-%d", i), Value: fmt.Appendf(nil, "value-%d", i),
+				Timestamp: BaseTime + int64(i), Headers: []*pubsub.KafkaHeader{{Key: "h", Value: []byte("x")}}})
+		}
+		two := int32(2)
+		named := &pubsub.CmdKafkaProduce{Topic: c.TopicProduce, Partition: &two, Records: []*pubsub.KafkaRecord{{Value: []byte("named")}}}
+		res, err := conn.Produce(m)
+		if err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		for i, r := range res {
+			if want := kafkawire.KeyPartition(m.Records[i].Key, ProducePartitions); r.GetPartition() != want || r.GetOffset() < 0 || r.GetError() != "" {
+				t.Fatalf("record %d: %v, want partition %d", i, r, want)
+			}
+		}
+		nres, err := conn.Produce(named)
+		if err != nil || nres[0].GetPartition() != 2 || nres[0].GetOffset() < 0 {
+			t.Fatalf("produce to partition 2: %v %v", nres, err)
+		}
+		for i, r := range append(res, nres[0]) {
+			msgs, err := conn.Fetch(c.TopicProduce, r.GetPartition(), r.GetOffset())
+			if err != nil || len(msgs) == 0 {
+				t.Fatalf("fetch record %d: %v %v", i, msgs, err)
+			}
+			key, value, ts := "", "named", msgs[0].GetTimestamp()
+			if i < len(m.Records) {
+				key, value, ts = string(m.Records[i].Key), string(m.Records[i].Value), m.Records[i].Timestamp
+			}
+			if got := msgs[0]; got.GetOffset() != r.GetOffset() || string(got.GetKey()) != key || string(got.GetValue()) != value || got.GetTimestamp() != ts {
+				t.Fatalf("record %d read back as %v, want key %q value %q timestamp %d", i, got, key, value, ts)
+			}
+		}
+		neg, nine := int32(-1), int32(9)
+		one := []*pubsub.KafkaRecord{{Value: []byte("x")}}
+		for _, tc := range []struct {
+			m    *pubsub.CmdKafkaProduce
+			want string
+		}{
+			{&pubsub.CmdKafkaProduce{Topic: c.TopicProduce}, "failed to produce message, topic: " + c.TopicProduce + ", partition: -1, err: no records"},
+			{&pubsub.CmdKafkaProduce{Topic: c.TopicProduce, Partition: &neg, Records: one}, "failed to produce message, topic: " + c.TopicProduce + ", partition: -1, err: negative partition"},
+			{&pubsub.CmdKafkaProduce{Topic: "no-such-topic", Records: one}, "failed to produce message, topic: no-such-topic, partition: -1, err: not found topic"},
+			{&pubsub.CmdKafkaProduce{Topic: c.TopicProduce, Partition: &nine, Records: one}, "failed to produce message, topic: " + c.TopicProduce + ", partition: 9, err: not found partition"},
+		} {
+			_, err := conn.Produce(tc.m)
+			wantServerError(t, err, tc.want)
 		}
 	})
 

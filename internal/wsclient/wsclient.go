@@ -328,6 +328,11 @@ func (c *Conn) Do(req *pubsub.PubSubReq) (*pubsub.PubSubResp, error) {
 	return resp, nil
 }
 
+// ProduceReq builds a produce request.
+func ProduceReq(seq int64, m *pubsub.CmdKafkaProduce) *pubsub.PubSubReq {
+	return &pubsub.PubSubReq{Sequence: seq, Req: &pubsub.PubSubReq_CmdKafkaProduce{CmdKafkaProduce: m}}
+}
+
 // FetchReq builds a fetch request.
 func FetchReq(seq int64, topic string, partition int32, offset int64) *pubsub.PubSubReq {
 	return &pubsub.PubSubReq{Sequence: seq, Req: &pubsub.PubSubReq_CmdKafkaFetch{
@@ -368,6 +373,27 @@ func (c *Conn) Fetch(topic string, partition int32, offset int64) ([]*pubsub.Kaf
 		return nil, fmt.Errorf("%w: fetch answered with %T", ErrUnexpected, resp.GetResp())
 	}
 	return f.GetMessages(), nil
+}
+
+// Produce sends a produce request and returns its results, one per
+// record; an ErrorResp is a *ServerError.
+func (c *Conn) Produce(m *pubsub.CmdKafkaProduce) ([]*pubsub.KafkaProduced, error) {
+	c.seq++
+	resp, err := c.Do(ProduceReq(c.seq, m))
+	if err != nil {
+		return nil, err
+	}
+	if err := errorOf(resp); err != nil {
+		return nil, err
+	}
+	pr := resp.GetKafkaProduceResp()
+	if pr == nil {
+		return nil, fmt.Errorf("%w: produce answered with %T", ErrUnexpected, resp.GetResp())
+	}
+	if len(pr.GetResults()) != len(m.GetRecords()) {
+		return nil, fmt.Errorf("%w: %d results for %d records", ErrUnexpected, len(pr.GetResults()), len(m.GetRecords()))
+	}
+	return pr.GetResults(), nil
 }
 
 // ListOffset asks for the offset of topic/partition at timestamp (-1 end, -2 start).

@@ -31,6 +31,7 @@ type cluster struct {
 	fake        *kfake.Cluster // kfake only
 	fetches     atomic.Int64   // Fetch requests the fake brokers received
 	listOffsets atomic.Int64   // ListOffsets requests the fake brokers received
+	produces    atomic.Int64   // Produce requests the fake brokers received
 	real        *kraft.Cluster // -kafka real only
 	brokerPIDs  []int          // -kafka real: the brokers' JVMs, for their CPU
 	jmx         *jmxCounter    // the brokers' JMX counters; nil: no broker fetch counts
@@ -145,6 +146,11 @@ func newCluster(ctx context.Context, cfg config, logf func(string, ...any)) (c *
 			c.listOffsets.Add(1)
 			return nil, nil, false
 		})
+		fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+			fake.KeepControl()
+			c.produces.Add(1)
+			return nil, nil, false
+		})
 	}
 	admin, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.ClientID("kafkaedge-bench-admin"))
 	if err != nil {
@@ -177,10 +183,11 @@ type brokerCounts struct {
 	fetches     int64 // consumer Fetch requests (not followers' replication fetches)
 	listOffsets int64 // ListOffsets requests
 	bytesOut    int64 // record bytes sent in consumers' fetch responses (JMX only)
+	produces    int64 // Produce requests
 }
 
 // noCounts is a reading of nothing.
-var noCounts = brokerCounts{-1, -1, -1}
+var noCounts = brokerCounts{-1, -1, -1, -1}
 
 // sub returns c - o field by field, -1 where either is unknown.
 func (c brokerCounts) sub(o brokerCounts) brokerCounts {
@@ -190,7 +197,7 @@ func (c brokerCounts) sub(o brokerCounts) brokerCounts {
 		}
 		return a - b
 	}
-	return brokerCounts{d(c.fetches, o.fetches), d(c.listOffsets, o.listOffsets), d(c.bytesOut, o.bytesOut)}
+	return brokerCounts{d(c.fetches, o.fetches), d(c.listOffsets, o.listOffsets), d(c.bytesOut, o.bytesOut), d(c.produces, o.produces)}
 }
 
 // add returns c + o field by field, -1 where either is unknown.
@@ -201,13 +208,14 @@ func (c brokerCounts) add(o brokerCounts) brokerCounts {
 		}
 		return x + y
 	}
-	return brokerCounts{a(c.fetches, o.fetches), a(c.listOffsets, o.listOffsets), a(c.bytesOut, o.bytesOut)}
+	return brokerCounts{a(c.fetches, o.fetches), a(c.listOffsets, o.listOffsets), a(c.bytesOut, o.bytesOut), a(c.produces, o.produces)}
 }
 
 // The brokers' JMX counters (Kafka's request and topic metrics) the suite
 // reads; each RequestMetrics name has a meter per request version.
 const (
 	listOffsetsMBeans = "kafka.network:type=RequestMetrics,name=RequestsPerSec,request=ListOffsets,*"
+	producesMBeans    = "kafka.network:type=RequestMetrics,name=RequestsPerSec,request=Produce,*"
 	bytesOutMBean     = "kafka.server:type=BrokerTopicMetrics,name=BytesOutPerSec" // all topics; followers' bytes are ReplicationBytesOutPerSec
 )
 
@@ -216,7 +224,7 @@ const (
 // consumer fetches only).
 func (c *cluster) brokerCounts() brokerCounts {
 	if c.fake != nil {
-		return brokerCounts{c.fetches.Load(), c.listOffsets.Load(), -1}
+		return brokerCounts{c.fetches.Load(), c.listOffsets.Load(), -1, c.produces.Load()}
 	}
 	if c.jmx == nil {
 		return noCounts
@@ -235,6 +243,9 @@ func (c *cluster) brokerCounts() brokerCounts {
 		}
 		if n, err := c.jmx.read(ctx, bytesOutMBean, "Count"); err == nil {
 			out.bytesOut = n
+		}
+		if n, err := c.jmx.read(ctx, producesMBeans, "Count"); err == nil {
+			out.produces = n
 		}
 	}
 	return out

@@ -66,7 +66,7 @@ var allSystems = []string{sysKafkaedge, sysConventional, sysCeiling}
 // group heartbeats (minutes at their default interval).
 var (
 	allScenarios = []string{"fetch", "fanout", "listoffset", "fixed-rate", "idle", "slow-readers",
-		scSubFanout, scSubIdle, scSubCatchup, scGroups}
+		scSubFanout, scSubIdle, scSubCatchup, scProduce, scGroups}
 	defaultScenarios = slices.DeleteFunc(slices.Clone(allScenarios), func(s string) bool { return s == scGroups })
 )
 
@@ -81,48 +81,51 @@ const (
 
 // config is the command line.
 type config struct {
-	kafka           string   // kafkaKfake or kafkaReal; external when brokers is set
-	kafkaVersion    string   // -kafka real
-	kafkaJVM        []string // -kafka real: the brokers' JVM options (nil: benchJVM)
-	brokers         []string
-	jmx             []string      // JMX host:port of the -brokers, to count their fetches
-	replication     int           // of the suite's topics; -1: broker default (-kafka real: 3)
-	brokerWarmup    time.Duration // -kafka real: small fetches and ListOffsets before the scenarios
-	clients         int
-	duration        time.Duration
-	valueSize       int
-	codecs          []string
-	scenarios       []string
-	systems         []string
-	out             string
-	kafkaedgeBin    string
-	conventionalBin string
-	records         int // per partition of the fetch topics
-	fanoutClients   int
-	fanoutBacklog   int
-	fanoutRate      int
-	listClients     int
-	fixedCommands   []string      // fixed-rate: listoffset, fetch
-	fixedRates      []int         // fixed-rate: total requests per second
-	fixedClients    []int         // fixed-rate: clients sharing the rate
-	fixedDuration   time.Duration // fixed-rate: measured time of each point and system
-	fixedRounds     int           // fixed-rate: slices each point's time is measured in, systems alternating
-	idleConns       int
-	slowClients     int
-	slowRate        int
-	slowMaxOutbound int
-	subClients      int // subscribe-fanout: subscribers, and polling clients
-	subRate         int // subscribe-fanout: records per second produced
-	subBatch        int // subscribe-fanout: records per produce batch
-	subIdle         int // subscribe-idle: subscriptions
-	subIdlePerConn  int // subscribe-idle: subscriptions per connection
-	catchupClients  int // subscribe-catchup: subscribers, and polling clients
-	catchupRecords  int // subscribe-catchup: records per partition of its topic
-	groupMembers    int // groups: members of its group, half on each kafkaedge node
-	groupPartitions int // groups: partitions of its topic
-	groupLeaves     int // groups: members that leave (each replaced), one at a time
-	groupRate       int // groups: records per second produced over its partitions
-	groupIdle       int // groups/idle: members that only heartbeat
+	kafka            string   // kafkaKfake or kafkaReal; external when brokers is set
+	kafkaVersion     string   // -kafka real
+	kafkaJVM         []string // -kafka real: the brokers' JVM options (nil: benchJVM)
+	brokers          []string
+	jmx              []string      // JMX host:port of the -brokers, to count their fetches
+	replication      int           // of the suite's topics; -1: broker default (-kafka real: 3)
+	brokerWarmup     time.Duration // -kafka real: small fetches and ListOffsets before the scenarios
+	clients          int
+	duration         time.Duration
+	valueSize        int
+	codecs           []string
+	scenarios        []string
+	systems          []string
+	out              string
+	kafkaedgeBin     string
+	conventionalBin  string
+	records          int // per partition of the fetch topics
+	fanoutClients    int
+	fanoutBacklog    int
+	fanoutRate       int
+	listClients      int
+	fixedCommands    []string      // fixed-rate: listoffset, fetch
+	fixedRates       []int         // fixed-rate: total requests per second
+	fixedClients     []int         // fixed-rate: clients sharing the rate
+	fixedDuration    time.Duration // fixed-rate: measured time of each point and system
+	fixedRounds      int           // fixed-rate: slices each point's time is measured in, systems alternating
+	idleConns        int
+	slowClients      int
+	slowRate         int
+	slowMaxOutbound  int
+	subClients       int // subscribe-fanout: subscribers, and polling clients
+	subRate          int // subscribe-fanout: records per second produced
+	subBatch         int // subscribe-fanout: records per produce batch
+	subIdle          int // subscribe-idle: subscriptions
+	subIdlePerConn   int // subscribe-idle: subscriptions per connection
+	catchupClients   int // subscribe-catchup: subscribers, and polling clients
+	catchupRecords   int // subscribe-catchup: records per partition of its topic
+	groupMembers     int // groups: members of its group, half on each kafkaedge node
+	groupPartitions  int // groups: partitions of its topic
+	groupLeaves      int // groups: members that leave (each replaced), one at a time
+	groupRate        int // groups: records per second produced over its partitions
+	groupIdle        int // groups/idle: members that only heartbeat
+	produceClients   int // produce-closed: clients producing back to back
+	producePaced     int // produce-paced: clients producing at producePacedRate each
+	producePacedRate int // produce-paced: requests per second of each client
 	// groupHeartbeat is the brokers' group.consumer.heartbeat.interval.ms
 	// (KIP-848 groups) that -kafka sets; 0 leaves their default (5s).
 	groupHeartbeat time.Duration
@@ -213,6 +216,9 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 	fs.IntVar(&c.groupRate, "groups-rate", 1000, "groups: records per second produced over its partitions, in turn")
 	fs.IntVar(&c.groupIdle, "groups-idle", 1000, "groups: members that only heartbeat (100 per group, one per connection, half on each node), for the nodes' CPU")
 	fs.DurationVar(&c.groupHeartbeat, "group-heartbeat", 0, "the brokers' KIP-848 group heartbeat interval (group.consumer.heartbeat.interval.ms; -kafka real also sets group.consumer.min.heartbeat.interval.ms to it); 0: their default, 5s")
+	fs.IntVar(&c.produceClients, "produce-clients", 200, "produce-closed: clients each sending single-record requests as fast as answered")
+	fs.IntVar(&c.producePaced, "produce-paced-clients", 2000, "produce-paced: clients each sending single-record requests at -produce-paced-rate")
+	fs.IntVar(&c.producePacedRate, "produce-paced-rate", 10, "produce-paced: requests per second of each client")
 	keFlags := fs.String("kafkaedge-flags", "", "extra space-separated `flags` for kafkaedge, e.g. \"-loops 1\" (default: its defaults)")
 	fs.StringVar(&c.topicPrefix, "topic-prefix", "", "prefix of the topics the suite creates (default kafkaedge-bench-<time>-)")
 	c.soak.flags(fs)
@@ -305,6 +311,10 @@ func parseFlags(args []string, stderr io.Writer) (c config, err error) {
 		return c, errors.New("-groups-members must be 2..10000, -groups-partitions 1..10000")
 	case c.groupLeaves < 1 || c.groupLeaves > 1000 || c.groupRate < 1 || c.groupRate > 1_000_000 || c.groupIdle < 1 || c.groupIdle > 100_000:
 		return c, errors.New("-groups-leaves must be 1..1000, -groups-rate 1..1000000, -groups-idle 1..100000")
+	case c.produceClients < 1 || c.produceClients > 100_000 || c.producePaced < 1 || c.producePaced > 100_000:
+		return c, errors.New("-produce-clients and -produce-paced-clients must be 1..100000")
+	case c.producePacedRate < 1 || c.producePacedRate > 10_000:
+		return c, errors.New("-produce-paced-rate must be 1..10000")
 	}
 	if err := c.soak.check(); err != nil {
 		return c, err

@@ -196,6 +196,32 @@ func checkTargets(rs []*Result) []targetCheck {
 				}
 			}
 			out = append(out, tc)
+		case r.Scenario == scProduceClosed:
+			ratio(r.Scenario, "msgs/s kafkaedge / conventional", ">= 1.5", func(v float64) bool { return v >= 1.5 }, ke, conv, msgs)
+			ratio(r.Scenario, "CPU-s per GB kafkaedge / conventional", "<= 0.7", func(v float64) bool { return v <= 0.7 }, ke, conv,
+				func(r *Result) float64 { return r.CPUSecPerGB })
+		case r.Scenario == scProducePaced:
+			tc := targetCheck{Scenario: r.Scenario, Target: "broker Produce requests / client requests (kafkaedge)", Want: "<= 0.05", Value: -1}
+			if v := extraOf("broker_produces_per_request")(orEmpty(ke)); v >= 0 {
+				tc.Value, tc.Met = v, v <= 0.05
+			} else {
+				tc.Note = "not measured (needs the brokers' Produce count: kfake's counter or JMX)"
+			}
+			if v := extraOf("broker_produces_per_request")(orEmpty(conv)); v >= 0 {
+				tc.Note = fmt.Sprintf("conventional: %.3f", v)
+			}
+			out = append(out, tc)
+			tc = targetCheck{Scenario: r.Scenario, Target: "ack p99 ms (kafkaedge)", Want: "<= linger + 15 = 20", Value: -1}
+			if ke != nil && ke.P99Ms > 0 {
+				tc.Value, tc.Met = ke.P99Ms, ke.P99Ms <= 20
+				tc.Note = fmt.Sprintf("p50 %.2f ms", ke.P50Ms)
+				if conv != nil && conv.P99Ms > 0 {
+					tc.Note += fmt.Sprintf("; conventional p99 %.2f ms", conv.P99Ms)
+				}
+			}
+			out = append(out, tc)
+			ratio(r.Scenario, "CPU-s per GB kafkaedge / conventional", "<= 0.7", func(v float64) bool { return v <= 0.7 }, ke, conv,
+				func(r *Result) float64 { return r.CPUSecPerGB })
 		case r.Scenario == "slow-readers":
 			tc := targetCheck{Scenario: r.Scenario, Target: "peak RSS / configured cap (kafkaedge)", Want: "<= 1", Value: -1}
 			if ke != nil && ke.PeakRSSMiB > 0 && ke.Extra["cap_mib"] > 0 {

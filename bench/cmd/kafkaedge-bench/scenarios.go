@@ -266,6 +266,8 @@ func (b *bench) scenario(ctx context.Context, name string) error {
 		return b.subscribeIdle(ctx)
 	case scSubCatchup:
 		return b.subscribeCatchup(ctx)
+	case scProduce:
+		return b.produce(ctx)
 	case scGroups:
 		return b.groups(ctx)
 	default:
@@ -283,7 +285,7 @@ type loadFunc func(ctx context.Context, t *target, m *meter, l *load) (map[strin
 const maxRequests = 5_000_000
 
 // noCeiling lists the scenarios that measure a WebSocket server only.
-var noCeiling = []string{"idle", "slow-readers"}
+var noCeiling = []string{"idle", "slow-readers", scProduceClosed, scProducePaced}
 
 // each runs fn on every selected system.
 func (b *bench) each(ctx context.Context, scenario string, clients int, warmTopic string, kafkaedgeArgs []string, fn loadFunc) {
